@@ -1,0 +1,53 @@
+# Attention Oracle Pipeline — every entry point an operator or CI needs.
+# `make demo` runs the main job; `make test` runs the suite. Both do all set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
+PYTEST_ARGS ?=
+
+.PHONY: setup up down status test test-faults lint format demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+up: setup
+	@bash infra/local/kafka.sh up
+	@bash infra/local/postgres.sh up
+
+down:
+	@bash infra/local/kafka.sh down
+	@bash infra/local/postgres.sh down
+
+status: setup
+	@bash infra/local/kafka.sh status; bash infra/local/postgres.sh status
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup up lint
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-faults: setup up
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
+
+demo: setup up
+	$(VENV)/bin/aop demo $(DEMO_ARGS)
+
+bench: setup up
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: down
+	rm -rf .local $(VENV)

@@ -1,0 +1,9 @@
+"""The root error of the pipeline's I/O layers; `aop` turns it into one line and exit code 2."""
+
+
+class AopError(Exception):
+    """Raised for a failure an operator can act on; the message says what and, where known, how."""
+
+
+class SettingsError(AopError, ValueError):
+    """Raised when a setting has a bad value; the message names the environment variable."""

@@ -1,0 +1,190 @@
+"""One typed, frozen settings object for every service.
+
+Precedence (lowest first): defaults < `.env` file < process environment < explicit `env` mapping.
+Every variable carries the `AOP_` prefix. A bad value stops the service at start with a
+`SettingsError` naming the variable, the expected form and the value it got.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    NoDecode,
+    SettingsConfigDict,
+)
+from solders.pubkey import Pubkey
+
+from aop.errors import SettingsError
+
+ENV_PREFIX = "AOP_"
+CCM_MINT = "Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM"
+PROGRAM_ID = "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop"
+
+ClaimFormatName = Literal["cumulative-v2", "ring-v0"]
+Commitment = Literal["processed", "confirmed", "finalized"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_explicit_env: ContextVar[Mapping[str, str] | None] = ContextVar("_explicit_env", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """Reads `AOP_*` variables from an explicit mapping instead of the process environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], mapping: Mapping[str, str]) -> None:
+        self._mapping = mapping
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._mapping.items()}
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline. Field `x` is read from `AOP_X`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # -- the log ---------------------------------------------------------------------------
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    schema_registry_url: str | None = None
+    topic_prefix: str = ""
+    chain_partitions: Annotated[int, Field(ge=1, le=1024)] = 12
+
+    # -- storage ---------------------------------------------------------------------------
+    database_url: str = "postgresql+psycopg://aop:aop@127.0.0.1:15432/aop"
+    database_schema: str = "public"
+
+    # -- the chain -------------------------------------------------------------------------
+    program_id: str = PROGRAM_ID
+    mint: str = CCM_MINT
+    rpc_url: str = "http://127.0.0.1:18899"
+    ws_url: str = "ws://127.0.0.1:18900"
+    commitment: Commitment = "finalized"
+    publisher_keypair: Path | None = None
+    auto_publish: bool = False
+
+    # -- epochs and the attention policy ---------------------------------------------------
+    #: the channels this deployment serves (names; JSON list or comma-separated). Events of
+    #: other channels are kept on the log but earn no roots here.
+    channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    genesis_slot: U64 = 0
+    epoch_slots: Annotated[int, Field(ge=1)] = 9000
+    emission_default: U64 = 1_000_000_000_000
+    emissions: dict[str, U64] = Field(default_factory=dict)
+    claim_format_default: ClaimFormatName = "cumulative-v2"
+    claim_formats: dict[str, ClaimFormatName] = Field(default_factory=dict)
+    first_root_seq: dict[str, U64] = Field(default_factory=dict)
+
+    # -- services --------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: Port = 8080
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    audit_dir: Path = Path(".local/audit")
+    audit_max_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
+    log_level: LogLevel = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        explicit = _MappingEnvSource(settings_cls, _explicit_env.get() or {})
+        return init_settings, explicit, env_settings, dotenv_settings
+
+    @field_validator("program_id", "mint")
+    @classmethod
+    def _base58_pubkey(cls, value: str) -> str:
+        try:
+            Pubkey.from_string(value)
+        except ValueError as exc:
+            raise ValueError("must be a base58 public key") from exc
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            names = [str(v).strip() for v in value if str(v).strip()]
+            for name in names:
+                if not (1 <= len(name) <= 64 and name.isascii()):
+                    raise ValueError(f"channel names must be 1-64 ASCII characters (got {name!r})")
+            return names
+        return value
+
+    @field_validator("emissions", "claim_formats", "first_root_seq", mode="before")
+    @classmethod
+    def _channel_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if isinstance(value, dict):
+            return {str(k).lower(): v for k, v in value.items()}
+        return value
+
+    def emission_for(self, channel: str) -> int:
+        """The per-epoch emission of `channel`: its override, else the default."""
+        return self.emissions.get(channel.lower(), self.emission_default)
+
+    def claim_format_for(self, channel: str) -> ClaimFormatName:
+        """The claim format of `channel`: its override, else the default."""
+        return self.claim_formats.get(channel.lower(), self.claim_format_default)
+
+    def first_root_seq_for(self, channel: str) -> int:
+        """The root_seq the first root of `channel` gets (continues an on-chain sequence)."""
+        return self.first_root_seq.get(channel.lower(), 1)
+
+    def topic(self, name: str) -> str:
+        """The full name of log topic `name` (e.g. `aop.chain.events`) under the topic prefix."""
+        return f"{self.topic_prefix}{name}"
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment (and `env`, which wins), or raise SettingsError.
+
+    Args:
+        env: extra variables, as if exported (keys with the `AOP_` prefix); they override
+            the process environment. Tests pass their variables here.
+        overrides: field values that win over everything (for programmatic use).
+    Raises:
+        SettingsError: one line per bad variable: its name, what it must be and what it got.
+    """
+    token = _explicit_env.set(dict(env or {}))
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    finally:
+        _explicit_env.reset(token)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        got = err.get("input")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{ENV_PREFIX}{field.upper()}: {message} (got {got!r})")
+    return "bad settings: " + "; ".join(lines)
