@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     claim_formats: dict[str, ClaimFormatName] = Field(default_factory=dict)
     first_root_seq: dict[str, U64] = Field(default_factory=dict)
 
+    # -- listener (streams/listener) -------------------------------------------------------
+
+    # -- fold (streams/fold) ---------------------------------------------------------------
+
+    # -- simulated chain (simchain) --------------------------------------------------------
+
     # -- services --------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
