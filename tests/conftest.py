@@ -22,8 +22,10 @@ from psycopg import sql
 from aop.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_KAFKA = "127.0.0.1:19092"
-LOCAL_DATABASE = "postgresql+psycopg://aop:aop@127.0.0.1:15432/aop"
+LOCAL_KAFKA = f"127.0.0.1:{os.environ.get('AOP_LOCAL_KAFKA_PORT', '19092')}"
+LOCAL_DATABASE = (
+    f"postgresql+psycopg://aop:aop@127.0.0.1:{os.environ.get('AOP_LOCAL_PG_PORT', '15432')}/aop"
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

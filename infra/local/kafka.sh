@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Local single-node Apache Kafka (KRaft) from Maven Central jars: kafka.sh up|down|status.
 # Data and logs under .local/kafka; listens on 127.0.0.1:19092 (controller 19093).
+# AOP_LOCAL_KAFKA_PORT moves both (controller = port + 1), e.g. for a second checkout.
 source "$(dirname "$0")/common.sh"
+PORT=${AOP_LOCAL_KAFKA_PORT:-19092}
 KDIR=$LOCAL/kafka
 LIBS=$KDIR/libs
 CONF=$KDIR/server.properties
@@ -22,7 +24,8 @@ fetch_jars() {
 
 write_config() {
   mkdir -p "$KDIR/data" "$KDIR/logs"
-  { cat "$ROOT/infra/kafka/server.properties"; echo "log.dirs=$KDIR/data"; } > "$CONF"
+  sed -e "s/19093/$((PORT + 1))/g" -e "s/19092/$PORT/g" "$ROOT/infra/kafka/server.properties" > "$CONF"
+  echo "log.dirs=$KDIR/data" >> "$CONF"
 }
 
 format_once() {
@@ -33,7 +36,7 @@ format_once() {
     -Dkafka.logs.dir="$KDIR/logs" kafka.tools.StorageTool format -t "$id" -c "$CONF" >/dev/null
 }
 
-ready() { "$PY" "$ROOT/infra/local/ready.py" kafka 127.0.0.1:19092; }
+ready() { "$PY" "$ROOT/infra/local/ready.py" kafka "127.0.0.1:$PORT"; }
 
 up() {
   if pid_alive "$PIDFILE"; then log "already running (pid $(cat "$PIDFILE"))"; wait_for 60 Kafka ready; return 0; fi
@@ -45,7 +48,7 @@ up() {
     -cp "$LIBS/*" kafka.Kafka "$CONF" >"$KDIR/logs/stdout.log" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"
   wait_for 90 Kafka ready || { tail -n 30 "$KDIR/logs/stdout.log" "$KDIR/logs/server.log" >&2; exit 1; }
-  log "ready on 127.0.0.1:19092"
+  log "ready on 127.0.0.1:$PORT"
 }
 
 down() {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Local PostgreSQL server from the Debian binaries: postgres.sh up|down|status.
 # Cluster under .local/pg (or a private directory linked from there when the server's user
-# cannot reach .local); listens on 127.0.0.1:15432; database and role `aop` (password `aop`).
+# cannot reach .local); listens on 127.0.0.1:15432 (AOP_LOCAL_PG_PORT); database and role
+# `aop` (password `aop`).
 source "$(dirname "$0")/common.sh"
-PORT=15432
+PORT=${AOP_LOCAL_PG_PORT:-15432}
 PGLINK=$LOCAL/pg
 PY=${AOP_PYTHON:-$ROOT/.venv/bin/python}
 URL="postgresql://aop:aop@127.0.0.1:$PORT/aop"
