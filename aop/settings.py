@@ -17,8 +17,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    PydanticBaseSettingsSource,
     NoDecode,
+    PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 from solders.pubkey import Pubkey
@@ -92,6 +92,31 @@ class Settings(BaseSettings):
     first_root_seq: dict[str, U64] = Field(default_factory=dict)
 
     # -- listener (streams/listener) -------------------------------------------------------
+    #: Kafka `transactional.id` of the listener's producer; empty means
+    #: "<topic_prefix>aop.listener". A second listener with the same id fences the first.
+    listener_transactional_id: str = ""
+    #: first slot covered when the log holds no SlotBatch yet (0: the program's whole history).
+    listener_start_slot: U64 = 0
+    #: at most one slot range per this many ms (bounds the record rate: partitions per range)...
+    listener_min_interval_ms: Annotated[int, Field(ge=10, le=600_000)] = 250
+    #: ...and at least one per this many ms while the chain advances (idle watermarks).
+    listener_max_interval_ms: Annotated[int, Field(ge=10, le=600_000)] = 1000
+    #: a partition's range is split (at slot boundaries) so a SlotBatch holds at most this many
+    #: events; a single slot is never split.
+    listener_max_batch_events: Annotated[int, Field(ge=1)] = 5000
+    #: getSignaturesForAddress page size (the RPC allows 1..1000).
+    listener_signatures_page: Annotated[int, Field(ge=1, le=1000)] = 1000
+    #: concurrent getTransaction calls while backfilling.
+    listener_rpc_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    #: timeout of one JSON-RPC call (HTTP or websocket), in seconds.
+    listener_rpc_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    #: reconnect backoff: full jitter over min(max, initial * 2**attempt).
+    listener_backoff_initial_ms: Annotated[int, Field(ge=1)] = 100
+    listener_backoff_max_ms: Annotated[int, Field(ge=1)] = 10_000
+    #: notifications whose logs are kept (saving a getTransaction) until their slot is written.
+    listener_ws_cache_size: Annotated[int, Field(ge=0)] = 100_000
+    #: rotated audit files kept next to the current one (`listener.ndjson.1` ...).
+    listener_audit_keep: Annotated[int, Field(ge=1, le=100)] = 5
 
     # -- fold (streams/fold) ---------------------------------------------------------------
 
