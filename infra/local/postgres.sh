@@ -16,7 +16,7 @@ bindir() {
 }
 
 # The server refuses to run as root: as root it runs as the `postgres` system user.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 cluster_dir() {
   if [ -e "$PGLINK" ]; then readlink -f "$PGLINK"; return; fi
