@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     #: a partition's range is split (at slot boundaries) so a SlotBatch holds at most this many
     #: events; a single slot is never split.
     listener_max_batch_events: Annotated[int, Field(ge=1)] = 5000
+    #: a step writes the slots of at most this many transactions (whole slots); a longer
+    #: backlog (first start, long outage) goes on the log over several steps.
+    listener_max_range_txs: Annotated[int, Field(ge=1)] = 20_000
     #: getSignaturesForAddress page size (the RPC allows 1..1000).
     listener_signatures_page: Annotated[int, Field(ge=1, le=1000)] = 1000
     #: concurrent getTransaction calls while backfilling.
@@ -119,8 +122,111 @@ class Settings(BaseSettings):
     listener_audit_keep: Annotated[int, Field(ge=1, le=100)] = 5
 
     # -- fold (streams/fold) ---------------------------------------------------------------
+    #: Faust app id (= consumer group and changelog topic prefix), under the topic prefix.
+    fold_app_id: str = "aop-fold"
+    #: wallet and position buckets per channel; a bucket value stays well under 1 MB up to
+    #: ~2,000 wallets per bucket. Changing it needs a fresh app id (state rebuilt from the log).
+    fold_buckets: Annotated[int, Field(ge=1, le=4096)] = 64
+    #: SlotBatch records per `take_events` chunk, and how long to wait to fill one (<= 0.2 s).
+    fold_take_max: Annotated[int, Field(ge=1)] = 1000
+    fold_take_within: Annotated[float, Field(gt=0, le=0.2)] = 0.2
+    #: how often Faust commits source offsets (seconds): the replay window after a crash.
+    fold_commit_interval: Annotated[float, Field(gt=0)] = 2.8
+    fold_standby_replicas: Annotated[int, Field(ge=0)] = 1
+    #: static group membership (KIP-345): a restarted worker with the same id takes its
+    #: partitions back at once instead of after the session timeout. Empty: dynamic.
+    fold_instance_id: str = ""
+    fold_session_timeout: Annotated[float, Field(gt=0)] = 30.0
+    fold_datadir: Path = Path(".local/fold")
+    #: testing only: SIGKILL the worker the n-th time it reaches a point ("after_root:2,...").
+    fold_crash_at: str = ""
 
     # -- simulated chain (simchain) --------------------------------------------------------
+    #: `aop simulate-chain`: it serves HTTP on the port of `rpc_url` and websockets on the
+    #: port of `ws_url`, running the program's rules for `program_id` and `mint`.
+    sim_seed: int = 0
+    #: wall-clock ms per slot (block times always advance 400 ms per slot).
+    sim_slot_ms: Annotated[float, Field(ge=0)] = 400.0
+    #: finalized = tip - depth; confirmed = tip - 1.
+    sim_finality_depth: Annotated[int, Field(ge=1, le=1000)] = 31
+    #: workload events per second (0: only transactions sent to it).
+    sim_rate: Annotated[float, Field(ge=0)] = 20.0
+    #: staking channels when `channels` is empty (names sim-generated), and funded wallets.
+    sim_channel_count: Annotated[int, Field(ge=0, le=10_000)] = 8
+    sim_wallets: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    #: comma-separated channels where the simulator publishes its own roots and wallets claim
+    #: (keep them out of `channels`: their root_seq belongs to the simulator).
+    sim_claim_channels: str = "sim:claims"
+
+    # -- projections / settlement ----------------------------------------------------------
+    #: Kafka group of `aop project`; empty means "<topic_prefix>aop.projector". The group only
+    #: spreads partitions: the offsets that count are stored in Postgres with the rows.
+    projection_group_id: str = ""
+    #: Kafka static membership (`group.instance.id`): a projector restarted with the same id
+    #: (e.g. after kill -9) gets its partitions back at once instead of after the session
+    #: timeout. Empty: dynamic membership.
+    projection_instance_id: str = ""
+    #: how long the group waits for a silent projector before reassigning its partitions.
+    projection_session_timeout_ms: Annotated[int, Field(ge=6000, le=300_000)] = 10_000
+    #: records per consume() call of the projector.
+    projection_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    projection_poll_timeout_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    #: also project CumulativeRewardsClaimed events of aop.chain.events into claimed_totals.
+    projection_claims: bool = True
+    #: fault injection (tests): the projector kills itself (SIGKILL) at this point of a root's
+    #: write transaction: after the leaves' COPY, or just before COMMIT. Empty: never.
+    projection_crash_at: Literal["", "after_copy", "before_commit"] = ""
+    #: how often `aop settle` looks for new outbox entries when idle, in seconds.
+    settlement_poll_interval_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    #: timeout of one RPC call of settlement, in seconds.
+    settlement_rpc_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    #: interval between signature status polls while confirming, in seconds.
+    settlement_confirm_poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    #: retry backoff after RPC errors: min(max, initial * 2**attempt), full jitter.
+    settlement_backoff_initial_ms: Annotated[int, Field(ge=1)] = 200
+    settlement_backoff_max_ms: Annotated[int, Field(ge=1)] = 10_000
+    #: fault injection (tests): settlement kills itself (SIGKILL) right after sending a
+    #: transaction, before recording the outcome. Empty: never.
+    settlement_crash_at: Literal["", "after_send"] = ""
+
+    # -- api (aop api) ---------------------------------------------------------------------
+    #: origins allowed by CORS (JSON list or comma-separated; "*" allows any). Empty: no CORS.
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: uvicorn worker processes (each has its own pool and caches).
+    api_workers: Annotated[int, Field(ge=1, le=64)] = 1
+    #: database connections per worker, and how long a request waits for one (then 503).
+    api_pool_size: Annotated[int, Field(ge=1, le=256)] = 8
+    api_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    #: Postgres statement_timeout of the API's connections, in ms (a slower query answers 503).
+    api_statement_timeout_ms: Annotated[int, Field(ge=1, le=600_000)] = 5000
+    #: hot roots kept in memory (metadata and upper tree levels), least recently used out.
+    api_cache_roots: Annotated[int, Field(ge=0, le=100_000)] = 32
+    #: tree levels of at most this many nodes are kept in the root cache (x 32 bytes, about
+    #: 2x per root in all); proofs slice only the larger levels in SQL. 0: every level in SQL.
+    api_cache_level_nodes: Annotated[int, Field(ge=0, le=1 << 24)] = 16384
+    #: max-age (s) of mutable answers (latest roots, claims with claimable); immutable ones
+    #: (a given root, its dataset, its proofs) are cached for a year.
+    api_mutable_max_age_s: Annotated[int, Field(ge=0, le=86_400)] = 5
+    #: largest request body accepted (POST /v1/verify); larger ones get 413.
+    api_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    #: leaves per server-side cursor fetch while streaming a dataset, and how many dataset
+    #: streams run at once per worker (each holds a connection; more get 503).
+    api_dataset_chunk_rows: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    api_dataset_streams: Annotated[int, Field(ge=1, le=64)] = 2
+    #: uvicorn access log lines (JSON, one per request); off by default (costly at load).
+    api_access_log: bool = False
+    #: seconds uvicorn waits for open requests on SIGTERM before closing them.
+    api_shutdown_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @field_validator("api_cors_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            return [str(v).strip() for v in value if str(v).strip()]
+        return value
 
     # -- services --------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

@@ -1,0 +1,56 @@
+"""Pluggable claim formats: one per on-chain claim model the pipeline can serve.
+
+`get_claim_format(name)` returns the format object; see `core.claims.base` for the interface
+every caller codes against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from core.claims.base import (
+    ClaimEntry,
+    ClaimFormat,
+    ClaimInput,
+    ClaimTree,
+    DatasetLayout,
+    TreeScope,
+)
+from core.claims.cumulative_v2 import CumulativeV2
+from core.claims.ring_v0 import RingV0
+from core.errors import UnknownClaimFormatError
+
+__all__ = [
+    "CLAIM_FORMATS",
+    "DEFAULT_CLAIM_FORMAT",
+    "ClaimEntry",
+    "ClaimFormat",
+    "ClaimInput",
+    "ClaimTree",
+    "DatasetLayout",
+    "TreeScope",
+    "get_claim_format",
+]
+
+DEFAULT_CLAIM_FORMAT = "cumulative-v2"
+
+#: every registered format by name.
+CLAIM_FORMATS: Mapping[str, ClaimFormat] = MappingProxyType(
+    {fmt.name: fmt for fmt in (CumulativeV2(), RingV0())}
+)
+
+
+def get_claim_format(name: str = DEFAULT_CLAIM_FORMAT) -> ClaimFormat:
+    """The claim format called `name` ("cumulative-v2" or "ring-v0").
+
+    Raises:
+        UnknownClaimFormatError: no format has that name; the message lists the known ones.
+    """
+    try:
+        return CLAIM_FORMATS[name]
+    except KeyError:
+        known = ", ".join(sorted(CLAIM_FORMATS))
+        raise UnknownClaimFormatError(
+            f"claim format must be one of {known} (got {name!r})"
+        ) from None

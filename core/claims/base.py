@@ -1,0 +1,300 @@
+"""The claim-format interface: what the fold, projections, settlement and API rely on.
+
+A claim format fixes, for one on-chain program version, how a tree's input is ordered, how a
+leaf is hashed, what `dataset_hash` means, and how a root is published. Callers hold a
+`ClaimFormat` (from `core.claims.get_claim_format`) and never branch on which one it is:
+
+1. `fmt.build(scope, inputs)` validates and orders the input and returns a `ClaimTree`
+   (root, dataset_hash, entries in leaf order, levels, proofs); it is the one place that
+   defines leaf order and dataset_hash;
+2. `fmt.leaf(scope, wallet, amount, index)` recomputes one leaf (e.g. to verify a claim);
+3. `fmt.publish_instruction(scope, payer=..., root=..., dataset_hash=...)` publishes a root;
+4. `fmt.root_account(scope)` / `fmt.published_root(scope, data)` read back what is on-chain.
+
+`amount_basis` says which amount a format's leaves commit to ("cumulative": a wallet's
+all-time total; "epoch": the wallet's amount in that epoch only), so the fold passes the right one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import ClassVar, Literal, NamedTuple
+
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+
+from core.channel import validate_channel_name
+from core.errors import (
+    DuplicateWalletError,
+    InvalidAmountError,
+    InvalidWalletError,
+    WalletNotInTreeError,
+)
+from core.merkle import MerkleTree
+from core.pda import channel_config_address, protocol_state_address
+from core.validation import U64_MAX, check_uint, describe_wallet
+
+__all__ = [
+    "AmountBasis",
+    "ClaimEntry",
+    "ClaimFormat",
+    "ClaimInput",
+    "ClaimTree",
+    "DatasetLayout",
+    "TreeScope",
+    "unique_wallet_amounts",
+]
+
+AmountBasis = Literal["cumulative", "epoch"]
+
+
+@dataclass(frozen=True)
+class TreeScope:
+    """Where a tree's root goes: the program, mint, channel, and its sequence numbers.
+
+    `root_seq` keys cumulative-v2 roots (it is inside every leaf); `epoch` keys ring-v0 roots
+    (it is inside the claim id and picks the ring slot). Each format reads the one it needs;
+    pass both, as the fold knows both.
+
+    Raises:
+        InvalidChannelNameError: `channel` is not 1-64 ASCII characters.
+        InvalidIntegerError: `root_seq` or `epoch` is not a u64.
+    """
+
+    program_id: Pubkey
+    mint: Pubkey
+    channel: str
+    root_seq: int
+    epoch: int
+
+    def __post_init__(self) -> None:
+        validate_channel_name(self.channel)
+        check_uint("root_seq", self.root_seq)
+        check_uint("epoch", self.epoch)
+
+    @cached_property
+    def protocol_state(self) -> Pubkey:
+        """The ProtocolState PDA of the mint."""
+        return protocol_state_address(program_id=self.program_id, mint=self.mint).address
+
+    @cached_property
+    def channel_config(self) -> Pubkey:
+        """The channel's ChannelConfigV2 PDA (inside cumulative-v2 leaves)."""
+        return channel_config_address(
+            program_id=self.program_id, mint=self.mint, channel=self.channel
+        ).address
+
+
+class ClaimInput(NamedTuple):
+    """One wallet's amount as the fold hands it to `ClaimFormat.build`.
+
+    `wallet` is the raw 32-byte public key. `amount` is what the format's `amount_basis` says.
+    `first_seen` orders ring-v0 leaves (e.g. the wallet's first slot in the epoch); cumulative-v2
+    ignores it.
+    """
+
+    wallet: bytes
+    amount: int
+    first_seen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimEntry:
+    """One leaf's data, in leaf order: its `index` is its position in the tree."""
+
+    index: int
+    wallet: bytes
+    amount: int
+
+
+class DatasetLayout(NamedTuple):
+    """The record layout of a format's dataset: fixed-size records, the wallet at offset 0."""
+
+    record_size: int
+    amount_offset: int  # where the record's u64le amount starts
+
+
+@dataclass(frozen=True, eq=False)
+class ClaimTree:
+    """A built tree of claims: what projections store and the API serves.
+
+    `dataset` is the canonical dataset, one fixed-size record per leaf in leaf order (the
+    layout is the format's: a wallet at offset 0, a u64le amount at `layout.amount_offset`);
+    `dataset_hash` = keccak(dataset). Anyone holding the dataset can rebuild the tree, so a
+    store can keep it as one blob. `wallets`, `amounts` and `entries` are views of it; leaf i
+    commits to (wallets[i], amounts[i], i). Build it with `ClaimFormat.build`.
+    """
+
+    format_name: str
+    scope: TreeScope
+    dataset: bytes = field(repr=False)
+    layout: DatasetLayout
+    dataset_hash: bytes
+    merkle: MerkleTree = field(repr=False)
+
+    @cached_property
+    def wallets(self) -> list[bytes]:
+        """The wallets in leaf order."""
+        data, step = self.dataset, self.layout.record_size
+        return [data[i : i + 32] for i in range(0, len(data), step)]
+
+    @cached_property
+    def amounts(self) -> list[int]:
+        """The amounts in leaf order (what `amount_basis` says they are)."""
+        data, step = self.dataset, self.layout.record_size
+        start = self.layout.amount_offset
+        return [int.from_bytes(data[i : i + 8], "little") for i in range(start, len(data), step)]
+
+    @property
+    def root(self) -> bytes:
+        return self.merkle.root
+
+    @property
+    def leaf_count(self) -> int:
+        return self.merkle.leaf_count
+
+    @property
+    def levels(self) -> tuple[bytes, ...]:
+        """The compact tree levels (see `core.merkle`)."""
+        return self.merkle.levels
+
+    @property
+    def leaves(self) -> list[bytes]:
+        return self.merkle.leaves
+
+    @cached_property
+    def total(self) -> int:
+        """The sum of the amounts."""
+        return sum(self.amounts)
+
+    @property
+    def entries(self) -> list[ClaimEntry]:
+        """(index, wallet, amount) of every leaf, in leaf order."""
+        return [
+            ClaimEntry(i, w, a)
+            for i, (w, a) in enumerate(zip(self.wallets, self.amounts, strict=True))
+        ]
+
+    @cached_property
+    def _index_by_wallet(self) -> dict[bytes, int]:
+        return {wallet: i for i, wallet in enumerate(self.wallets)}
+
+    def index_of(self, wallet: bytes) -> int:
+        """The leaf index of `wallet`.
+
+        Raises:
+            WalletNotInTreeError: the wallet has no leaf (never seen, or a zero amount).
+        """
+        try:
+            return self._index_by_wallet[bytes(wallet)]
+        except KeyError:
+            raise WalletNotInTreeError(
+                f"wallet {describe_wallet(wallet)} has no leaf in the {self.format_name} tree "
+                f"of channel {self.scope.channel!r}"
+            ) from None
+
+    def leaf(self, index: int) -> bytes:
+        return self.merkle.leaf(index)
+
+    def proof(self, index: int) -> list[bytes]:
+        """The proof of leaf `index` (see `core.merkle.proof_from_levels`)."""
+        return self.merkle.proof(index)
+
+    def proof_for(self, wallet: bytes) -> list[bytes]:
+        """The proof of `wallet`'s leaf.
+
+        Raises:
+            WalletNotInTreeError: the wallet has no leaf.
+        """
+        return self.merkle.proof(self.index_of(wallet))
+
+
+def unique_wallet_amounts(
+    inputs: Iterable[ClaimInput], *, amount_name: str, check_first_seen: bool
+) -> dict[bytes, tuple[int, int, int]]:
+    """Validate `inputs`; map each wallet to (amount, first_seen, input position).
+
+    Args:
+        inputs: the tree's input entries.
+        amount_name: what the format calls the amount, for messages ("cumulative_total").
+        check_first_seen: whether `first_seen` must be an int (formats that order by it).
+    Raises:
+        InvalidWalletError: a wallet is not 32 bytes.
+        InvalidAmountError: an amount is not an int in 0..2^64-1, or first_seen not an int.
+        DuplicateWalletError: a wallet appears twice.
+    """
+    by_wallet: dict[bytes, tuple[int, int, int]] = {}
+    for position, (wallet, amount, first_seen) in enumerate(inputs):
+        if type(wallet) is not bytes or len(wallet) != 32:
+            raise InvalidWalletError(
+                position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
+            )
+        if type(amount) is not int or not 0 <= amount <= U64_MAX:
+            raise InvalidAmountError(
+                position, f"{amount_name} must be an integer in 0..{U64_MAX} (got {amount!r})"
+            )
+        if check_first_seen and type(first_seen) is not int:
+            raise InvalidAmountError(
+                position, f"first_seen must be an integer (got {first_seen!r})"
+            )
+        seen = by_wallet.setdefault(wallet, (amount, first_seen, position))
+        if seen[2] != position:
+            raise DuplicateWalletError(
+                position,
+                f"wallet {describe_wallet(wallet)} repeats entry {seen[2]}",
+                first_position=seen[2],
+            )
+    return by_wallet
+
+
+class ClaimFormat(ABC):
+    """One on-chain claim model; see the module docstring for how callers use it."""
+
+    #: the registry name, e.g. "cumulative-v2".
+    name: ClassVar[str]
+    #: which amount the leaves commit to.
+    amount_basis: ClassVar[AmountBasis]
+    #: the claim instruction's name for the amount ("cumulative_total" or "amount").
+    amount_key: ClassVar[str]
+    #: which `TreeScope` field keys this format's roots ("root_seq" or "epoch").
+    sequence_key: ClassVar[Literal["root_seq", "epoch"]]
+
+    @abstractmethod
+    def build(self, scope: TreeScope, inputs: Iterable[ClaimInput]) -> ClaimTree:
+        """Validate and order `inputs`, hash the leaves and the dataset, build the tree.
+
+        Raises:
+            InvalidClaimInputError: an entry is invalid (its subclasses name the problem).
+            CoreError: a format-specific limit is exceeded (see the format).
+        """
+
+    @abstractmethod
+    def leaf(self, scope: TreeScope, wallet: bytes, amount: int, index: int) -> bytes:
+        """The leaf of one claim, equal to `build(...).leaf(index)` (a format may ignore
+        `index`).
+
+        Raises:
+            InvalidPubkeyError: `wallet` is not 32 bytes.
+            InvalidIntegerError: `amount` or `index` out of range.
+        """
+
+    @abstractmethod
+    def publish_instruction(
+        self, scope: TreeScope, *, payer: Pubkey, root: bytes, dataset_hash: bytes
+    ) -> Instruction:
+        """The instruction that publishes `root` for `scope` (payer = admin or publisher)."""
+
+    @abstractmethod
+    def root_account(self, scope: TreeScope) -> Pubkey:
+        """The account that stores this format's roots for `scope`'s channel."""
+
+    @abstractmethod
+    def published_root(self, scope: TreeScope, account_data: bytes) -> bytes | None:
+        """The root that `root_account(scope)` holds for `scope`'s sequence, or None if absent.
+
+        Raises:
+            AccountDecodeError: `account_data` is not this format's root account.
+        """

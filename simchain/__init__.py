@@ -1,0 +1,33 @@
+"""A simulated Solana cluster for the pipeline: JSON-RPC + websocket pubsub on 127.0.0.1.
+
+No validator can run here, so `simchain` produces slots itself, runs the attention-oracle
+program's rules in Python (`simchain.program`), generates a seeded workload of staking,
+claim and admin transactions (`simchain.workload`), and serves the standard Solana RPC and
+pubsub shapes (`simchain.rpc`, `simchain.pubsub`) plus `sim_*` control methods
+(`simchain.control`), with injectable faults (`simchain.faults`). It keeps the authoritative
+record of every program event in a finalized slot, to compare with what the pipeline logged.
+
+    async with SimChainServer(SimConfig(slot_ms=20)).serve() as sim:
+        ...  # sim.http_url, sim.ws_url, sim.faults, sim.emitted_event_ids()
+"""
+
+from simchain.chain import SimChain
+from simchain.config import SimConfig
+from simchain.errors import RpcError, SimChainError
+from simchain.faults import Faults
+from simchain.ledger import EmittedEvent
+from simchain.process import SimChainProcess, spawn_simchain
+from simchain.server import SimChainServer, ThreadedSimChain
+
+__all__ = [
+    "EmittedEvent",
+    "Faults",
+    "RpcError",
+    "SimChain",
+    "SimChainError",
+    "SimChainProcess",
+    "SimChainServer",
+    "SimConfig",
+    "ThreadedSimChain",
+    "spawn_simchain",
+]

@@ -1,0 +1,90 @@
+"""The simulated chain's knobs, frozen; `SimConfig.from_settings` reads the pipeline's settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from solders.pubkey import Pubkey
+
+from core.program_ids import DEFAULT_PROGRAM_ID
+
+__all__ = ["CCM_MINT", "SimConfig", "default_channel_names"]
+
+CCM_MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
+#: 2026-01-01T00:00:00Z: block times are genesis_time + slot x 400 ms, whatever slot_ms is.
+GENESIS_TIME = 1_767_225_600
+
+
+def default_channel_names(count: int) -> tuple[str, ...]:
+    """`count` channel names in the programs' `platform:handle` style, deterministic."""
+    platforms = ("twitch", "youtube", "kick", "spotify")
+    return tuple(f"{platforms[i % len(platforms)]}:sim{i:04d}" for i in range(count))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that shapes a simulated chain; equal configs give equal chains.
+
+    Attributes:
+        program_id, mint: the attention-oracle program and its Token-2022 mint.
+        seed: drives every key, blockhash and workload draw.
+        slot_ms: wall-clock time between slots (tests use a few ms); block times always
+            advance 400 ms per slot, so they stay realistic in fast tests.
+        finality_depth: finalized = tip - finality_depth (31 like mainnet's usual lag).
+        confirmation_depth: confirmed = tip - confirmation_depth.
+        first_slot: the genesis slot.
+        channels: channel names the workload stakes on (each gets a ChannelConfigV2 and a
+            stake pool at genesis).
+        claim_channels: channels where the simulator itself publishes cumulative roots (as the
+            protocol admin) and wallets claim against them, so CumulativeRewardsClaimed events
+            flow; keep them out of the pipeline's settled channels (root_seq would collide).
+        wallets: wallets funded at genesis (the workload adds more when all pairs are used).
+        rate: workload events per wall-clock second (0 = idle chain).
+        zipf_s: skew of wallet and channel popularity (rank r drawn with weight 1/r^s).
+        multi_event_ratio: share of staking transactions that carry 2-3 instructions.
+        failed_tx_ratio: share of workload transactions built to fail on-chain.
+        admin_event_ratio: share of events that are admin events.
+        claim_ratio: share of events that are claims (when a claim channel has a root).
+        root_interval_slots: slots between the simulator's own roots on claim channels.
+        workload: start with the workload running.
+    """
+
+    program_id: Pubkey = DEFAULT_PROGRAM_ID
+    mint: Pubkey = CCM_MINT
+    seed: int = 0
+    slot_ms: float = 400.0
+    finality_depth: int = 31
+    confirmation_depth: int = 1
+    first_slot: int = 1_000
+    genesis_time: int = GENESIS_TIME
+    channels: tuple[str, ...] = default_channel_names(8)
+    claim_channels: tuple[str, ...] = ("sim:claims",)
+    wallets: int = 200
+    rate: float = 20.0
+    zipf_s: float = 1.1
+    multi_event_ratio: float = 0.1
+    failed_tx_ratio: float = 0.03
+    admin_event_ratio: float = 0.01
+    claim_ratio: float = 0.15
+    root_interval_slots: int = 40
+    workload: bool = True
+
+    def __post_init__(self) -> None:
+        if self.finality_depth < self.confirmation_depth or self.confirmation_depth < 0:
+            raise ValueError(
+                "finality_depth must be >= confirmation_depth >= 0 "
+                f"(got {self.finality_depth}, {self.confirmation_depth})"
+            )
+        if self.slot_ms < 0 or self.rate < 0 or self.wallets < 1:
+            raise ValueError(
+                f"slot_ms and rate must be >= 0 and wallets >= 1 "
+                f"(got {self.slot_ms}, {self.rate}, {self.wallets})"
+            )
+        overlap = set(map(str.lower, self.channels)) & set(map(str.lower, self.claim_channels))
+        if overlap:
+            raise ValueError(f"claim_channels must not be staking channels (got {sorted(overlap)})")
+
+    def replace(self, **changes: Any) -> SimConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,159 @@
+"""`sim_*` JSON-RPC methods: control and inspection of the simulator from another process.
+
+Params may be a JSON object (by name) or a one-element array holding that object. These
+methods are never subject to injected faults.
+
+* sim_status: tip/confirmed/finalized slots, counts, faults, URLs.
+* sim_emittedEventIds {offset=0, limit=1000 (<= 10000)}: {total, offset, next,
+  finalizedSlot, events: [{id, slot, name}]}, the finalized record in chain order.
+* sim_truncatedTransactions: [{signature, slot, hidden_events}].
+* sim_setFaults {any `Faults` knob; clear=true first turns all off}: the faults and counters.
+* sim_dropConnections: {dropped: n}.
+* sim_setRate {rate (events/s)}: {rate}.
+* sim_pause / sim_resume (the workload): {enabled}.
+* sim_advance {slots=1}: {tip}; produces slots now (also while the timer runs).
+* sim_injectTruncated {count=1}: {pending}.
+* sim_setupProtocol {admin, publisher, mint (base58), paused=false}: {protocol_state}.
+* sim_setupChannel {name, creator_wallet, creator_fee_bps=0, latest_root_seq=0, mint}:
+  {channel_config}.
+* sim_keys: the simulator's admin, publisher and faucet public keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from solders.pubkey import Pubkey
+
+from simchain.errors import RpcError
+
+if TYPE_CHECKING:
+    from simchain.server import SimChainServer
+
+__all__ = ["ControlRpc"]
+
+
+def _named(params: Any) -> dict[str, Any]:
+    if isinstance(params, dict):
+        return params
+    if isinstance(params, list) and not params:
+        return {}
+    if isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict):
+        return params[0]
+    raise RpcError(-32602, "Invalid params: sim_* methods take one object of named parameters")
+
+
+def _key(value: Any, name: str) -> Pubkey | None:
+    if value is None:
+        return None
+    try:
+        return Pubkey.from_string(value)
+    except (ValueError, TypeError):
+        raise RpcError(
+            -32602, f"Invalid params: {name} must be a base58 public key (got {value!r})"
+        ) from None
+
+
+class ControlRpc:
+    """The `sim_*` methods of one running server."""
+
+    def __init__(self, server: SimChainServer) -> None:
+        self.server = server
+        self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "sim_status": lambda _: server.status(),
+            "sim_emittedEventIds": self.emitted_event_ids,
+            "sim_truncatedTransactions": lambda _: server.chain.truncated_transactions(),
+            "sim_setFaults": self.set_faults,
+            "sim_dropConnections": lambda _: {"dropped": server.drop_connections()},
+            "sim_setRate": self.set_rate,
+            "sim_pause": lambda _: self._workload(False),
+            "sim_resume": lambda _: self._workload(True),
+            "sim_advance": self.advance,
+            "sim_injectTruncated": self.inject_truncated,
+            "sim_setupProtocol": self.setup_protocol,
+            "sim_setupChannel": self.setup_channel,
+            "sim_keys": lambda _: {
+                "admin": str(server.chain.keys.admin.pubkey()),
+                "publisher": str(server.chain.keys.publisher.pubkey()),
+                "faucet": str(server.chain.keys.faucet.pubkey()),
+            },
+        }
+
+    def handles(self, method: str) -> bool:
+        return method in self.methods
+
+    def call(self, method: str, params: Any) -> Any:
+        try:
+            return self.methods[method](_named(params))
+        except (ValueError, TypeError) as exc:
+            raise RpcError(-32602, f"Invalid params: {exc}") from exc
+
+    def emitted_event_ids(self, params: dict[str, Any]) -> dict[str, Any]:
+        offset = int(params.get("offset", 0))
+        limit = int(params.get("limit", 1000))
+        if offset < 0 or not 1 <= limit <= 10_000:
+            raise RpcError(
+                -32602,
+                "Invalid params: offset must be >= 0 and limit in 1..10000 "
+                f"(got {offset}, {limit})",
+            )
+        events = self.server.chain.emitted_events()
+        page = events[offset : offset + limit]
+        end = offset + len(page)
+        return {
+            "total": len(events),
+            "offset": offset,
+            "next": end if end < len(events) else None,
+            "finalizedSlot": self.server.chain.finalized_slot,
+            "events": [{"id": e.id, "slot": e.slot, "name": e.name} for e in page],
+        }
+
+    def set_faults(self, params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        if params.pop("clear", False):
+            self.server.faults.clear()
+        self.server.faults.update(**params)
+        return self.server.faults.to_json()
+
+    def set_rate(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.server.chain.workload.set_rate(float(params["rate"]))
+        return {"rate": self.server.chain.workload.rate}
+
+    def _workload(self, enabled: bool) -> dict[str, Any]:
+        self.server.chain.workload.enabled = enabled
+        return {"enabled": enabled}
+
+    def advance(self, params: dict[str, Any]) -> dict[str, Any]:
+        slots = int(params.get("slots", 1))
+        if not 0 <= slots <= 10_000:
+            raise RpcError(-32602, f"Invalid params: slots must be in 0..10000 (got {slots})")
+        self.server.advance(slots)
+        return {"tip": self.server.chain.tip}
+
+    def inject_truncated(self, params: dict[str, Any]) -> dict[str, Any]:
+        count = int(params.get("count", 1))
+        self.server.chain.workload.inject_truncated(count)
+        return {"pending": count}
+
+    def setup_protocol(self, params: dict[str, Any]) -> dict[str, Any]:
+        address = self.server.chain.setup_protocol(
+            admin=_key(params.get("admin"), "admin"),
+            publisher=_key(params.get("publisher"), "publisher"),
+            mint=_key(params.get("mint"), "mint"),
+            paused=bool(params.get("paused", False)),
+        )
+        return {"protocol_state": str(address)}
+
+    def setup_channel(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params.get("name")
+        if not isinstance(name, str):
+            raise RpcError(-32602, "Invalid params: name (the channel name) is required")
+        address = self.server.chain.setup_channel(
+            name,
+            creator_wallet=_key(params.get("creator_wallet"), "creator_wallet"),
+            creator_fee_bps=int(params.get("creator_fee_bps", 0)),
+            latest_root_seq=int(params.get("latest_root_seq", 0)),
+            mint=_key(params.get("mint"), "mint"),
+        )
+        return {"channel_config": str(address)}

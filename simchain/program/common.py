@@ -1,0 +1,49 @@
+"""Pieces every instruction of the program shares: the protocol state and channel checks."""
+
+from __future__ import annotations
+
+from solders.pubkey import Pubkey
+
+from core.accounts import ChannelConfigV2, ProtocolState
+from core.channel import subject_id
+from core.errors import InvalidChannelNameError
+from simchain.invoke import InvokeContext
+from simchain.ledger import Account
+from simchain.program.anchor import account_key, fail, load, require_pda
+
+__all__ = ["channel_subject", "load_channel_config", "load_protocol", "store"]
+
+
+def load_protocol(ctx: InvokeContext, index: int) -> ProtocolState:
+    """`protocol_state`: seeds ["protocol", protocol_state.mint], owned by the program."""
+    state = load(ctx, index, "protocol_state", ProtocolState.decode)
+    require_pda(ctx, index, "protocol_state", [b"protocol", state.mint])
+    return state
+
+
+def channel_subject(ctx: InvokeContext, channel: str) -> bytes:
+    """The subject of `channel`, or InvalidChannelName (6049) as `cumulative.rs:28-35`."""
+    try:
+        return subject_id(channel)
+    except InvalidChannelNameError:
+        fail(ctx, "InvalidChannelName")
+
+
+def load_channel_config(
+    ctx: InvokeContext, index: int, protocol: ProtocolState, channel: str
+) -> ChannelConfigV2:
+    """`channel_config`: seeds ["channel_cfg_v2", mint, subject(channel)], then decoded."""
+    subject = channel_subject(ctx, channel)
+    require_pda(ctx, index, "channel_config", [b"channel_cfg_v2", protocol.mint, subject])
+    return load(ctx, index, "channel_config", ChannelConfigV2.decode)
+
+
+def store(ctx: InvokeContext, key: Pubkey, data: bytes) -> None:
+    """Rewrite the data of an existing program-owned account (same size, same lamports)."""
+    account = ctx.accounts.get(key)
+    lamports = account.lamports if account is not None else 0
+    ctx.accounts.put(key, Account(lamports, data, ctx.program_id))
+
+
+def key_bytes(ctx: InvokeContext, index: int) -> bytes:
+    return bytes(account_key(ctx, index))

@@ -1,0 +1,407 @@
+"""Solana JSON-RPC methods over a `SimChain`, with Agave's parameters, shapes and errors.
+
+`SolanaRpc.call(method, params)` returns the `result` or raises `RpcError`; the HTTP layer
+wraps it in the JSON-RPC envelope. Reads take `commitment` (default finalized, as Agave) and
+see the chain at that slot; getSignaturesForAddress and getTransaction refuse `processed`,
+as Agave does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from solders.message import Message, MessageV0
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from core.program_ids import TOKEN_2022_PROGRAM_ID
+from simchain.chain import SimChain, simulation_value
+from simchain.encoding import API_VERSION, account_json, context, status_json, transaction_json
+from simchain.errors import RpcError, TransactionRejected
+from simchain.runtime import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE
+from simchain.token import DECIMALS, decode_token_account, rent_exempt_lamports
+
+__all__ = ["SolanaRpc", "decode_b58"]
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_B58_INDEX = {c: i for i, c in enumerate(_B58)}
+_MAX_PACKET = 1232
+SLOTS_PER_EPOCH = 432_000
+
+
+def decode_b58(text: str) -> bytes:
+    """Base58 to bytes.
+
+    Raises:
+        ValueError: a character outside the alphabet.
+    """
+    number = 0
+    for char in text:
+        try:
+            number = number * 58 + _B58_INDEX[char]
+        except KeyError:
+            raise ValueError(f"invalid base58 character {char!r}") from None
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
+
+
+def _param(params: list[Any], index: int, default: Any = None) -> Any:
+    return params[index] if len(params) > index and params[index] is not None else default
+
+
+def _config(params: list[Any], index: int) -> dict[str, Any]:
+    value = _param(params, index, {})
+    if not isinstance(value, dict):
+        raise RpcError(-32602, f"Invalid params: configuration must be an object (got {value!r})")
+    return value
+
+
+def _pubkey(value: Any) -> Pubkey:
+    try:
+        return Pubkey.from_string(value)
+    except (ValueError, TypeError):
+        raise RpcError(-32602, "Invalid params: Invalid") from None
+
+
+def _int(value: Any, name: str) -> int:
+    if type(value) is not int or value < 0:
+        raise RpcError(
+            -32602, f"Invalid params: {name} must be a non-negative integer (got {value!r})"
+        )
+    return value
+
+
+class SolanaRpc:
+    """The standard Solana methods simchain serves (see `METHODS`)."""
+
+    def __init__(self, chain: SimChain) -> None:
+        self.chain = chain
+        self.methods: dict[str, Callable[[list[Any]], Any]] = {
+            "getAccountInfo": self.get_account_info,
+            "getBalance": self.get_balance,
+            "getBlockHeight": self.get_slot,
+            "getBlockTime": self.get_block_time,
+            "getEpochInfo": self.get_epoch_info,
+            "getFeeForMessage": self.get_fee_for_message,
+            "getFirstAvailableBlock": lambda _: self.chain.config.first_slot,
+            "getGenesisHash": lambda _: str(
+                self.chain.keys.blockhash(self.chain.config.first_slot)
+            ),
+            "getHealth": lambda _: "ok",
+            "getIdentity": lambda _: {"identity": str(self.chain.keys.faucet.pubkey())},
+            "getLatestBlockhash": self.get_latest_blockhash,
+            "getMinimumBalanceForRentExemption": self.get_rent_exemption,
+            "getMultipleAccounts": self.get_multiple_accounts,
+            "getSignatureStatuses": self.get_signature_statuses,
+            "getSignaturesForAddress": self.get_signatures_for_address,
+            "getSlot": self.get_slot,
+            "getTokenAccountBalance": self.get_token_account_balance,
+            "getTransaction": self.get_transaction,
+            "getTransactionCount": lambda _: self.chain.ledger.transaction_count(),
+            "getVersion": lambda _: {"feature-set": 3294202862, "solana-core": API_VERSION},
+            "isBlockhashValid": self.is_blockhash_valid,
+            "minimumLedgerSlot": lambda _: self.chain.config.first_slot,
+            "requestAirdrop": self.request_airdrop,
+            "sendTransaction": self.send_transaction,
+            "simulateTransaction": self.simulate_transaction,
+        }
+
+    def call(self, method: str, params: list[Any]) -> Any:
+        handler = self.methods.get(method)
+        if handler is None:
+            raise RpcError(-32601, "Method not found")
+        return handler(params)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _slot(self, config: dict[str, Any], *, minimum: str | None = None) -> int:
+        commitment = config.get("commitment")
+        if minimum == "confirmed" and commitment in ("processed", "recent", "single"):
+            raise RpcError(
+                -32602, "Invalid params: Method does not support commitment below `confirmed`"
+            )
+        slot = self.chain.slot_at(commitment)
+        min_context = config.get("minContextSlot")
+        if min_context is not None and slot < min_context:
+            raise RpcError(
+                -32016, "Minimum context slot has not been reached", {"contextSlot": slot}
+            )
+        return slot
+
+    # -- slots and blockhashes -------------------------------------------------------------
+    def get_slot(self, params: list[Any]) -> int:
+        return self._slot(_config(params, 0))
+
+    def get_block_time(self, params: list[Any]) -> int:
+        slot = _int(_param(params, 0), "slot")
+        if self.chain.ledger.block(slot) is None or slot > self.chain.confirmed_slot:
+            raise RpcError(-32004, f"Block not available for slot {slot}")
+        return self.chain.block_time(slot)
+
+    def get_epoch_info(self, params: list[Any]) -> dict[str, Any]:
+        slot = self._slot(_config(params, 0))
+        return {
+            "absoluteSlot": slot,
+            "blockHeight": slot,
+            "epoch": slot // SLOTS_PER_EPOCH,
+            "slotIndex": slot % SLOTS_PER_EPOCH,
+            "slotsInEpoch": SLOTS_PER_EPOCH,
+            "transactionCount": self.chain.ledger.transaction_count(),
+        }
+
+    def get_latest_blockhash(self, params: list[Any]) -> dict[str, Any]:
+        config = _config(params, 0)
+        slot = self._slot(config)
+        blockhash, last_valid = self.chain.latest_blockhash(config.get("commitment"))
+        return {
+            "context": context(slot),
+            "value": {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid},
+        }
+
+    def is_blockhash_valid(self, params: list[Any]) -> dict[str, Any]:
+        blockhash = _param(params, 0)
+        if not isinstance(blockhash, str):
+            raise RpcError(-32602, "Invalid params: blockhash must be a base58 string")
+        slot = self._slot(_config(params, 1))
+        hash_slot = self.chain.ledger.blockhash_slot(blockhash)
+        valid = (
+            hash_slot is not None and hash_slot <= slot and slot - hash_slot <= MAX_PROCESSING_AGE
+        )
+        return {"context": context(slot), "value": valid}
+
+    # -- accounts --------------------------------------------------------------------------
+    def get_account_info(self, params: list[Any]) -> dict[str, Any]:
+        key = _pubkey(_param(params, 0))
+        config = _config(params, 1)
+        slot = self._slot(config)
+        account = self.chain.ledger.accounts.get(key, at_slot=slot)
+        return {
+            "context": context(slot),
+            "value": account_json(
+                account, config.get("encoding", "base64"), config.get("dataSlice")
+            ),
+        }
+
+    def get_multiple_accounts(self, params: list[Any]) -> dict[str, Any]:
+        keys = _param(params, 0, [])
+        if not isinstance(keys, list):
+            raise RpcError(-32602, "Invalid params: expected an array of base58 public keys")
+        if len(keys) > 100:
+            raise RpcError(-32602, "Too many inputs provided; max 100")
+        config = _config(params, 1)
+        slot = self._slot(config)
+        encoding = config.get("encoding", "base64")
+        values = [
+            account_json(
+                self.chain.ledger.accounts.get(_pubkey(k), at_slot=slot),
+                encoding,
+                config.get("dataSlice"),
+            )
+            for k in keys
+        ]
+        return {"context": context(slot), "value": values}
+
+    def get_balance(self, params: list[Any]) -> dict[str, Any]:
+        key = _pubkey(_param(params, 0))
+        slot = self._slot(_config(params, 1))
+        account = self.chain.ledger.accounts.get(key, at_slot=slot)
+        return {"context": context(slot), "value": account.lamports if account is not None else 0}
+
+    def get_token_account_balance(self, params: list[Any]) -> dict[str, Any]:
+        key = _pubkey(_param(params, 0))
+        slot = self._slot(_config(params, 1))
+        account = self.chain.ledger.accounts.get(key, at_slot=slot)
+        if account is None or account.owner != TOKEN_2022_PROGRAM_ID or len(account.data) < 165:
+            raise RpcError(-32602, "Invalid param: not a Token account")
+        amount = decode_token_account(account.data)[2]
+        ui = f"{amount / 10**DECIMALS:.9f}".rstrip("0").rstrip(".")
+        return {
+            "context": context(slot),
+            "value": {
+                "amount": str(amount),
+                "decimals": DECIMALS,
+                "uiAmount": amount / 10**DECIMALS,
+                "uiAmountString": ui,
+            },
+        }
+
+    def get_rent_exemption(self, params: list[Any]) -> int:
+        return rent_exempt_lamports(_int(_param(params, 0), "data length"))
+
+    def get_fee_for_message(self, params: list[Any]) -> dict[str, Any]:
+        raw = _decode_wire(_param(params, 0), "base64")
+        try:
+            message: Message | MessageV0 = (
+                MessageV0.from_bytes(raw[1:]) if raw and raw[0] & 0x80 else Message.from_bytes(raw)
+            )
+        except Exception as exc:
+            raise RpcError(-32602, f"invalid message: {exc}") from exc
+        slot = self._slot(_config(params, 1))
+        fee = LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures
+        return {"context": context(slot), "value": fee}
+
+    # -- transactions ----------------------------------------------------------------------
+    def get_signatures_for_address(self, params: list[Any]) -> list[dict[str, Any]]:
+        address = str(_pubkey(_param(params, 0)))
+        config = _config(params, 1)
+        slot = self._slot(config, minimum="confirmed")
+        limit = config.get("limit") or 1000
+        if type(limit) is not int or not 1 <= limit <= 1000:
+            raise RpcError(-32602, "Invalid limit; max 1000")
+        records = self.chain.ledger.signatures_for_address(
+            address,
+            max_slot=slot,
+            limit=limit,
+            before=config.get("before"),
+            until=config.get("until"),
+        )
+        return [
+            {
+                "blockTime": self.chain.block_time(r.slot),
+                "confirmationStatus": self.chain.commitment_of(r.slot),
+                "err": r.err,
+                "memo": r.memo,
+                "signature": r.signature,
+                "slot": r.slot,
+            }
+            for r in records
+        ]
+
+    def get_transaction(self, params: list[Any]) -> dict[str, Any] | None:
+        signature = _param(params, 0)
+        if not isinstance(signature, str):
+            raise RpcError(-32602, "Invalid params: signature must be a base58 string")
+        config = _param(params, 1, {})
+        if isinstance(config, str):  # the deprecated positional encoding
+            config = {"encoding": config}
+        slot = self._slot(config, minimum="confirmed")
+        record = self.chain.ledger.transaction(signature, slot)
+        if record is None:
+            return None
+        return transaction_json(
+            record,
+            encoding=config.get("encoding") or "json",
+            max_version=config.get("maxSupportedTransactionVersion"),
+            block_time=self.chain.block_time(record.slot),
+        )
+
+    def get_signature_statuses(self, params: list[Any]) -> dict[str, Any]:
+        signatures = _param(params, 0, [])
+        if not isinstance(signatures, list):
+            raise RpcError(-32602, "Invalid params: expected an array of signatures")
+        if len(signatures) > 256:
+            raise RpcError(-32602, "Too many inputs provided; max 256")
+        tip = self.chain.tip
+        values: list[dict[str, Any] | None] = []
+        for signature in signatures:
+            record = (
+                self.chain.ledger.transaction(signature, tip)
+                if isinstance(signature, str)
+                else None
+            )
+            if record is None:
+                values.append(None)
+                continue
+            level = self.chain.commitment_of(record.slot)
+            values.append(
+                {
+                    "confirmationStatus": level,
+                    "confirmations": None if level == "finalized" else tip - record.slot,
+                    "err": record.err,
+                    "slot": record.slot,
+                    "status": status_json(record.err),
+                }
+            )
+        return {"context": context(tip), "value": values}
+
+    def request_airdrop(self, params: list[Any]) -> str:
+        key = _pubkey(_param(params, 0))
+        lamports = _int(_param(params, 1), "lamports")
+        return self.chain.airdrop(key, lamports)
+
+    def send_transaction(self, params: list[Any]) -> str:
+        config = _config(params, 1)
+        tx = _decode_transaction(_param(params, 0), config.get("encoding", "base58"))
+        return self.chain.send(tx, skip_preflight=bool(config.get("skipPreflight", False)))
+
+    def simulate_transaction(self, params: list[Any]) -> dict[str, Any]:
+        config = _config(params, 1)
+        tx = _decode_transaction(_param(params, 0), config.get("encoding", "base58"))
+        sig_verify = bool(config.get("sigVerify", False))
+        replace = bool(config.get("replaceRecentBlockhash", False))
+        if sig_verify and replace:
+            raise RpcError(
+                -32602, "Invalid params: sigVerify may not be used with replaceRecentBlockhash"
+            )
+        slot = self._slot(config)
+        if sig_verify:
+            self.chain.runtime.verify_signatures(tx)
+        extra: dict[str, Any] = {}
+        if replace:
+            blockhash, last_valid = self.chain.latest_blockhash("processed")
+            extra["replacementBlockhash"] = {
+                "blockhash": str(blockhash),
+                "lastValidBlockHeight": last_valid,
+            }
+        try:
+            execution = self.chain.execute(tx, check_blockhash=not replace)
+        except TransactionRejected as exc:
+            return {"context": context(slot), "value": simulation_value(exc.err, [], 0, **extra)}
+        requested = (config.get("accounts") or {}).get("addresses")
+        if requested:
+            encoding = (config.get("accounts") or {}).get("encoding", "base64")
+            accounts = []
+            for address in requested:
+                key = _pubkey(address)
+                after = (
+                    execution.changes[key]
+                    if key in execution.changes
+                    else self.chain.ledger.accounts.get(key)
+                )
+                accounts.append(account_json(after, encoding, None))
+            extra["accounts"] = accounts
+        value = simulation_value(execution.err, execution.logs, execution.units, **extra)
+        return {"context": context(slot), "value": value}
+
+
+def _decode_wire(value: Any, encoding: str) -> bytes:
+    if not isinstance(value, str):
+        raise RpcError(-32602, "Invalid params: expected an encoded string")
+    try:
+        if encoding == "base64":
+            return base64.b64decode(value, validate=True)
+        if encoding == "base58":
+            return decode_b58(value)
+    except (binascii.Error, ValueError) as exc:
+        raise RpcError(-32602, f"invalid {encoding} encoding: {exc}") from exc
+    raise RpcError(
+        -32602,
+        f"Invalid params: unsupported encoding: {encoding}. Supported encodings: base58, base64",
+    )
+
+
+def _decode_transaction(value: Any, encoding: str) -> VersionedTransaction:
+    """A wire transaction, with Agave's size limits and messages."""
+    limit = 1644 if encoding == "base64" else 1683
+    if isinstance(value, str) and len(value) > limit:
+        raise RpcError(
+            -32602,
+            f"{encoding} encoded solana_transaction::versioned::VersionedTransaction too large: "
+            f"{len(value)} bytes (max: encoded/raw {limit}/{_MAX_PACKET})",
+        )
+    raw = _decode_wire(value, encoding)
+    if len(raw) > _MAX_PACKET:
+        raise RpcError(
+            -32602,
+            "decoded solana_transaction::versioned::VersionedTransaction too large: "
+            f"{len(raw)} bytes (max: {_MAX_PACKET} bytes)",
+        )
+    try:
+        return VersionedTransaction.from_bytes(raw)
+    except Exception as exc:
+        raise RpcError(
+            -32602,
+            f"failed to deserialize solana_transaction::versioned::VersionedTransaction: {exc}",
+        ) from exc

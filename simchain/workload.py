@@ -1,0 +1,519 @@
+"""The workload: wallets staking, unstaking, claiming and an admin at work, drawn at random.
+
+Deterministic given the seed (and the rate changes applied): `fill(slot)` draws how many
+events the slot gets (Poisson around rate x slot time) and builds real signed transactions
+that go through the same program rules as anything sent over RPC. State the workload keeps
+(open positions, claimed totals) changes only after a transaction landed successfully, so
+it never asks for an impossible unstake. Wallets and channels are drawn Zipf-like (rank r
+with weight 1/r^s): a few whales and hot channels, a long tail.
+
+Transactions it builds:
+* stake: 1 `stake_channel` (or 2 on different channels, `multi_event_ratio`) -> ChannelStaked;
+* close: `unstake_channel` after the lock, else sometimes `emergency_unstake_channel`
+  (1-3 positions of one wallet per transaction);
+* claim: `claim_cumulative` on a claim channel, against the simulator's own latest root;
+* admin: update_publisher (same publisher), update_channel_creator_fee, set_paused(false);
+* failures (`failed_tx_ratio`): an unstake before the lock ends (6052), a claim with a wrong
+  proof (6005), a re-stake on a channel the wallet staked before (System 0x0), or a stake
+  followed by a stake below the minimum (its first event is logged but the transaction fails);
+* on command (`inject_truncated`): one transaction with five stakes whose logs pass 10 KB.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import math
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from core.accounts import ChannelConfigV2, ProtocolState
+from core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
+from core.claims.cumulative_v2 import (
+    claim_cumulative_instruction,
+    publish_cumulative_root_instruction,
+)
+from core.pda import associated_token_address, protocol_state_address
+from simchain.instructions import (
+    emergency_unstake_channel_instruction,
+    set_paused_instruction,
+    stake_channel_instruction,
+    unstake_channel_instruction,
+    update_channel_creator_fee_instruction,
+    update_publisher_instruction,
+)
+from simchain.program.staking import MIN_STAKE_AMOUNT, SLOTS_PER_DAY
+
+if TYPE_CHECKING:
+    from simchain.chain import SimChain
+    from simchain.ledger import TxRecord
+
+__all__ = ["Workload"]
+
+log = logging.getLogger(__name__)
+
+_LAMPORTS = 10 * 1_000_000_000
+_TOKENS = 100_000_000 * 10**9
+_MAX_CACHED_WALLETS = 1 << 20
+#: (weight, low, high) of lock durations in slots: no lock, short, then the boost tiers.
+_LOCKS = (
+    (35, 0, 0),
+    (20, 50, 3_000),
+    (15, 7 * SLOTS_PER_DAY, 30 * SLOTS_PER_DAY - 1),
+    (12, 30 * SLOTS_PER_DAY, 90 * SLOTS_PER_DAY - 1),
+    (8, 90 * SLOTS_PER_DAY, 180 * SLOTS_PER_DAY - 1),
+    (6, 180 * SLOTS_PER_DAY, 365 * SLOTS_PER_DAY - 1),
+    (4, 365 * SLOTS_PER_DAY, 365 * SLOTS_PER_DAY),
+)
+
+
+class _Zipf:
+    """Draws ranks 0..n-1 with weight 1/(r+1)^s; `grow` adds ranks at the tail."""
+
+    def __init__(self, n: int, s: float) -> None:
+        self.s = s
+        self.cumulative: list[float] = []
+        self.grow(n)
+
+    def grow(self, n: int) -> None:
+        total = self.cumulative[-1] if self.cumulative else 0.0
+        for rank in range(len(self.cumulative), n):
+            total += 1.0 / (rank + 1) ** self.s
+            self.cumulative.append(total)
+
+    def draw(self, rng: random.Random) -> int:
+        return bisect.bisect_left(self.cumulative, rng.random() * self.cumulative[-1])
+
+
+@dataclass
+class _Position:
+    channel: int
+    amount: int
+    lock_end: int
+
+
+@dataclass
+class _ClaimChannel:
+    name: str
+    totals: dict[int, int] = field(default_factory=dict)  # wallet index -> cumulative total
+    claimed: dict[int, int] = field(default_factory=dict)
+    tree: ClaimTree | None = None
+    next_root_slot: int = 0
+
+
+class Workload:
+    """Generates the chain's background traffic (see the module docstring)."""
+
+    def __init__(self, chain: SimChain) -> None:
+        config = chain.config
+        self.chain = chain
+        self.enabled = True
+        self.rate = config.rate
+        self.rng = random.Random(config.seed)
+        self.channels = list(config.channels)
+        self.wallet_count = config.wallets
+        self.wallets = _Zipf(config.wallets, config.zipf_s)
+        self.channel_draw = _Zipf(len(self.channels), config.zipf_s)
+        self.positions: dict[int, dict[int, _Position]] = {}  # wallet -> channel -> position
+        self.staked_pairs: set[tuple[int, int]] = set()  # (wallet, channel) that ever staked
+        self.claim_channels = [
+            _ClaimChannel(name, next_root_slot=config.first_slot + 2 + i * 7)
+            for i, name in enumerate(config.claim_channels)
+        ]
+        self._truncate = 0
+        self.counts: dict[str, int] = {}
+        self._wallet_index: dict[bytes, int] = {}
+        slot = config.first_slot
+        for index in range(config.wallets):
+            self._fund(index, slot)
+
+    # -- control ---------------------------------------------------------------------------
+    def set_rate(self, rate: float) -> None:
+        if rate < 0:
+            raise ValueError(f"rate must be >= 0 (got {rate})")
+        self.rate = rate
+
+    def inject_truncated(self, count: int = 1) -> None:
+        """Build `count` transactions whose logs pass Solana's 10 KB limit (next slots)."""
+        self._truncate += count
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "rate": self.rate,
+            "wallets": self.wallet_count,
+            "open_positions": sum(len(p) for p in self.positions.values()),
+            "counts": dict(self.counts),
+        }
+
+    # -- per slot --------------------------------------------------------------------------
+    def fill(self, slot: int) -> None:
+        """Add this slot's transactions to the chain's pending block."""
+        for claim_channel in self.claim_channels:
+            if slot >= claim_channel.next_root_slot:
+                claim_channel.next_root_slot = slot + self.chain.config.root_interval_slots
+                self._publish_root(claim_channel, slot)
+        while self._truncate > 0:
+            self._truncate -= 1
+            self._truncated_tx(slot)
+        events = self._draw_count()
+        attempts = 0
+        while events > 0 and attempts < 4 * events + 8:
+            attempts += 1
+            events -= self._one(slot)
+
+    def _draw_count(self) -> int:
+        """Poisson(rate x slot time) events; hand-driven chains (slot_ms 0) use 400 ms."""
+        mean = self.rate * (self.chain.config.slot_ms or 400.0) / 1000.0
+        if mean <= 0:
+            return 0
+        if mean > 30:
+            return max(0, round(self.rng.gauss(mean, math.sqrt(mean))))
+        limit, count, product = math.exp(-mean), 0, self.rng.random()
+        while product > limit:
+            count += 1
+            product *= self.rng.random()
+        return count
+
+    def _one(self, slot: int) -> int:
+        """One transaction; returns how many counted events it produced."""
+        config = self.chain.config
+        roll = self.rng.random()
+        if roll < config.failed_tx_ratio:
+            self._failing_tx(slot)
+            return 0
+        roll = self.rng.random()
+        if roll < config.admin_event_ratio:
+            return self._admin_tx()
+        if roll < config.admin_event_ratio + config.claim_ratio:
+            done = self._claim_tx()
+            if done:
+                return done
+        if self.positions and self.rng.random() < 0.4:
+            done = self._close_tx(slot)
+            if done:
+                return done
+        return self._stake_tx(slot)
+
+    # -- wallets ---------------------------------------------------------------------------
+    def _wallet(self, index: int) -> Keypair:
+        return self.chain.keys.wallet(index)
+
+    def _fund(self, index: int, slot: int) -> None:
+        key = self._wallet(index).pubkey()
+        genesis = self.chain.genesis
+        genesis.fund(key, _LAMPORTS, slot)
+        genesis.token_account(key, self.chain.mint, _TOKENS, slot)
+
+    def _new_wallet(self) -> int:
+        index = self.wallet_count
+        self.wallet_count += 1
+        self.wallets.grow(self.wallet_count)
+        self._fund(index, self.chain.ledger.pending_slot)
+        return index
+
+    def _fresh_pair(self, avoid: set[int] = frozenset()) -> tuple[int, int]:  # type: ignore[assignment]
+        """A (wallet, channel) that never staked (the program allows one stake per pair)."""
+        for _ in range(12):
+            wallet, channel = self.wallets.draw(self.rng), self.channel_draw.draw(self.rng)
+            if channel not in avoid and (wallet, channel) not in self.staked_pairs:
+                return wallet, channel
+        return self._new_wallet(), self.channel_draw.draw(self.rng)
+
+    def _lock(self) -> int:
+        total = sum(w for w, _, _ in _LOCKS)
+        roll = self.rng.uniform(0, total)
+        for weight, low, high in _LOCKS:
+            if roll < weight:
+                return self.rng.randint(low, high)
+            roll -= weight
+        return 0
+
+    def _amount(self) -> int:
+        tokens = min(max(self.rng.lognormvariate(math.log(500), 1.6), 1.0), 1_000_000.0)
+        return max(int(tokens * 10**9), MIN_STAKE_AMOUNT)
+
+    def _count(self, kind: str, n: int = 1) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + n
+
+    def _send(
+        self, instructions: list[Instruction], signers: list[Keypair], *, unique: bool = False
+    ) -> TxRecord | None:
+        """Sign and land; about a third of transactions (and all `unique` ones, which could
+        repeat byte for byte within a slot) carry a Compute Budget priority fee, as most
+        mainnet transactions do."""
+        if unique or self.rng.random() < 0.3:
+            price = set_compute_unit_price(self.rng.randint(1, 50_000))
+            instructions = [price, *instructions]
+            if self.rng.random() < 0.5 and len(instructions) == 2:
+                instructions.insert(0, set_compute_unit_limit(250_000))
+        return self.chain.submit(self.chain.sign(instructions, signers))
+
+    # -- transaction kinds -----------------------------------------------------------------
+    def _stake_ix(self, wallet: int, channel: int, amount: int, lock: int) -> Instruction:
+        return stake_channel_instruction(
+            program_id=self.chain.program_id,
+            mint=self.chain.mint,
+            user=self._wallet(wallet).pubkey(),
+            channel=self.channels[channel],
+            amount=amount,
+            lock_duration=lock,
+        )
+
+    def _stake_tx(self, slot: int) -> int:
+        if not self.channels:
+            return 0
+        wallet, channel = self._fresh_pair()
+        picks = [(channel, self._amount(), self._lock())]
+        if self.rng.random() < self.chain.config.multi_event_ratio and len(self.channels) > 1:
+            other = self.channel_draw.draw(self.rng)
+            if other != channel and (wallet, other) not in self.staked_pairs:
+                picks.append((other, self._amount(), self._lock()))
+        record = self._send(
+            [self._stake_ix(wallet, c, a, lk) for c, a, lk in picks], [self._wallet(wallet)]
+        )
+        if record is None or record.err is not None:
+            return 0
+        for c, amount, lock in picks:
+            self.staked_pairs.add((wallet, c))
+            self.positions.setdefault(wallet, {})[c] = _Position(
+                c, amount, slot + lock if lock else 0
+            )
+        self._count("stake_tx")
+        return len(record.events)
+
+    def _close_tx(self, slot: int) -> int:
+        wallet = self.rng.choice(sorted(self.positions))
+        held = self.positions[wallet]
+        chosen = []
+        for channel in sorted(held):
+            position = held[channel]
+            if position.lock_end == 0 or position.lock_end <= slot:
+                chosen.append((channel, unstake_channel_instruction))
+            elif self.rng.random() < 0.35:
+                chosen.append((channel, emergency_unstake_channel_instruction))
+        if not chosen:
+            return 0
+        self.rng.shuffle(chosen)
+        chosen = chosen[: 1 if self.rng.random() >= self.chain.config.multi_event_ratio else 3]
+        user = self._wallet(wallet)
+        ixs = [
+            build(
+                program_id=self.chain.program_id,
+                mint=self.chain.mint,
+                user=user.pubkey(),
+                channel=self.channels[c],
+            )
+            for c, build in chosen
+        ]
+        record = self._send(ixs, [user])
+        if record is None or record.err is not None:
+            return 0
+        for channel, _ in chosen:
+            del held[channel]
+        if not held:
+            del self.positions[wallet]
+        self._count("close_tx")
+        return len(record.events)
+
+    def _authority(self) -> Keypair | None:
+        """The simulator's key that may publish and administer (admin preferred), if any."""
+        account = self.chain.ledger.accounts.get(
+            protocol_state_address(program_id=self.chain.program_id, mint=self.chain.mint).address
+        )
+        if account is None:
+            return None
+        state = ProtocolState.decode(account.data)
+        for keypair in (self.chain.keys.admin, self.chain.keys.publisher):
+            key = bytes(keypair.pubkey())
+            if key == state.admin or (key == state.publisher and not state.paused):
+                return keypair
+        return None
+
+    def _admin_tx(self) -> int:
+        keys = self.chain.keys
+        admin = keys.admin
+        account = self.chain.ledger.accounts.get(
+            protocol_state_address(program_id=self.chain.program_id, mint=self.chain.mint).address
+        )
+        if account is None:
+            return 0
+        state = ProtocolState.decode(account.data)
+        if state.admin != bytes(admin.pubkey()):
+            return 0
+        common = {
+            "program_id": self.chain.program_id,
+            "mint": self.chain.mint,
+            "admin": admin.pubkey(),
+        }
+        roll = self.rng.random()
+        if roll < 0.4 and self.channels:
+            channel = self.channels[self.rng.randrange(len(self.channels))]
+            ix = update_channel_creator_fee_instruction(
+                **common, channel=channel, new_fee_bps=50 * self.rng.randint(0, 10)
+            )
+        elif roll < 0.7 or state.paused:
+            ix = update_publisher_instruction(**common, new_publisher=Pubkey(state.publisher))
+        else:
+            ix = set_paused_instruction(**common, paused=False)
+        record = self._send([ix], [admin], unique=True)
+        if record is None or record.err is not None:
+            return 0
+        self._count("admin_tx")
+        return len(record.events)
+
+    # -- claims ----------------------------------------------------------------------------
+    def _publish_root(self, channel: _ClaimChannel, slot: int) -> None:
+        authority = self._authority()
+        config_key = self.chain.channel_config(channel.name)
+        account = self.chain.ledger.accounts.get(config_key)
+        if authority is None or account is None:
+            return
+        for _ in range(self.rng.randint(3, 12)):
+            wallet = self.wallets.draw(self.rng)
+            channel.totals[wallet] = (
+                channel.totals.get(wallet, 0) + self.rng.randint(1, 5_000) * 10**9
+            )
+        root_seq = ChannelConfigV2.decode(account.data).latest_root_seq + 1
+        scope = TreeScope(self.chain.program_id, self.chain.mint, channel.name, root_seq, 0)
+        inputs = [
+            ClaimInput(bytes(self._wallet(w).pubkey()), total)
+            for w, total in channel.totals.items()
+        ]
+        tree = get_claim_format("cumulative-v2").build(scope, inputs)
+        ix = publish_cumulative_root_instruction(
+            program_id=self.chain.program_id,
+            mint=self.chain.mint,
+            payer=authority.pubkey(),
+            channel=channel.name,
+            root_seq=root_seq,
+            root=tree.root,
+            dataset_hash=tree.dataset_hash,
+        )
+        record = self._send([ix], [authority], unique=True)
+        if record is not None and record.err is None:
+            channel.tree = tree
+            self._count("root_tx")
+
+    def _claim_ix(
+        self, tree: ClaimTree, wallet: int, total: int, proof: list[bytes]
+    ) -> Instruction:
+        channel = tree.scope.channel
+        creator = self.chain.keys.creator(channel).pubkey()
+        return claim_cumulative_instruction(
+            program_id=self.chain.program_id,
+            mint=self.chain.mint,
+            claimer=self._wallet(wallet).pubkey(),
+            channel=channel,
+            root_seq=tree.scope.root_seq,
+            cumulative_total=total,
+            proof=proof,
+            creator_wallet=creator,
+            creator_ata=associated_token_address(owner=creator, mint=self.chain.mint),
+        )
+
+    def _claimable(self) -> list[tuple[_ClaimChannel, ClaimTree, int, int]]:
+        """(channel, its latest tree, wallet, total) of every leaf not fully claimed yet."""
+        out = []
+        for channel in self.claim_channels:
+            tree = channel.tree
+            if tree is None:
+                continue
+            for wallet_bytes, total in zip(tree.wallets, tree.amounts, strict=True):
+                wallet = self._index_of(wallet_bytes)
+                if wallet is not None and total > channel.claimed.get(wallet, 0):
+                    out.append((channel, tree, wallet, total))
+        return out
+
+    def _index_of(self, wallet_bytes: bytes) -> int | None:
+        index = self._wallet_index
+        if wallet_bytes not in index:
+            for i in itertools.islice(itertools.count(len(index)), self.wallet_count - len(index)):
+                index[bytes(self._wallet(i).pubkey())] = i
+        return index.get(wallet_bytes)
+
+    def _claim_tx(self) -> int:
+        candidates = self._claimable()
+        if not candidates:
+            return 0
+        channel, tree, wallet, total = candidates[self.rng.randrange(len(candidates))]
+        proof = tree.proof_for(bytes(self._wallet(wallet).pubkey()))
+        record = self._send([self._claim_ix(tree, wallet, total, proof)], [self._wallet(wallet)])
+        if record is None or record.err is not None:
+            return 0
+        channel.claimed[wallet] = total
+        self._count("claim_tx")
+        return len(record.events)
+
+    # -- failures and oversized logs -------------------------------------------------------
+    def _failing_tx(self, slot: int) -> None:
+        kinds = ["stake_then_below_minimum"]
+        locked = [
+            (w, c)
+            for w, held in self.positions.items()
+            for c, p in held.items()
+            if p.lock_end > slot
+        ]
+        if locked:
+            kinds.append("unstake_locked")
+        if self.staked_pairs:
+            kinds.append("restake")
+        if self._claimable():
+            kinds.append("bad_proof")
+        kind = kinds[self.rng.randrange(len(kinds))]
+        if kind == "unstake_locked":
+            wallet, channel = locked[self.rng.randrange(len(locked))]
+            user = self._wallet(wallet)
+            ixs = [
+                unstake_channel_instruction(
+                    program_id=self.chain.program_id,
+                    mint=self.chain.mint,
+                    user=user.pubkey(),
+                    channel=self.channels[channel],
+                )
+            ]
+        elif kind == "restake":
+            wallet, channel = sorted(self.staked_pairs)[self.rng.randrange(len(self.staked_pairs))]
+            user = self._wallet(wallet)
+            ixs = [self._stake_ix(wallet, channel, self._amount(), 0)]
+        elif kind == "bad_proof":
+            candidates = self._claimable()
+            _, tree, wallet, total = candidates[self.rng.randrange(len(candidates))]
+            user = self._wallet(wallet)
+            ixs = [self._claim_ix(tree, wallet, total, [bytes(32)])]
+        else:
+            wallet, channel = self._fresh_pair()
+            user = self._wallet(wallet)
+            ixs = [self._stake_ix(wallet, channel, self._amount(), 0)]
+            other = (channel + 1) % len(self.channels)
+            ixs.append(self._stake_ix(wallet, other, MIN_STAKE_AMOUNT - 1, 0))
+        record = self._send(ixs, [user])
+        if record is not None and record.err is not None:
+            self._count(f"failed_{kind}")
+
+    def _truncated_tx(self, slot: int) -> None:
+        """Five wallets staking in one transaction: about 17 KB of logs, cut at 10 KB."""
+        signers: list[Keypair] = []
+        picks: list[tuple[int, int, int]] = []
+        used_wallets: set[int] = set()
+        while len(picks) < 5:
+            wallet, channel = self._fresh_pair()
+            if wallet in used_wallets:
+                continue
+            used_wallets.add(wallet)
+            signers.append(self._wallet(wallet))
+            picks.append((wallet, channel, self._amount()))
+        record = self._send([self._stake_ix(w, c, a, 0) for w, c, a in picks], signers)
+        if record is None or record.err is not None:
+            return
+        for wallet, channel, amount in picks:
+            self.staked_pairs.add((wallet, channel))
+            self.positions.setdefault(wallet, {})[channel] = _Position(channel, amount, 0)
+        self._count("truncated_tx")

@@ -1,0 +1,140 @@
+"""The workload: deterministic, coherent staking, failures without events, truncated logs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from core.events import (
+    ChannelEmergencyUnstaked,
+    ChannelStaked,
+    ChannelUnstaked,
+    CumulativeRewardsClaimed,
+    decode_event,
+)
+from core.program_logs import extract_program_data
+from simchain import SimChain, SimConfig
+from simchain.program.staking import boost_bps
+
+BUSY = SimConfig(
+    seed=11,
+    slot_ms=400,
+    rate=60,
+    finality_depth=3,
+    wallets=40,
+    channels=("twitch:a", "twitch:b", "youtube:c", "kick:d"),
+    root_interval_slots=10,
+    failed_tx_ratio=0.08,
+    multi_event_ratio=0.3,
+    admin_event_ratio=0.05,
+)
+
+
+def run(config: SimConfig, slots: int) -> SimChain:
+    chain = SimChain(config)
+    chain.produce_slots(slots)
+    return chain
+
+
+def test_same_seed_same_chain_other_seed_other_chain() -> None:
+    """Equal configs give byte-identical event records; another seed does not."""
+    first, second = run(BUSY, 15), run(BUSY, 15)
+    assert first.emitted_events() == second.emitted_events()
+    assert len(first.emitted_events()) > 100
+    assert run(BUSY.replace(seed=12), 15).emitted_event_ids() != first.emitted_event_ids()
+
+
+def test_positions_open_and_close_coherently() -> None:
+    """Every unstake closes an open position of the same user, channel, nft_mint and amount;
+    no pair is staked twice; boost and penalty follow the program's rules."""
+    chain = run(BUSY, 50)
+    channels = {bytes(chain.channel_config(name)) for name in BUSY.channels}
+    open_positions: dict[tuple[bytes, bytes], ChannelStaked] = {}
+    staked_pairs: set[tuple[bytes, bytes]] = set()
+    kinds: Counter[str] = Counter()
+    for emitted in chain.emitted_events():
+        event = decode_event(emitted.data)
+        kinds[type(event).__name__] += 1
+        if isinstance(event, ChannelStaked | ChannelUnstaked | ChannelEmergencyUnstaked):
+            assert event.channel in channels
+            assert event.timestamp == chain.block_time(emitted.slot)
+        if isinstance(event, ChannelStaked):
+            key = (event.user, event.channel)
+            assert key not in staked_pairs
+            staked_pairs.add(key)
+            open_positions[key] = event
+            assert event.boost_bps == boost_bps(event.lock_duration)
+        elif isinstance(event, ChannelUnstaked):
+            opened = open_positions.pop((event.user, event.channel))
+            assert (event.nft_mint, event.amount) == (opened.nft_mint, opened.amount)
+        elif isinstance(event, ChannelEmergencyUnstaked):
+            opened = open_positions.pop((event.user, event.channel))
+            assert (event.nft_mint, event.staked_amount) == (opened.nft_mint, opened.amount)
+            assert event.penalty_amount == opened.amount * 20 // 100
+            assert event.returned_amount == opened.amount - event.penalty_amount
+        elif isinstance(event, CumulativeRewardsClaimed):
+            assert event.channel == bytes(chain.channel_config("sim:claims"))
+    assert (
+        min(kinds["ChannelStaked"], kinds["ChannelUnstaked"], kinds["ChannelEmergencyUnstaked"]) > 0
+    )
+    assert kinds["CumulativeRewardsClaimed"] > 0
+    assert kinds["PublisherUpdated"] + kinds["CreatorFeeUpdated"] + kinds["ProtocolPaused"] > 0
+    assert {len({b for (_, b) in staked_pairs})} == {4}
+
+
+def test_failed_transactions_count_no_events() -> None:
+    """Failed transactions land (err set) but none of their `Program data:` lines count,
+    including a stake logged before the instruction that failed."""
+    chain = run(BUSY, 30)
+    record = set(chain.emitted_event_ids())
+    failed = [
+        tx
+        for slot in range(BUSY.first_slot + 1, chain.finalized_slot + 1)
+        for tx in chain.ledger.block(slot).txs  # type: ignore[union-attr]
+        if tx.err is not None
+    ]
+    assert failed
+    assert all(tx.events == () for tx in failed)
+    logged = [tx for tx in failed if extract_program_data(tx.logs, BUSY.program_id).payloads]
+    assert logged, "expected a failed transaction that logged an event before failing"
+    assert not {f"{tx.signature}:0" for tx in logged} & record
+    codes = Counter(str(tx.err["InstructionError"][1]) for tx in failed)
+    assert set(codes) <= {
+        "{'Custom': 6050}",
+        "{'Custom': 6052}",
+        "{'Custom': 0}",
+        "{'Custom': 6005}",
+    }
+
+
+def test_injected_truncated_transaction() -> None:
+    """inject_truncated: one transaction of five stakes; its logs stop at `Log truncated`, the
+    record keeps only the events whose `Program data:` line is visible."""
+    chain = SimChain(BUSY.replace(rate=0))
+    chain.workload.inject_truncated(1)
+    chain.produce_slots(1 + BUSY.finality_depth)
+    [tx] = chain.ledger.block(BUSY.first_slot + 1).txs  # type: ignore[union-attr]
+    assert tx.err is None and tx.truncated
+    assert tx.logs.count("Log truncated") == 1
+    assert sum(len(line) for line in tx.logs if line != "Log truncated") < 10_000
+    visible = extract_program_data(tx.logs, BUSY.program_id)
+    assert visible.truncated
+    assert len(visible.payloads) + tx.hidden_events == 5
+    assert chain.emitted_event_ids() == [
+        f"{tx.signature}:{i}" for i in range(len(visible.payloads))
+    ]
+    assert chain.truncated_transactions() == [
+        {"signature": tx.signature, "slot": tx.slot, "hidden_events": tx.hidden_events}
+    ]
+
+
+def test_rate_and_skew() -> None:
+    """About rate x slot time events per slot; the first channel is the busiest."""
+    chain = run(BUSY.replace(failed_tx_ratio=0, admin_event_ratio=0), 30)
+    expected = BUSY.rate * 0.4 * (chain.finalized_slot - BUSY.first_slot)
+    assert 0.8 * expected < len(chain.emitted_events()) < 1.2 * expected
+    stakes = Counter(
+        decode_event(e.data).channel  # type: ignore[union-attr]
+        for e in chain.emitted_events()
+        if e.name == "ChannelStaked"
+    )
+    assert stakes.most_common(1)[0][0] == bytes(chain.channel_config("twitch:a"))
