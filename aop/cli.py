@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from aop.errors import AopError
 
 #: sub-command modules under `aop.commands`, each with `register(subparsers)`.
-COMMANDS = ("tree", "demo", "simulate_chain")
+COMMANDS = ("tree", "demo", "simulate_chain", "listen")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Streaming services: the listener (Solana -> log) and the fold (log -> state -> roots)."""

@@ -1,0 +1,168 @@
+"""Slot ranges → SlotBatches, one or more per partition (pure).
+
+Invariants of `plan_range`'s output, for each partition p:
+
+1. Its batches cover `[max(first_slot, next_slot[p]), last_slot]` exactly: contiguous, in
+   order, non-overlapping. A partition already at or past `last_slot` gets nothing.
+2. Every event of p with a slot in that span is in exactly one batch (duplicates by id are
+   dropped), ordered by slot, then the transaction's position in the block, then event index
+   (the signature breaks ties, so the order never depends on delivery order).
+3. A batch holds at most `max_events` events unless a single slot has more (slots are never
+   split: nothing of a batch's range may come later).
+
+The result depends only on the set of event ids delivered, not on their order or repetition.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streams.listener.model import RoutedEvent, SignatureInfo
+
+__all__ = ["PlannedBatch", "RangeChoice", "choose_range", "cursor_at", "plan_range"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedBatch:
+    """One SlotBatch to append to partition `partition`."""
+
+    partition: int
+    first_slot: int
+    last_slot: int
+    events: tuple[RoutedEvent, ...]
+    cursor: str | None
+
+    def to_avro(self) -> dict[str, Any]:
+        """The SlotBatch Avro value (the sink encodes faster, to the same bytes)."""
+        return {
+            "partition": self.partition,
+            "first_slot": self.first_slot,
+            "last_slot": self.last_slot,
+            "events": [e.record for e in self.events],
+            "cursor": self.cursor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RangeChoice:
+    """The slot range a step writes, its transactions, and those left for later steps."""
+
+    last_slot: int
+    in_range: list[SignatureInfo]
+    later: list[SignatureInfo]
+
+
+def choose_range(
+    signatures: Sequence[SignatureInfo], *, final_slot: int, max_txs: int
+) -> RangeChoice:
+    """Cut the range ending at `final_slot` so it holds at most `max_txs` transactions.
+
+    Args:
+        signatures: every program transaction of the range, newest first.
+        final_slot: the newest slot known complete.
+        max_txs: the cap; whole slots only, so a single slot may exceed it.
+    Returns:
+        The last slot to write now (`final_slot` when under the cap), the transactions up to
+        it and the rest (both newest first, as given).
+    """
+    if len(signatures) <= max_txs:
+        return RangeChoice(final_slot, list(signatures), [])
+    ascending = sorted(signatures, key=lambda info: info.slot)
+    first_out = ascending[max_txs].slot
+    last = first_out - 1 if first_out > ascending[0].slot else first_out
+    return RangeChoice(
+        last,
+        [info for info in signatures if info.slot <= last],
+        [info for info in signatures if info.slot > last],
+    )
+
+
+def cursor_at(newest: Sequence[tuple[int, str]], slot: int, previous: str | None) -> str | None:
+    """The newest program signature at or below `slot`.
+
+    Args:
+        newest: (slot, signature) ascending by slot, the RPC's newest signature of each slot.
+        slot: the batch's last slot.
+        previous: the cursor before this range (used when no signature is at or below `slot`).
+    """
+    at = bisect.bisect_right(newest, slot, key=lambda item: item[0])
+    return newest[at - 1][1] if at else previous
+
+
+def plan_range(
+    *,
+    first_slot: int,
+    last_slot: int,
+    events: Iterable[RoutedEvent],
+    next_slot: Sequence[int],
+    max_events: int,
+    newest: Sequence[tuple[int, str]] = (),
+    previous_cursor: str | None = None,
+) -> list[PlannedBatch]:
+    """Plan the SlotBatches that put slots `[first_slot, last_slot]` on every partition.
+
+    Args:
+        first_slot: first slot of the range (the lowest `next_slot`).
+        last_slot: last slot of the range (every program transaction up to it is known).
+        events: every event of the range, in any order, possibly repeated.
+        next_slot: per partition, the first slot not yet on the log (len = partition count).
+        max_events: split a partition's span so a batch holds at most this many events.
+        newest: see `cursor_at`.
+        previous_cursor: the checkpoint's cursor.
+    Returns:
+        Batches ordered by partition, then slot.
+    Raises:
+        ValueError: an event outside the range or of an unknown partition, or a bad bound.
+    """
+    if last_slot < first_slot:
+        raise ValueError(f"last_slot must be >= first_slot (got {last_slot} < {first_slot})")
+    if max_events < 1:
+        raise ValueError(f"max_events must be >= 1 (got {max_events})")
+    partitions = len(next_slot)
+    by_partition: list[dict[tuple[str, int], RoutedEvent]] = [{} for _ in range(partitions)]
+    for event in events:
+        if not 0 <= event.partition < partitions:
+            raise ValueError(f"event {event.id} has partition {event.partition} (of {partitions})")
+        if not first_slot <= event.slot <= last_slot:
+            raise ValueError(
+                f"event {event.id} has slot {event.slot}, outside [{first_slot}, {last_slot}]"
+            )
+        by_partition[event.partition].setdefault((event.signature, event.event_index), event)
+    batches: list[PlannedBatch] = []
+    for partition, unique in enumerate(by_partition):
+        start = max(first_slot, next_slot[partition])
+        if start > last_slot:
+            continue
+        ordered = sorted((e for e in unique.values() if e.slot >= start), key=_order)
+        for lo, hi, chunk in _split(ordered, start, last_slot, max_events):
+            cursor = cursor_at(newest, hi, previous_cursor)
+            batches.append(PlannedBatch(partition, lo, hi, chunk, cursor))
+    return batches
+
+
+#: `RoutedEvent.order` at C speed: (slot, position, signature, event_index).
+_order = operator.itemgetter(1, 9, 2, 3)
+
+
+def _split(
+    ordered: list[RoutedEvent], start: int, end: int, max_events: int
+) -> Iterable[tuple[int, int, tuple[RoutedEvent, ...]]]:
+    """Cut `ordered` (all in [start, end]) into chunks of whole slots, ≤ max_events if possible."""
+    lo = start
+    chunk: list[RoutedEvent] = []
+    i = 0
+    while i < len(ordered):
+        slot = ordered[i].slot
+        j = i
+        while j < len(ordered) and ordered[j].slot == slot:
+            j += 1
+        if chunk and len(chunk) + (j - i) > max_events:
+            yield lo, slot - 1, tuple(chunk)
+            lo, chunk = slot, []
+        chunk.extend(ordered[i:j])
+        i = j
+    yield lo, end, tuple(chunk)
