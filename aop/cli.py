@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from aop.errors import AopError
 
 #: sub-command modules under `aop.commands`, each with `register(subparsers)`.
-COMMANDS = ("tree", "demo", "simulate_chain", "listen")
+COMMANDS = (
+    "tree",
+    "demo",
+    "simulate_chain",
+    "listen",
+    "db",
+    "project",
+    "settle",
+    "api",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -124,10 +124,11 @@ class Settings(BaseSettings):
     # -- fold (streams/fold) ---------------------------------------------------------------
     #: Faust app id (= consumer group and changelog topic prefix), under the topic prefix.
     fold_app_id: str = "aop-fold"
-    #: wallet and position buckets per channel; a bucket value stays well under 1 MB up to
-    #: ~2,000 wallets per bucket. Changing it needs a fresh app id (state rebuilt from the log).
-    fold_buckets: Annotated[int, Field(ge=1, le=4096)] = 64
-    #: SlotBatch records per `take_events` chunk, and how long to wait to fill one (<= 0.2 s).
+    #: wallets (or open positions) per state bucket before a channel's buckets split in two
+    #: (~80 bytes each: ~80 KB values). Lowering it later needs a fresh app id.
+    fold_bucket_entries: Annotated[int, Field(ge=1, le=8192)] = 1024
+    #: SlotBatch records per `take_events` chunk, and how long to wait to fill one (<= 0.2 s;
+    #: a backlog fills chunks at once, so `within` only adds latency to live traffic).
     fold_take_max: Annotated[int, Field(ge=1)] = 1000
     fold_take_within: Annotated[float, Field(gt=0, le=0.2)] = 0.2
     #: how often Faust commits source offsets (seconds): the replay window after a crash.
@@ -185,16 +186,35 @@ class Settings(BaseSettings):
     #: retry backoff after RPC errors: min(max, initial * 2**attempt), full jitter.
     settlement_backoff_initial_ms: Annotated[int, Field(ge=1)] = 200
     settlement_backoff_max_ms: Annotated[int, Field(ge=1)] = 10_000
-    #: fault injection (tests): settlement kills itself (SIGKILL) right after sending a
-    #: transaction, before recording the outcome. Empty: never.
-    settlement_crash_at: Literal["", "after_send"] = ""
+    #: fault injection (tests): settlement kills itself (SIGKILL) right after recording a
+    #: transaction's intent (before sending it), or right after sending it (before recording
+    #: the outcome). Empty: never.
+    settlement_crash_at: Literal["", "before_send", "after_send"] = ""
+
+    # -- replay / parity -------------------------------------------------------------------
+    #: records per consume() call of `aop replay`, `aop parity` and `aop rebuild` (their
+    #: readers assign + seek and never commit: no consumer group state).
+    replay_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    replay_poll_timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: a read that makes no progress towards its stop offset this long fails (exit 2).
+    replay_stall_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    #: timeout of the on-chain comparison's RPC calls (getAccountInfo at AOP_RPC_URL).
+    replay_rpc_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    #: differing wallets listed per root (all are counted), and how many of them get their
+    #: events traced (a second pass over the log, only when leaves differ).
+    replay_max_wallets: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    replay_explain_wallets: Annotated[int, Field(ge=0, le=100)] = 3
+    #: `aop parity`: newest roots checked per channel.
+    parity_roots: Annotated[int, Field(ge=1, le=100_000)] = 4
+    #: `aop rebuild`: how long the final catch-up may take before the switch gives up, and how
+    #: long the switch transaction waits for the live writers' locks (each attempt).
+    rebuild_catchup_timeout_s: Annotated[float, Field(gt=0)] = 300.0
+    rebuild_lock_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
     # -- api (aop api) ---------------------------------------------------------------------
     #: origins allowed by CORS (JSON list or comma-separated; "*" allows any). Empty: no CORS.
     api_cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    #: uvicorn worker processes (each has its own pool and caches).
-    api_workers: Annotated[int, Field(ge=1, le=64)] = 1
-    #: database connections per worker, and how long a request waits for one (then 503).
+    #: database connections of the API process, and how long a request waits for one (503).
     api_pool_size: Annotated[int, Field(ge=1, le=256)] = 8
     api_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
     #: Postgres statement_timeout of the API's connections, in ms (a slower query answers 503).
@@ -210,7 +230,7 @@ class Settings(BaseSettings):
     #: largest request body accepted (POST /v1/verify); larger ones get 413.
     api_max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     #: leaves per server-side cursor fetch while streaming a dataset, and how many dataset
-    #: streams run at once per worker (each holds a connection; more get 503).
+    #: streams run at once (each holds a connection; more get 503).
     api_dataset_chunk_rows: Annotated[int, Field(ge=1, le=100_000)] = 5000
     api_dataset_streams: Annotated[int, Field(ge=1, le=64)] = 2
     #: uvicorn access log lines (JSON, one per request); off by default (costly at load).

@@ -1,0 +1,39 @@
+"""`aop db`: migrate the projection database (schema AOP_DATABASE_SCHEMA)."""
+
+from __future__ import annotations
+
+import argparse
+
+from aop.logs import configure_logging
+from aop.settings import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "db", help="projection database migrations (AOP_DATABASE_URL, AOP_DATABASE_SCHEMA)"
+    )
+    actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
+    upgrade = actions.add_parser("upgrade", help="create or migrate the tables (idempotent)")
+    upgrade.add_argument("revision", nargs="?", default="head", help="target (default: head)")
+    upgrade.set_defaults(handler=run_upgrade)
+    current = actions.add_parser("current", help="print the schema's migration revision")
+    current.set_defaults(handler=run_current)
+
+
+def run_upgrade(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    from projections.db import upgrade
+
+    reached = upgrade(settings, args.revision)
+    print(f"schema {settings.database_schema}: revision {reached}")
+    return 0
+
+
+def run_current(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    from projections.db import current_revision, head_revision
+
+    have = current_revision(settings)
+    print(f"schema {settings.database_schema}: revision {have} (head {head_revision()})")
+    return 0

@@ -1,0 +1,137 @@
+"""The Starlette application of `aop api`: routes, error handling, CORS, metrics, lifespan.
+
+Middleware, outermost first: metrics (every request, by route template), CORS (when
+AOP_API_CORS_ORIGINS is set), then Starlette's exception handling, which answers every
+`ApiError` and HTTP error as `{"error": {"code", "message"}}`. An unexpected exception is a
+500 `internal_error` (a bug: bad input never gets one). The database pool opens lazily and
+closes at shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from aop.settings import Settings
+from api.dataset import DatasetStreams
+from api.db import Database
+from api.errors import ApiError
+from api.http import api_error_response, error_response
+from api.metrics import MetricsMiddleware
+from api.openapi import docs_html, openapi_document
+from api.reader import Reader
+from api.routes import Handlers
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ApiError):  # pragma: no cover - registered for ApiError only
+        raise exc
+    if exc.status >= 500:
+        log.warning("answering %d %s: %s", exc.status, exc.code, exc.message)
+    return api_error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        raise exc
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    message = exc.detail
+    if exc.status_code == 404:
+        message = f"no route matches {request.url.path[:200]!r}"
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "?")
+        message = f"{request.method} is not allowed here (allowed: {allowed})"
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error (logged)")
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
+    """The API application for `settings` (database, caches, CORS, limits).
+
+    Args:
+        settings: AOP_DATABASE_*, AOP_API_*, AOP_MINT and AOP_PROGRAM_ID are read.
+        db: a pool to use instead of one built from the settings (closed at shutdown either way).
+    """
+    pool = db or Database.from_settings(settings)
+    reader = Reader(
+        pool,
+        cache_roots=settings.api_cache_roots,
+        cache_level_nodes=settings.api_cache_level_nodes,
+    )
+    streams = DatasetStreams(
+        pool, chunk_rows=settings.api_dataset_chunk_rows, max_streams=settings.api_dataset_streams
+    )
+    document = openapi_document()
+    handlers = Handlers(
+        reader,
+        streams,
+        mutable_max_age_s=settings.api_mutable_max_age_s,
+        max_body_bytes=settings.api_max_body_bytes,
+        default_mint=settings.mint,
+        default_program_id=settings.program_id,
+        openapi=document,
+        docs=docs_html(document),
+    )
+    middleware = [Middleware(MetricsMiddleware)]
+    if settings.api_cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.api_cors_origins,
+                allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+                allow_headers=["Content-Type", "If-None-Match"],
+                expose_headers=[
+                    "ETag",
+                    "X-AOP-Root",
+                    "X-AOP-Dataset-Hash",
+                    "X-AOP-Leaf-Count",
+                    "X-AOP-Format",
+                ],
+                max_age=600,
+            )
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = Starlette(
+        routes=handlers.routes(),
+        middleware=middleware,
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.reader = reader
+    app.state.db = pool
+    return app

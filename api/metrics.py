@@ -1,0 +1,75 @@
+"""The API's Prometheus metrics (DESIGN §10) and the ASGI middleware that updates them.
+
+Labels use the ROUTE TEMPLATE (`/v1/channels/{channel}/claims/{wallet}`), never the raw
+path, and a closed set of methods, so the number of series stays bounded whatever clients
+send. Requests that match no route count under route="unmatched".
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["CLAIM_BATCH_SIZE", "REQUESTS", "REQUEST_SECONDS", "MetricsMiddleware"]
+
+REQUESTS = Counter(
+    "aop_api_requests_total",
+    "HTTP requests answered by the read API, by route template, method and status",
+    ["route", "method", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "aop_api_request_seconds",
+    "Time from request to the last byte of the answer, by route template",
+    ["route"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+CLAIM_BATCH_SIZE = Histogram(
+    "aop_api_claim_batch_size",
+    "Claim lookups answered by one batched query (api.batch)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template, method and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # the labelled children, looked up once per (route, method, status): the label sets
+        # are bounded (route templates x methods x statuses)
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            key = (template, method, status)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = REQUESTS.labels(template, method, str(status))
+            timer = self._timers.get(template)
+            if timer is None:
+                timer = self._timers[template] = REQUEST_SECONDS.labels(template)
+            counter.inc()
+            timer.observe(time.perf_counter() - started)

@@ -1,0 +1,556 @@
+"""What the API reads: channels, roots and claims, shaped as the JSON the routes return.
+
+`Reader` holds the connection pool and the in-memory caches:
+
+* channels by config PDA and by lower-cased name (immutable facts: name, subject id,
+  format, program id, mint), so the hot path needs no lookup query;
+* roots' immutable facts by (channel_config, root_seq) (dataset and proof-for-a-root
+  answers; a cached root answers If-None-Match without the database);
+* the upper tree levels of hot roots by root_id (levels of at most AOP_API_CACHE_LEVEL_NODES
+  nodes), so the claim query slices only the large lower levels in SQL.
+
+Amounts (u64 totals, u128 sums) are JSON strings of decimal digits: JavaScript numbers lose
+precision above 2^53. Hashes are lower-case hex, keys base58.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from solders.pubkey import Pubkey
+
+from api import queries
+from api.batch import ClaimBatcher
+from api.cache import AsyncLRU
+from api.db import Database
+from api.errors import DatabaseUnavailableError, NotFoundError
+from api.params import ChannelRef
+from core.accounts import CHANNEL_RING_SLOTS
+from core.claims.ring_v0 import ring_claim_id
+from core.errors import CoreError
+from core.pda import claim_state_address
+
+__all__ = ["ROOT_RING", "ChannelInfo", "Reader", "RootMeta", "claim_json", "cut_proof", "is_stale"]
+
+#: cumulative-v2 keeps the 4 newest roots on-chain (`roots[root_seq % 4]`).
+ROOT_RING = 4
+_NODE = 32
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelInfo:
+    """The immutable facts of a channel."""
+
+    channel_config: str
+    name: str
+    subject_id: bytes
+    format: str
+    program_id: str
+    mint: str
+
+    @cached_property
+    def _keys(self) -> tuple[Pubkey, Pubkey] | None:
+        try:
+            return Pubkey.from_string(self.program_id), Pubkey.from_string(self.channel_config)
+        except ValueError:
+            return None
+
+    def claim_state(self, wallet: bytes) -> str | None:
+        """The wallet's ClaimStateV2 PDA (cumulative-v2 only; ring-v0 has no such account)."""
+        keys = self._keys
+        if self.format != "cumulative-v2" or keys is None:
+            return None
+        program_id, config = keys
+        return str(
+            claim_state_address(
+                program_id=program_id, channel_config=config, wallet=Pubkey(wallet)
+            ).address
+        )
+
+    def claim_id(self, epoch: int) -> str | None:
+        """The ring-v0 claim id of `epoch` ('<channel>:<epoch>'); None for other formats."""
+        if self.format != "ring-v0":
+            return None
+        try:
+            return ring_claim_id(self.name, epoch)
+        except CoreError:
+            return None
+
+
+@dataclass(frozen=True, eq=False)
+class RootMeta:
+    """The immutable facts of a stored root."""
+
+    channel: ChannelInfo
+    root_id: int
+    root_seq: int
+    epoch: int
+    format: str
+    root: bytes
+    dataset_hash: bytes
+    leaf_count: int
+    tree_depth: int
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _root_summary(row: Sequence[Any]) -> dict[str, Any]:
+    root_seq, epoch, root, dataset_hash, leaf_count, total, status = row
+    return {
+        "root_seq": int(root_seq),
+        "epoch": int(epoch),
+        "root": bytes(root).hex(),
+        "dataset_hash": bytes(dataset_hash).hex(),
+        "leaf_count": int(leaf_count),
+        "total": str(int(total)),
+        "settlement_status": status,
+    }
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _safe(value: str | None) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
+def claim_json(claim: Mapping[str, Any]) -> bytes:
+    """`json_bytes(claim)` for a claim of `Reader.claim`, byte for byte, about 3x faster.
+
+    Only free text (channel name, format, claim id, status) goes through `json.dumps`; the
+    other strings are hex, base58 or decimal digits, which JSON takes as they are.
+    """
+    proof = ",".join(f'"{node}"' for node in claim["proof"])
+    return (
+        f'{{"channel":{_text(claim["channel"])},"channel_config":"{claim["channel_config"]}",'
+        f'"format":{_text(claim["format"])},"program_id":"{claim["program_id"]}",'
+        f'"mint":"{claim["mint"]}","wallet":"{claim["wallet"]}",'
+        f'"claim_state":{_safe(claim["claim_state"])},"root_seq":{claim["root_seq"]},'
+        f'"epoch":{claim["epoch"]},"leaf_index":{claim["leaf_index"]},'
+        f'"amount":"{claim["amount"]}","cumulative_total":{_safe(claim["cumulative_total"])},'
+        f'"claimed_total":{_safe(claim["claimed_total"])},'
+        f'"claimable":{_safe(claim["claimable"])},"claim_id":{_text(claim["claim_id"])},'
+        f'"leaf":"{claim["leaf"]}","root":"{claim["root"]}","proof":[{proof}],'
+        f'"latest_root_seq":{claim["latest_root_seq"]},'
+        f'"stale":{"true" if claim["stale"] else "false"},'
+        f'"settlement_status":{_text(claim["settlement_status"])}}}'
+    ).encode()
+
+
+def is_stale(
+    fmt: str, *, root_seq: int, epoch: int, latest_root_seq: int, latest_epoch: int
+) -> bool:
+    """Whether the program no longer holds the root: cumulative-v2 keeps the 4 newest
+    root_seqs; ring-v0 keeps the 10 newest epochs (slot `epoch % 10`)."""
+    if fmt == "ring-v0":
+        return epoch <= latest_epoch - CHANNEL_RING_SLOTS
+    return root_seq <= latest_root_seq - ROOT_RING
+
+
+def cut_proof(
+    leaf_index: int,
+    tree_depth: int,
+    sql_pairs: bytes,
+    cached_levels: Mapping[int, bytes],
+) -> tuple[bytes, list[bytes]]:
+    """The leaf and its proof from per-level (node, sibling) pairs.
+
+    Args:
+        leaf_index: the leaf's position.
+        tree_depth: the proof length (0 for a one-leaf tree).
+        sql_pairs: the pairs of the lowest levels, level 0 first, 64 bytes each, as
+            `CLAIMS_BATCH_SQL` cuts them (an odd level's last node doubled).
+        cached_levels: whole levels (by level number) for the levels above those.
+    Returns:
+        (leaf, siblings from the leaf up).
+    Raises:
+        DatabaseUnavailableError: a level is missing or too short (the stored tree is not
+            what the projections writer stores).
+    """
+    pair_size = 2 * _NODE
+    sql_levels = len(sql_pairs) // pair_size
+    leaf = b""
+    proof = []
+    for level in range(max(tree_depth, 1)):
+        index = leaf_index >> level
+        if level < sql_levels:
+            start = level * pair_size
+            pair = sql_pairs[start : start + pair_size]
+        else:
+            nodes = cached_levels.get(level)
+            if nodes is None:
+                raise DatabaseUnavailableError(f"tree level {level} is missing")
+            start = (index >> 1) * pair_size
+            pair = nodes[start : start + pair_size]
+            if len(pair) == _NODE and not index & 1:
+                pair += pair  # an odd level's last node is paired with itself
+        if len(pair) != pair_size:
+            raise DatabaseUnavailableError(
+                f"tree level {level} gave {len(pair)} bytes for node {index}"
+            )
+        if index & 1:
+            node, sibling = pair[_NODE:], pair[:_NODE]
+        else:
+            node, sibling = pair[:_NODE], pair[_NODE:]
+        if level == 0:
+            leaf = node
+        if level < tree_depth:
+            proof.append(sibling)
+    return leaf, proof
+
+
+class Reader:
+    """Reads for the routes (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_roots: int,
+        cache_level_nodes: int,
+        batch_size: int = 64,
+        batch_inflight: int = 2,
+    ) -> None:
+        self._db = db
+        self._channels: AsyncLRU[tuple[str, str], ChannelInfo] = AsyncLRU(4096)
+        self._roots: AsyncLRU[tuple[str, int], RootMeta] = AsyncLRU(max(cache_roots, 1) * 8)
+        self._levels: AsyncLRU[int, dict[int, bytes]] = AsyncLRU(cache_roots)
+        #: levels of at most this many nodes come from the cache (0: none do).
+        self._k = cache_level_nodes if cache_roots > 0 else 0
+        self._batcher = ClaimBatcher(
+            db, k=self._k, max_batch=batch_size, max_inflight=batch_inflight
+        )
+
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    # -- channels ----------------------------------------------------------------------------
+
+    async def channel(self, ref: ChannelRef) -> ChannelInfo:
+        """The channel `ref` names: its config PDA if one matches, else its name.
+
+        Raises:
+            NotFoundError: channel_not_found.
+        """
+        if "\x00" in ref.raw:  # Postgres text cannot hold NUL, so no stored name has one
+            raise NotFoundError("channel_not_found", f"no channel is named {ref.raw!r}")
+        key = ("cfg", ref.config) if ref.config is not None else ("name", ref.name_key)
+        cached = self._channels.peek(key)
+        if cached is not None:
+            return cached
+        row = await self._db.fetchone(
+            queries.CHANNEL_LOOKUP_SQL, {"config": ref.config, "name_key": ref.name_key}
+        )
+        if row is None:
+            raise NotFoundError(
+                "channel_not_found", f"no channel is named or configured {ref.raw!r}"
+            )
+        config, name, subject, fmt, program_id, mint = row
+        info = ChannelInfo(config, name, bytes(subject), fmt, program_id, mint)
+        self._channels.put(("cfg", config), info)
+        if name.lower() == ref.name_key:
+            self._channels.put(("name", ref.name_key), info)
+        return info
+
+    async def channels(self, *, limit: int, after: str | None) -> dict[str, Any]:
+        """A page of channels in config-PDA order (`after`: the last config of the page before)."""
+        rows = await self._db.fetchall(queries.CHANNELS_SQL, {"after": after, "limit": limit + 1})
+        page = rows[:limit]
+        return {
+            "channels": [
+                {
+                    "name": name,
+                    "channel_config": config,
+                    "format": fmt,
+                    "latest_root_seq": int(seq),
+                    "latest_epoch": int(epoch),
+                }
+                for config, name, fmt, seq, epoch in page
+            ],
+            "next_after": page[-1][0] if len(rows) > limit else None,
+        }
+
+    async def channel_detail(self, info: ChannelInfo) -> dict[str, Any]:
+        """Name, subject id, config PDA, format, program, mint and the latest root."""
+        row = await self._db.fetchone(queries.CHANNEL_DETAIL_SQL, {"config": info.channel_config})
+        if row is None:
+            raise NotFoundError("channel_not_found", f"channel {info.name!r} is gone")
+        latest_root_seq, latest_epoch, updated_at, *root = row
+        return {
+            "name": info.name,
+            "channel_config": info.channel_config,
+            "subject_id": info.subject_id.hex(),
+            "format": info.format,
+            "program_id": info.program_id,
+            "mint": info.mint,
+            "latest_root_seq": int(latest_root_seq),
+            "latest_epoch": int(latest_epoch),
+            "updated_at": _iso(updated_at),
+            "latest_root": _root_summary(root) if root[0] is not None else None,
+        }
+
+    # -- roots -------------------------------------------------------------------------------
+
+    async def roots(self, info: ChannelInfo, *, limit: int, before: int | None) -> dict[str, Any]:
+        """A page of the channel's roots, newest first, with root_seq < `before`."""
+        rows = await self._db.fetchall(
+            queries.ROOTS_SQL,
+            {"config": info.channel_config, "before": before, "limit": limit + 1},
+        )
+        page = rows[:limit]
+        return {
+            "channel": info.name,
+            "channel_config": info.channel_config,
+            "roots": [_root_summary(row) for row in page],
+            "next_before": int(page[-1][0]) if len(rows) > limit else None,
+        }
+
+    async def root_detail(self, info: ChannelInfo, root_seq: int) -> dict[str, Any]:
+        """One root: hashes, counts, epoch, input offsets, settlement state.
+
+        Raises:
+            NotFoundError: root_not_found.
+        """
+        row = await self._db.fetchone(
+            queries.ROOT_DETAIL_SQL, {"config": info.channel_config, "root_seq": root_seq}
+        )
+        if row is None:
+            raise NotFoundError(
+                "root_not_found", f"channel {info.name!r} has no root_seq {root_seq}"
+            )
+        seq, epoch, root, dataset_hash, leaf_count, depth, total, emission = row[:8]
+        closed_at_slot, input_offsets, created_at = row[8:11]
+        status, signature, slot, attempts, updated_at = row[11:]
+        settlement = None
+        if status is not None:
+            settlement = {
+                "status": status,
+                "signature": signature,
+                "slot": int(slot) if slot is not None else None,
+                "attempts": int(attempts),
+                "updated_at": _iso(updated_at),
+            }
+        return {
+            "channel": info.name,
+            "channel_config": info.channel_config,
+            "format": info.format,
+            "program_id": info.program_id,
+            "mint": info.mint,
+            "root_seq": int(seq),
+            "epoch": int(epoch),
+            "root": bytes(root).hex(),
+            "dataset_hash": bytes(dataset_hash).hex(),
+            "leaf_count": int(leaf_count),
+            "tree_depth": int(depth),
+            "total": str(int(total)),
+            "emission": str(int(emission)),
+            "closed_at_slot": int(closed_at_slot),
+            "input_offsets": [
+                {
+                    "partition": int(r["partition"]),
+                    "first_offset": int(r["first_offset"]),
+                    "last_offset": int(r["last_offset"]),
+                }
+                for r in (input_offsets or [])
+            ],
+            "created_at": _iso(created_at),
+            "settlement": settlement,
+            "dataset_url": f"/v1/roots/{info.channel_config}/{int(seq)}/dataset",
+        }
+
+    async def root_meta(self, info: ChannelInfo, root_seq: int) -> RootMeta:
+        """The immutable facts of (channel, root_seq), cached.
+
+        Raises:
+            NotFoundError: root_not_found.
+        """
+
+        async def load() -> RootMeta:
+            row = await self._db.fetchone(
+                queries.ROOT_META_SQL, {"config": info.channel_config, "root_seq": root_seq}
+            )
+            if row is None:
+                raise NotFoundError(
+                    "root_not_found", f"channel {info.name!r} has no root_seq {root_seq}"
+                )
+            root_id, seq, epoch, fmt, root, dataset_hash, leaf_count, depth = row
+            return RootMeta(
+                info, int(root_id), int(seq), int(epoch), fmt, bytes(root), bytes(dataset_hash),
+                int(leaf_count), int(depth),
+            )  # fmt: skip
+
+        return await self._roots.get((info.channel_config, root_seq), load)
+
+    def cached_root_meta(self, info: ChannelInfo, root_seq: int) -> RootMeta | None:
+        return self._roots.peek((info.channel_config, root_seq))
+
+    # -- claims ------------------------------------------------------------------------------
+
+    async def _upper_levels(self, root_id: int) -> dict[int, bytes]:
+        async def load() -> dict[int, bytes]:
+            rows = await self._db.fetchall(
+                queries.ROOT_LEVELS_SQL, {"root_id": root_id, "k": self._k}
+            )
+            return {int(level): bytes(nodes) for level, nodes in rows}
+
+        return await self._levels.get(root_id, load)
+
+    async def _claim_from_row(
+        self, info: ChannelInfo, row: Sequence[Any], wallet: bytes
+    ) -> dict[str, Any]:
+        (latest_root_seq, latest_epoch, root_id, root_seq, epoch, root, depth, leaf_index,
+         amount, pairs, claimed, status) = row  # fmt: skip
+        depth = int(depth)
+        sql_pairs = bytes(pairs) if pairs is not None else b""
+        cached: Mapping[int, bytes] = {}
+        if len(sql_pairs) < max(depth, 1) * 2 * _NODE:
+            cached = await self._upper_levels(int(root_id))
+        leaf, proof = cut_proof(int(leaf_index), depth, sql_pairs, cached)
+        amount = int(amount)
+        fmt = info.format
+        cumulative = fmt == "cumulative-v2"
+        claimed_total = int(claimed) if claimed is not None else 0
+        root_seq = int(root_seq)
+        epoch = int(epoch)
+        latest_root_seq = int(latest_root_seq)
+        return {
+            "channel": info.name,
+            "channel_config": info.channel_config,
+            "format": fmt,
+            "program_id": info.program_id,
+            "mint": info.mint,
+            "wallet": str(Pubkey(wallet)),
+            "claim_state": info.claim_state(wallet),
+            "root_seq": root_seq,
+            "epoch": epoch,
+            "leaf_index": int(leaf_index),
+            "amount": str(amount),
+            "cumulative_total": str(amount) if cumulative else None,
+            "claimed_total": str(claimed_total) if cumulative else None,
+            "claimable": str(max(0, amount - claimed_total)) if cumulative else None,
+            "claim_id": info.claim_id(epoch),
+            "leaf": leaf.hex(),
+            "root": bytes(root).hex(),
+            "proof": [node.hex() for node in proof],
+            "latest_root_seq": latest_root_seq,
+            "stale": is_stale(
+                fmt,
+                root_seq=root_seq,
+                epoch=epoch,
+                latest_root_seq=latest_root_seq,
+                latest_epoch=int(latest_epoch),
+            ),
+            "settlement_status": status,
+        }
+
+    async def claim(self, info: ChannelInfo, wallet: bytes) -> dict[str, Any]:
+        """The wallet's claim against the newest root of the channel that holds it.
+
+        Raises:
+            NotFoundError: wallet_not_found (no root of the channel has a leaf for it).
+        """
+        row = await self._batcher.lookup(info.channel_config, wallet)
+        if row is None:
+            raise NotFoundError(
+                "wallet_not_found",
+                f"wallet {Pubkey(wallet)} has no leaf in any root of channel {info.name!r}",
+            )
+        return await self._claim_from_row(info, row, wallet)
+
+    async def wallet_claims(
+        self, wallet: bytes, *, limit: int, after: str | None
+    ) -> dict[str, Any]:
+        """The wallet's claims in every channel (a page in config-PDA order).
+
+        Raises:
+            NotFoundError: wallet_not_found, when the wallet has no leaf anywhere (first page).
+        """
+        rows = await self._db.fetchall(
+            queries.WALLET_CLAIMS_SQL,
+            {"wallet": wallet, "after": after, "limit": limit + 1, "k": self._k},
+        )
+        if not rows and after is None:
+            raise NotFoundError(
+                "wallet_not_found", f"wallet {Pubkey(wallet)} has no leaf in any channel"
+            )
+        page = rows[:limit]
+        claims = []
+        for row in page:
+            config, name, subject, fmt, program_id, mint = row[:6]
+            info = self._channels.peek(("cfg", config))
+            if info is None:
+                info = ChannelInfo(config, name, bytes(subject), fmt, program_id, mint)
+                self._channels.put(("cfg", config), info)
+            claims.append(await self._claim_from_row(info, row[6:], wallet))
+        return {
+            "wallet": str(Pubkey(wallet)),
+            "claims": claims,
+            "next_after": page[-1][0] if len(rows) > limit else None,
+        }
+
+    async def claim_at(self, meta: RootMeta, wallet: bytes) -> dict[str, Any]:
+        """The wallet's leaf and proof in one given root (immutable: no claimed total).
+
+        Uses `projections.queries` CLAIM_SQL and PROOF_SQL as they are.
+
+        Raises:
+            NotFoundError: wallet_not_found.
+        """
+        info = meta.channel
+        async with self._db.connection() as conn:
+            cursor = conn.cursor(binary=True)
+            await cursor.execute(
+                queries.CLAIM_AT_SQL,
+                {
+                    "channel_config": info.channel_config,
+                    "root_seq": meta.root_seq,
+                    "wallet": wallet,
+                },
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise NotFoundError(
+                    "wallet_not_found",
+                    f"wallet {Pubkey(wallet)} has no leaf in root_seq {meta.root_seq} of "
+                    f"channel {info.name!r}",
+                )
+            (root_id, _channel, _config, root_seq, epoch, fmt, root, dataset_hash, depth,
+             leaf_index, amount, leaf) = row  # fmt: skip
+            await cursor.execute(
+                queries.PROOF_AT_SQL,
+                {"root_id": root_id, "leaf_index": leaf_index, "tree_depth": depth},
+            )
+            proof = [bytes(sibling) for _level, sibling in await cursor.fetchall()]
+        amount = int(amount)
+        return {
+            "channel": info.name,
+            "channel_config": info.channel_config,
+            "format": fmt,
+            "program_id": info.program_id,
+            "mint": info.mint,
+            "wallet": str(Pubkey(wallet)),
+            "claim_state": info.claim_state(wallet),
+            "root_seq": int(root_seq),
+            "epoch": int(epoch),
+            "leaf_index": int(leaf_index),
+            "amount": str(amount),
+            "cumulative_total": str(amount) if fmt == "cumulative-v2" else None,
+            "claim_id": info.claim_id(int(epoch)),
+            "leaf": bytes(leaf).hex(),
+            "root": bytes(root).hex(),
+            "dataset_hash": bytes(dataset_hash).hex(),
+            "proof": [node.hex() for node in proof],
+        }
+
+    async def ready(self) -> None:
+        """Raise DatabaseUnavailableError unless the database answers with the API's tables."""
+        await self._db.fetchone(queries.READY_SQL)

@@ -1,0 +1,228 @@
+"""The route handlers: parse parameters, read, answer with validators (see `api.http`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from api.dataset import DATASET_FORMATS, MEDIA_TYPES, DatasetStreams, dataset_etag
+from api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from api.http import (
+    IMMUTABLE,
+    body_response,
+    etag_matches,
+    json_bytes,
+    json_response,
+    mutable,
+    not_modified,
+)
+from api.params import parse_channel, parse_limit, parse_pubkey, parse_seq, parse_wallet
+from api.reader import Reader, claim_json
+from api.verify import parse_json_body, verify_claim
+
+__all__ = ["Handlers"]
+
+_NO_STORE = {"Cache-Control": "no-store"}
+_RECORD_SIZES = {"cumulative-v2": 40, "ring-v0": 44}
+
+
+class Handlers:
+    """Every endpoint of DESIGN §8, bound to one reader and its settings."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        streams: DatasetStreams,
+        *,
+        mutable_max_age_s: int,
+        max_body_bytes: int,
+        default_mint: str,
+        default_program_id: str,
+        openapi: dict[str, Any],
+        docs: str,
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        self._reader = reader
+        self._streams = streams
+        self._mutable = mutable(mutable_max_age_s)
+        self._max_body = max_body_bytes
+        self._mint = default_mint
+        self._program_id = default_program_id
+        self._openapi = json_bytes(openapi)
+        self._docs = docs
+        self._registry = registry
+
+    def routes(self) -> list[Route]:
+        return [
+            # the hot route first: Starlette tries the routes in order
+            Route("/v1/channels/{channel}/claims/{wallet}", self.claim, methods=["GET"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+            Route("/openapi.json", self.openapi, methods=["GET"]),
+            Route("/docs", self.docs, methods=["GET"]),
+            Route("/v1/channels", self.channels, methods=["GET"]),
+            Route("/v1/channels/{channel}", self.channel, methods=["GET"]),
+            Route("/v1/channels/{channel}/roots", self.roots, methods=["GET"]),
+            Route("/v1/channels/{channel}/roots/{root_seq}", self.root, methods=["GET"]),
+            Route(
+                "/v1/channels/{channel}/roots/{root_seq}/claims/{wallet}",
+                self.root_claim,
+                methods=["GET"],
+            ),
+            Route("/v1/wallets/{wallet}/claims", self.wallet_claims, methods=["GET"]),
+            Route("/v1/roots/{channel}/{root_seq}/dataset", self.dataset, methods=["GET"]),
+            Route("/v1/verify", self.verify, methods=["POST"]),
+        ]
+
+    # -- service -----------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json", headers=_NO_STORE)
+
+    async def readyz(self, request: Request) -> Response:
+        await self._reader.ready()
+        return Response(b'{"status":"ready"}', media_type="application/json", headers=_NO_STORE)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(
+            generate_latest(self._registry), media_type=CONTENT_TYPE_LATEST, headers=_NO_STORE
+        )
+
+    async def openapi(self, request: Request) -> Response:
+        return Response(self._openapi, media_type="application/json")
+
+    async def docs(self, request: Request) -> Response:
+        return HTMLResponse(self._docs)
+
+    # -- channels and roots ------------------------------------------------------------------
+
+    async def channels(self, request: Request) -> Response:
+        limit = parse_limit(request.query_params, default=100)
+        after = self._after(request)
+        page = await self._reader.channels(limit=limit, after=after)
+        return json_response(request, page, cache_control=self._mutable)
+
+    async def channel(self, request: Request) -> Response:
+        info = await self._reader.channel(parse_channel(request.path_params["channel"]))
+        detail = await self._reader.channel_detail(info)
+        return json_response(request, detail, cache_control=self._mutable)
+
+    async def roots(self, request: Request) -> Response:
+        ref = parse_channel(request.path_params["channel"])
+        limit = parse_limit(request.query_params, default=50)
+        raw_before = request.query_params.get("before")
+        before = (
+            None if raw_before is None else parse_seq(raw_before, code="bad_before", what="before")
+        )
+        info = await self._reader.channel(ref)
+        page = await self._reader.roots(info, limit=limit, before=before)
+        return json_response(request, page, cache_control=self._mutable)
+
+    async def root(self, request: Request) -> Response:
+        ref = parse_channel(request.path_params["channel"])
+        root_seq = parse_seq(request.path_params["root_seq"])
+        info = await self._reader.channel(ref)
+        detail = await self._reader.root_detail(info, root_seq)
+        settled = (detail["settlement"] or {}).get("status") == "published"
+        return json_response(request, detail, cache_control=IMMUTABLE if settled else self._mutable)
+
+    # -- claims ------------------------------------------------------------------------------
+
+    async def claim(self, request: Request) -> Response:
+        ref = parse_channel(request.path_params["channel"])
+        wallet = parse_wallet(request.path_params["wallet"])
+        info = await self._reader.channel(ref)
+        claim = await self._reader.claim(info, wallet)
+        return body_response(request, claim_json(claim), cache_control=self._mutable)
+
+    async def root_claim(self, request: Request) -> Response:
+        ref = parse_channel(request.path_params["channel"])
+        root_seq = parse_seq(request.path_params["root_seq"])
+        wallet = parse_wallet(request.path_params["wallet"])
+        info = await self._reader.channel(ref)
+        meta = await self._reader.root_meta(info, root_seq)
+        claim = await self._reader.claim_at(meta, wallet)
+        return json_response(request, claim, cache_control=IMMUTABLE)
+
+    async def wallet_claims(self, request: Request) -> Response:
+        wallet = parse_wallet(request.path_params["wallet"])
+        limit = parse_limit(request.query_params, default=100)
+        after = self._after(request)
+        page = await self._reader.wallet_claims(wallet, limit=limit, after=after)
+        return json_response(request, page, cache_control=self._mutable)
+
+    # -- datasets ----------------------------------------------------------------------------
+
+    async def dataset(self, request: Request) -> Response:
+        ref = parse_channel(request.path_params["channel"])
+        root_seq = parse_seq(request.path_params["root_seq"])
+        fmt = request.query_params.get("format", "json")
+        if fmt not in DATASET_FORMATS:
+            raise BadRequestError(
+                "bad_format",
+                f"format must be one of {', '.join(DATASET_FORMATS)} (got {fmt[:80]!r})",
+            )
+        info = await self._reader.channel(ref)
+        meta = await self._reader.root_meta(info, root_seq)
+        etag = dataset_etag(meta, fmt)
+        if etag_matches(request, etag):
+            return not_modified(etag, IMMUTABLE)
+        headers = {
+            "ETag": etag,
+            "Cache-Control": IMMUTABLE,
+            "X-AOP-Root": meta.root.hex(),
+            "X-AOP-Dataset-Hash": meta.dataset_hash.hex(),
+            "X-AOP-Leaf-Count": str(meta.leaf_count),
+            "X-AOP-Format": meta.format,
+        }
+        if fmt == "binary" and meta.format in _RECORD_SIZES:
+            headers["Content-Length"] = str(meta.leaf_count * _RECORD_SIZES[meta.format])
+        if request.method == "HEAD":
+            return Response(headers=headers, media_type=MEDIA_TYPES[fmt])
+        self._streams.check_capacity()
+        return self._streams.response(meta, fmt, headers)
+
+    # -- verify ------------------------------------------------------------------------------
+
+    async def verify(self, request: Request) -> Response:
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise UnsupportedMediaTypeError(
+                "unsupported_media_type",
+                f"the body must be application/json (got {media_type or 'no content type'!r})",
+            )
+        body = await self._read_body(request)
+        result = verify_claim(
+            parse_json_body(body), default_mint=self._mint, default_program_id=self._program_id
+        )
+        return Response(json_bytes(result), media_type="application/json", headers=_NO_STORE)
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+            raise PayloadTooLargeError(
+                "body_too_large",
+                f"the body must be at most {self._max_body} bytes (got {declared})",
+            )
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max_body:
+                raise PayloadTooLargeError(
+                    "body_too_large", f"the body must be at most {self._max_body} bytes (got more)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _after(request: Request) -> str | None:
+        raw = request.query_params.get("after")
+        if raw is None:
+            return None
+        return str(parse_pubkey(raw, code="bad_after", what="after"))

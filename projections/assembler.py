@@ -1,0 +1,167 @@
+"""Assembles an EpochRoot with its LeafChunks, per partition of aop.epoch.roots (no I/O).
+
+The fold writes an EpochRoot and then its LeafChunks (same key, same partition). After a
+crash it may write the same records again, so the assembler accepts:
+
+* an EpochRoot for a key already being assembled: the assembly restarts from it;
+* a LeafChunk repeated with the same bytes: ignored; with other bytes: the root is refused;
+* roots of different channels interleaved on one partition.
+
+`safe_offset` says how far a partition's offset may be committed: never past the EpochRoot of
+an assembly still waiting for chunks, so a restart re-reads every record it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from projections.dataset import ENTRY_SIZES
+
+__all__ = ["CompleteRoot", "RejectedRecord", "RootAssembler"]
+
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True, eq=False)
+class CompleteRoot:
+    """An EpochRoot and all its chunks' entries (chunk_index order), ready to verify."""
+
+    partition: int
+    offset: int
+    record: Mapping[str, Any]
+    chunks: list[bytes]
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A record (or a whole root, by its EpochRoot) to send to the DLQ instead of writing."""
+
+    partition: int
+    offset: int
+    reason: str
+    detail: str
+    payload: bytes
+
+
+@dataclass(eq=False)
+class _Assembly:
+    offset: int
+    record: Mapping[str, Any]
+    payload: bytes
+    chunks: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+
+
+class RootAssembler:
+    """Collects records per partition; `add` returns whatever completed or failed."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, dict[Key, _Assembly]] = {}
+
+    def add(
+        self,
+        partition: int,
+        offset: int,
+        record_type: str,
+        value: Mapping[str, Any],
+        payload: bytes,
+    ) -> list[CompleteRoot | RejectedRecord]:
+        """Take one decoded record of aop.epoch.roots."""
+        pending = self._pending.setdefault(partition, {})
+        if record_type == "EpochRoot":
+            key = (str(value["channel_config"]), int(value["root_seq"]))
+            pending[key] = _Assembly(offset, value, payload)
+            return self._maybe_complete(partition, key)
+        if record_type != "LeafChunk":
+            return [
+                RejectedRecord(
+                    partition,
+                    offset,
+                    "unexpected_record",
+                    f"aop.epoch.roots carries EpochRoot and LeafChunk records (got {record_type})",
+                    payload,
+                )
+            ]
+        key = (str(value["channel_config"]), int(value["root_seq"]))
+        assembly = pending.get(key)
+        if assembly is None:
+            return [
+                RejectedRecord(
+                    partition,
+                    offset,
+                    "orphan_chunk",
+                    f"LeafChunk {value['chunk_index']} of {key[0]} root_seq {key[1]} has no "
+                    "EpochRoot before it on this partition",
+                    payload,
+                )
+            ]
+        index, count = int(value["chunk_index"]), int(value["chunk_count"])
+        expected = int(assembly.record["chunk_count"])
+        problem = None
+        if count != expected:
+            problem = ("chunk_count_mismatch", f"chunk says {count} chunks, EpochRoot {expected}")
+        elif not 0 <= index < expected:
+            problem = ("bad_chunk_index", f"chunk_index must be in 0..{expected - 1} (got {index})")
+        elif index in assembly.chunks and assembly.chunks[index] != value:
+            problem = ("conflicting_chunk", f"chunk {index} arrived twice with different content")
+        if problem is not None:
+            del pending[key]
+            return [self._reject(partition, assembly, *problem)]
+        assembly.chunks[index] = value
+        return self._maybe_complete(partition, key)
+
+    def _reject(
+        self, partition: int, assembly: _Assembly, reason: str, detail: str
+    ) -> RejectedRecord:
+        record = assembly.record
+        where = f"{record['channel_config']} root_seq {record['root_seq']}"
+        return RejectedRecord(
+            partition, assembly.offset, reason, f"{where}: {detail}", assembly.payload
+        )
+
+    def _maybe_complete(self, partition: int, key: Key) -> list[CompleteRoot | RejectedRecord]:
+        pending = self._pending[partition]
+        assembly = pending[key]
+        count = int(assembly.record["chunk_count"])
+        if count < 0:
+            del pending[key]
+            return [self._reject(partition, assembly, "bad_chunk_count", f"chunk_count {count}")]
+        if len(assembly.chunks) < count:
+            return []
+        del pending[key]
+        size = ENTRY_SIZES.get(str(assembly.record["format"]))
+        chunks = [assembly.chunks[i] for i in range(count)]
+        if size is not None:
+            first = 0
+            for chunk in chunks:
+                if int(chunk["first_leaf"]) != first:
+                    detail = (
+                        f"chunk {chunk['chunk_index']} first_leaf must be {first} "
+                        f"(got {chunk['first_leaf']})"
+                    )
+                    return [self._reject(partition, assembly, "bad_first_leaf", detail)]
+                first += len(chunk["entries"]) // size
+        return [
+            CompleteRoot(
+                partition,
+                assembly.offset,
+                assembly.record,
+                [bytes(c["entries"]) for c in chunks],
+                assembly.payload,
+            )
+        ]
+
+    def safe_offset(self, partition: int, next_offset: int) -> int:
+        """The offset `partition` may be committed at, given everything before `next_offset`
+        was handed to `add`: the first EpochRoot still waiting for chunks, else `next_offset`."""
+        starts = [a.offset for a in self._pending.get(partition, {}).values()]
+        return min([*starts, next_offset])
+
+    def pending_count(self, partition: int) -> int:
+        return len(self._pending.get(partition, {}))
+
+    def drop_partition(self, partition: int) -> None:
+        """Forget a partition's assemblies (revoked, or re-seeked after a fencing conflict)."""
+        self._pending.pop(partition, None)

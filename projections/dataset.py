@@ -1,0 +1,227 @@
+"""Rebuild and check a root from its EpochRoot and LeafChunks before anything is written.
+
+The LeafChunk `entries` layout is a property of the log, fixed per claim format:
+
+* cumulative-v2: wallet(32) || cumulative_total(u64 LE), 40 bytes, wallets ascending;
+* ring-v0: wallet(32) || index(u32 LE) || amount(u64 LE), 44 bytes, index = position;
+
+which is exactly `ClaimTree.dataset` of `core` (one record per leaf, in leaf order).
+
+`verify_root` decodes the entries, rebuilds the tree with `core`, and compares leaf_count,
+total, the dataset itself (canonical order), root and dataset_hash with the EpochRoot.
+Any difference raises `RootRejectedError` with a machine-readable reason.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from solders.pubkey import Pubkey
+
+from core.channel import subject_id
+from core.claims import ClaimFormat, TreeScope, get_claim_format
+from core.claims.cumulative_v2 import DATASET_LAYOUT as CUMULATIVE_LAYOUT
+from core.claims.ring_v0 import DATASET_LAYOUT as RING_LAYOUT
+from core.errors import CoreError
+from projections.errors import RootRejectedError
+
+__all__ = [
+    "ENTRY_SIZES",
+    "DecodedRoot",
+    "VerifiedRoot",
+    "decode_entries",
+    "decode_root",
+    "verify_decoded",
+    "verify_root",
+]
+
+_CUMULATIVE = struct.Struct("<32sQ")
+_RING = struct.Struct("<32sIQ")
+#: bytes per LeafChunk entry, per claim format (the core dataset record layouts).
+ENTRY_SIZES = {"cumulative-v2": CUMULATIVE_LAYOUT.record_size, "ring-v0": RING_LAYOUT.record_size}
+
+
+@dataclass(frozen=True, eq=False)
+class VerifiedRoot:
+    """An EpochRoot whose dataset rebuilt to the same root: what the writer stores.
+
+    `entries` are (wallet, amount) in leaf order: leaf i is entries[i].
+    """
+
+    record: Mapping[str, Any]
+    entries: Sequence[tuple[bytes, int]]
+    levels: tuple[bytes, ...]
+    subject_id: bytes
+
+    @property
+    def channel_config(self) -> str:
+        return str(self.record["channel_config"])
+
+    @property
+    def root_seq(self) -> int:
+        return int(self.record["root_seq"])
+
+
+def decode_entries(format_name: str, chunks: Sequence[bytes]) -> list[tuple[bytes, int]]:
+    """(wallet, amount) of every entry packed in the chunks' `entries`, in tree order.
+
+    Raises:
+        RootRejectedError: unknown format, or a chunk not a whole number of entries.
+    """
+    size = ENTRY_SIZES.get(format_name)
+    if size is None:
+        raise RootRejectedError(
+            "unknown_format", f"format must be one of {sorted(ENTRY_SIZES)} (got {format_name!r})"
+        )
+    for i, chunk in enumerate(chunks):
+        if len(chunk) % size:
+            raise RootRejectedError(
+                "malformed_chunk",
+                f"chunk {i} entries must be a multiple of {size} bytes (got {len(chunk)})",
+            )
+    data = b"".join(chunks)
+    if format_name == "cumulative-v2":
+        return list(_CUMULATIVE.iter_unpack(data))
+    return [(w, a) for w, _, a in _RING.iter_unpack(data)]
+
+
+def _claim_inputs(entries: list[tuple[bytes, int]]) -> list[Any]:
+    """The entries as `ClaimInput`s, first_seen = position (ring-v0 orders by it, so the
+    order on the log is reproduced when it is canonical; cumulative-v2 ignores it).
+
+    Plain (wallet, amount, first_seen) tuples: ClaimInput is a NamedTuple of exactly those
+    fields, and building a million named tuples costs ~1 s.
+    """
+    return [(w, a, i) for i, (w, a) in enumerate(entries)]
+
+
+def _expect(reason: str, what: str, expected: object, actual: object) -> None:
+    if expected != actual:
+        raise RootRejectedError(
+            reason, f"{what}: the EpochRoot says {expected} but the leaves give {actual}"
+        )
+
+
+def _decimal(record: Mapping[str, Any], name: str, reason: str) -> int:
+    try:
+        return int(record[name])
+    except ValueError:
+        raise RootRejectedError(reason, f"{name} must be decimal (got {record[name]!r})") from None
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedRoot:
+    """An EpochRoot and its decoded entries that passed the cheap checks (format, scope,
+    channel_config, chunk layout, leaf_count, total, emission); the tree is not built yet."""
+
+    record: Mapping[str, Any]
+    chunks: Sequence[bytes]
+    entries: list[tuple[bytes, int]]
+    fmt: ClaimFormat
+    scope: TreeScope
+
+    @property
+    def channel_config(self) -> str:
+        return str(self.record["channel_config"])
+
+    @property
+    def root_seq(self) -> int:
+        return int(self.record["root_seq"])
+
+    @property
+    def subject_id(self) -> bytes:
+        return subject_id(self.scope.channel)
+
+    @property
+    def tree_depth(self) -> int:
+        """Proof length of every leaf: ceil(log2(leaf_count)) (pairs, odd tails doubled)."""
+        return max(len(self.entries) - 1, 0).bit_length()
+
+
+def decode_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> DecodedRoot:
+    """The cheap half of `verify_root`: everything but the tree.
+
+    Raises:
+        RootRejectedError: reason one of unknown_format, bad_scope, config_mismatch,
+            malformed_chunk, leaf_count_mismatch, total_mismatch, bad_emission.
+    """
+    try:
+        fmt = get_claim_format(str(record["format"]))
+    except CoreError as exc:
+        raise RootRejectedError("unknown_format", str(exc)) from exc
+    try:
+        scope = TreeScope(
+            program_id=Pubkey.from_string(record["program_id"]),
+            mint=Pubkey.from_string(record["mint"]),
+            channel=record["channel"],
+            root_seq=int(record["root_seq"]),
+            epoch=int(record["epoch"]),
+        )
+        config = str(fmt.root_account(scope))
+    except (CoreError, ValueError) as exc:
+        raise RootRejectedError("bad_scope", str(exc)) from exc
+    _expect("config_mismatch", "channel_config", record["channel_config"], config)
+    entries = decode_entries(fmt.name, chunks)
+    _expect("leaf_count_mismatch", "leaf_count", int(record["leaf_count"]), len(entries))
+    total = _decimal(record, "total", "total_mismatch")
+    _expect("total_mismatch", "total", total, sum(map(itemgetter(1), entries)))
+    _decimal(record, "emission", "bad_emission")
+    return DecodedRoot(record, chunks, entries, fmt, scope)
+
+
+def verify_decoded(decoded: DecodedRoot) -> VerifiedRoot:
+    """The expensive half of `verify_root`: build the tree and compare.
+
+    Raises:
+        RootRejectedError: reason one of invalid_entries, bad_leaf_order, root_mismatch,
+            dataset_hash_mismatch.
+    """
+    record, fmt = decoded.record, decoded.fmt
+    try:
+        tree = fmt.build(decoded.scope, _claim_inputs(decoded.entries))
+    except CoreError as exc:
+        raise RootRejectedError("invalid_entries", str(exc)) from exc
+    if tree.dataset != b"".join(decoded.chunks):
+        raise RootRejectedError(
+            "bad_leaf_order",
+            f"the entries are not the canonical {fmt.name} dataset (order, duplicates or zero "
+            "amounts)",
+        )
+    _expect("root_mismatch", "root", bytes(record["root"]).hex(), tree.root.hex())
+    _expect(
+        "dataset_hash_mismatch",
+        "dataset_hash",
+        bytes(record["dataset_hash"]).hex(),
+        tree.dataset_hash.hex(),
+    )
+    return VerifiedRoot(
+        record=record,
+        entries=decoded.entries,
+        levels=tree.levels,
+        subject_id=decoded.subject_id,
+    )
+
+
+def verify_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> VerifiedRoot:
+    """Rebuild `record`'s tree from the chunk entries (in chunk order) and check it.
+
+    Steps (`decode_root`, then `verify_decoded`): decode the entries; compare leaf_count and
+    total; build the tree with the format (`ClaimFormat.build`); the entries must BE the
+    canonical dataset byte for byte (order, no duplicates, no zero amounts); then root and
+    dataset_hash must match.
+
+    Args:
+        record: the decoded EpochRoot.
+        chunks: the `entries` of its LeafChunks, chunk_index 0..chunk_count-1.
+    Returns:
+        the verified root with its dataset and tree levels.
+    Raises:
+        RootRejectedError: reason one of unknown_format, bad_scope, config_mismatch,
+            malformed_chunk, leaf_count_mismatch, total_mismatch, bad_emission,
+            invalid_entries, bad_leaf_order, root_mismatch, dataset_hash_mismatch.
+    """
+    return verify_decoded(decode_root(record, chunks))

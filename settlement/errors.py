@@ -1,0 +1,38 @@
+"""Errors of settlement; all are `AopError`s (`aop` prints one line, exit 2)."""
+
+from __future__ import annotations
+
+from aop.errors import AopError
+
+__all__ = [
+    "PublisherKeypairError",
+    "RpcUnavailableError",
+    "SettlementError",
+    "TransactionRejectedError",
+]
+
+
+class SettlementError(AopError):
+    """The root of the settlement errors."""
+
+
+class PublisherKeypairError(SettlementError, ValueError):
+    """Raised when AOP_PUBLISHER_KEYPAIR is unset, missing, unreadable, malformed or too open."""
+
+
+class RpcUnavailableError(SettlementError):
+    """Raised when an RPC call fails in a way worth retrying (network, timeout, 5xx, node
+    behind, unparseable answer)."""
+
+
+class TransactionRejectedError(SettlementError):
+    """Raised when the RPC refuses a transaction at send time (preflight).
+
+    `kind` is "blockhash_not_found", "already_processed" or "program_error" (then `code` is the
+    program's custom error code when there is one) or "rejected".
+    """
+
+    def __init__(self, kind: str, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
