@@ -21,7 +21,8 @@ Baselines, same run, same broker, same producer settings (idempotent, acks=all, 
   listener that neither decodes, batches nor encodes would cost.
 
 Goals: pipeline >= 50,000 events/s and >= 0.5 x bare. Best of --repeat (the host is shared):
-pipeline, bare and per-event runs alternate, so a busy neighbour slows all of them.
+pipeline, bare and per-event runs alternate, so a busy neighbour slows all of them. Medians of
+the same rounds and the best run's time per step (decode, plan, write) are printed too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import base64
 import gc
 import random
+import statistics
 import time
 import uuid
 from collections.abc import Callable
@@ -182,6 +184,8 @@ class PipelineRun:
     events: int
     dead: int
     records: list[tuple[int, bytes]]
+    steps: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Seconds in decode, plan_range and write_range (encoding + Kafka)."""
 
 
 def run_pipeline(
@@ -194,17 +198,20 @@ def run_pipeline(
     next_slot = [first] * partitions
     events_total = dead_total = 0
     written_batches: list[PlannedBatch] = []
+    decode_s = plan_s = write_s = 0.0
     start = time.perf_counter()
     at = 0
     while at < len(txs):
         last = txs[at].slot + range_slots - 1
         events: list[RoutedEvent] = []
         dead: list[DeadLetter] = []
+        step_start = time.perf_counter()
         while at < len(txs) and txs[at].slot <= last:
             decoded = decoder.decode(txs[at])
             events.extend(decoded.events)
             dead.extend(decoded.dead)
             at += 1
+        decoded_at = time.perf_counter()
         batches = plan_range(
             first_slot=next_slot[0],
             last_slot=last,
@@ -212,7 +219,12 @@ def run_pipeline(
             next_slot=next_slot,
             max_events=settings.listener_max_batch_events,
         )
+        planned_at = time.perf_counter()
         written = sink.write_range(batches, dead)
+        written_at = time.perf_counter()
+        decode_s += decoded_at - step_start
+        plan_s += planned_at - decoded_at
+        write_s += written_at - planned_at
         next_slot = [last + 1] * partitions
         events_total += len(events)
         dead_total += len(dead)
@@ -223,7 +235,7 @@ def run_pipeline(
         (b.partition, encoder.encode(b.partition, b.first_slot, b.last_slot, b.events, b.cursor))
         for b in written_batches
     ]
-    return PipelineRun(seconds, events_total, dead_total, records)
+    return PipelineRun(seconds, events_total, dead_total, records, (decode_s, plan_s, write_s))
 
 
 def bare_produce(settings: Settings, topic: str, records: list[tuple[int, bytes]]) -> float:
@@ -302,6 +314,17 @@ def main() -> None:
     print(f"bare (same bytes)        {min(bare_s):.3f} s = {bare_rate:,.0f} events/s")
     ratio = rate / bare_rate
     print(f"ratio pipeline / bare    {ratio:.2f}")
+    median_s = statistics.median(r.seconds for r in runs)
+    median_bare_s = statistics.median(bare_s)
+    print(
+        f"medians of {args.repeat}             pipeline {events / median_s:,.0f} events/s, "
+        f"bare {events / median_bare_s:,.0f} events/s, ratio {median_bare_s / median_s:.2f}"
+    )
+    decode_s, plan_s, write_s = (seconds / events * 1e6 for seconds in best.steps)
+    print(
+        f"best run, µs/event       decode {decode_s:.1f} · plan_range {plan_s:.1f} · "
+        f"write_range (Avro + Kafka) {write_s:.1f}"
+    )
     print(
         f"per-event produce        {min(per_event_s):.3f} s = {per_event_rate:,.0f} events/s "
         f"(ratio {rate / per_event_rate:.2f}; one record per raw event, for context)"

@@ -123,7 +123,48 @@ def plan_range(
     if max_events < 1:
         raise ValueError(f"max_events must be >= 1 (got {max_events})")
     partitions = len(next_slot)
-    by_partition: list[dict[tuple[str, int], RoutedEvent]] = [{} for _ in range(partitions)]
+    events = list(events)
+    _check_events(events, first_slot, last_slot, partitions)
+    # Dedupe: the first delivery of each (partition, signature, event_index) wins (built from
+    # the reversed list, so the first one is the last written). Then one sort by partition
+    # and order; slices of it are each partition's events.
+    backwards = events[::-1]
+    unique = list(dict(zip(map(_identity, backwards), backwards, strict=True)).values())
+    unique.sort(key=_partition_order)
+    bounds = [bisect.bisect_left(unique, p, key=_partition) for p in range(partitions + 1)]
+    batches: list[PlannedBatch] = []
+    for partition in range(partitions):
+        start = max(first_slot, next_slot[partition])
+        if start > last_slot:
+            continue
+        ordered = unique[bounds[partition] : bounds[partition + 1]]
+        if ordered and ordered[0].slot < start:
+            ordered = [e for e in ordered if e.slot >= start]
+        if len(ordered) <= max_events:  # one batch: what `_split` gives, without its loop
+            cursor = cursor_at(newest, last_slot, previous_cursor)
+            batches.append(PlannedBatch(partition, start, last_slot, tuple(ordered), cursor))
+            continue
+        for lo, hi, chunk in _split(ordered, start, last_slot, max_events):
+            cursor = cursor_at(newest, hi, previous_cursor)
+            batches.append(PlannedBatch(partition, lo, hi, chunk, cursor))
+    return batches
+
+
+def _check_events(
+    events: list[RoutedEvent], first_slot: int, last_slot: int, partitions: int
+) -> None:
+    """Raise for the first event of an unknown partition or outside the range."""
+    if not events:
+        return
+    slots = list(map(_slot, events))
+    owners = list(map(_partition, events))
+    if (
+        min(owners) >= 0
+        and max(owners) < partitions
+        and first_slot <= min(slots)
+        and max(slots) <= last_slot
+    ):
+        return
     for event in events:
         if not 0 <= event.partition < partitions:
             raise ValueError(f"event {event.id} has partition {event.partition} (of {partitions})")
@@ -131,21 +172,14 @@ def plan_range(
             raise ValueError(
                 f"event {event.id} has slot {event.slot}, outside [{first_slot}, {last_slot}]"
             )
-        by_partition[event.partition].setdefault((event.signature, event.event_index), event)
-    batches: list[PlannedBatch] = []
-    for partition, unique in enumerate(by_partition):
-        start = max(first_slot, next_slot[partition])
-        if start > last_slot:
-            continue
-        ordered = sorted((e for e in unique.values() if e.slot >= start), key=_order)
-        for lo, hi, chunk in _split(ordered, start, last_slot, max_events):
-            cursor = cursor_at(newest, hi, previous_cursor)
-            batches.append(PlannedBatch(partition, lo, hi, chunk, cursor))
-    return batches
 
 
-#: `RoutedEvent.order` at C speed: (slot, position, signature, event_index).
-_order = operator.itemgetter(1, 9, 2, 3)
+_partition = operator.itemgetter(0)
+_slot = operator.itemgetter(1)
+#: what makes an event unique within its partition: (partition, signature, event_index).
+_identity = operator.itemgetter(0, 2, 3)
+#: partition, then `RoutedEvent.order` (slot, position, signature, event_index), at C speed.
+_partition_order = operator.itemgetter(0, 1, 9, 2, 3)
 
 
 def _split(

@@ -13,6 +13,12 @@ Rules:
   `logs_unavailable` (the RPC returned no log messages for the transaction).
 * Routing: the `channel` / `channel_config` field's ChannelConfigV2 PDA →
   `core.routing.partition_for_channel`; events without one → `PROTOCOL_PARTITION`.
+
+Speed (the hot path of a catch-up): a payload with a known discriminator, the exact length and
+no bool field is unpacked with its event's `struct` layout straight into text fields, without
+building the `core.events` object; anything else (unknown, garbled, bools) goes through
+`core.events.decode_event`, so both paths give the same fields and the same errors (the unit
+tests compare them on every event type). Base58 text of repeated keys comes from a cache.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import base64
 import binascii
 import dataclasses
 import operator
+import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, get_type_hints
@@ -28,18 +35,26 @@ from typing import Any, get_type_hints
 from solders.pubkey import Pubkey
 
 from core.errors import EventDecodeError, ProgramLogError
-from core.events import Event, UnknownEvent, decode_event
-from core.program_logs import extract_program_data
+from core.events import EVENT_TYPES, Event, UnknownEvent, decode_event
+from core.program_logs import program_payloads
 from core.routing import PROTOCOL_PARTITION, partition_for_channel
 from streams.listener.model import DeadLetter, RoutedEvent, TxLogs
 
 __all__ = ["DecodedTx", "TxDecoder"]
 
 _DATA_PREFIX = "Program data: "
-#: replaces a bad-base64 line so `extract_program_data` still numbers the others.
+#: replaces a bad-base64 line so `program_payloads` still numbers the others.
 _BAD_LINE_MARK = b"\x00aop:bad-base64\x00"
 _CHANNEL_FIELDS = ("channel", "channel_config")
+#: pubkey fields rendered without the cache: a stake position's own mint rarely repeats, and
+#: caching it would only evict the channels and wallets that do.
+_UNIQUE_KEYS = frozenset({"nft_mint"})
 _CACHE_MAX = 200_000
+
+#: (values, pubkey_text, cached_text) → fields as text; generated per event type.
+_Render = Callable[
+    [tuple[Any, ...], Callable[[bytes], str], Callable[[bytes], str | None]], dict[str, str]
+]
 
 
 @dataclass(slots=True)
@@ -49,6 +64,18 @@ class DecodedTx:
     events: list[RoutedEvent]
     dead: list[DeadLetter]
     truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _FastEvent:
+    """How to turn one known event type's payload into text fields without its object."""
+
+    name: str
+    size: int
+    unpack: Callable[[bytes, int], tuple[Any, ...]]
+    render: _Render
+    channel_at: int
+    """Index of the channel field in the unpacked values, -1 when there is none."""
 
 
 class TxDecoder:
@@ -61,10 +88,12 @@ class TxDecoder:
     def __init__(self, program_id: str, partitions: int) -> None:
         self._program = Pubkey.from_string(program_id)
         self._program_text = program_id
+        self._scan_text = str(self._program)
         self._partitions = partitions
         self._renderers: dict[type, Callable[[Any], tuple[dict[str, str], int]]] = {}
         self._pubkeys: dict[bytes, str] = {}
         self._partition_of: dict[bytes, int] = {}
+        self._fast = _fast_events()
 
     def decode(self, tx: TxLogs) -> DecodedTx:
         """Events and dead letters of `tx` (see the module rules)."""
@@ -72,68 +101,84 @@ class TxDecoder:
             detail = "the RPC returned no log messages for this transaction"
             return DecodedTx([], [_dead("logs_unavailable", detail, tx.signature, b"", tx)])
         try:
-            found = extract_program_data(tx.logs, self._program)
-            bad_lines: list[str] = []
+            payloads, truncated = program_payloads(tx.logs, self._scan_text)
+            bad_lines: Sequence[str] = ()
         except ProgramLogError:
             sanitized, bad_lines = _mark_bad_lines(tx.logs)
-            found = extract_program_data(sanitized, self._program)
-        out = DecodedTx([], [], found.truncated)
-        if found.truncated:
+            payloads, truncated = program_payloads(sanitized, self._scan_text)
+        out = DecodedTx([], [], truncated)
+        if truncated:
             detail = "Log truncated: events after the cut are lost"
             logs = "\n".join(tx.logs).encode()
             out.dead.append(_dead("log_truncated", detail, tx.signature, logs, tx))
         if tx.err is not None:
             detail = f"transaction failed ({tx.err}); its events never happened"
-            for payload in found.payloads:
-                source = _id(tx, payload.event_index)
-                out.dead.append(_dead("failed_transaction", detail, source, payload.data, tx))
-            if not found.payloads:
+            for index, data in enumerate(payloads):
+                out.dead.append(_dead("failed_transaction", detail, _id(tx, index), data, tx))
+            if not payloads:
                 out.dead.append(_dead("failed_transaction", detail, tx.signature, b"", tx))
             return out
-        for payload in found.payloads:
-            index, data = payload.event_index, payload.data
-            if bad_lines and data.startswith(_BAD_LINE_MARK):
-                line = bad_lines[int(data[len(_BAD_LINE_MARK) :])]
-                detail = "`Program data:` payload is not valid base64"
-                out.dead.append(_dead("bad_base64", detail, _id(tx, index), line.encode(), tx))
-                continue
-            try:
-                event = decode_event(data)
-            except EventDecodeError as exc:
-                out.dead.append(_dead("undecodable_event", str(exc), _id(tx, index), data, tx))
-                continue
-            if isinstance(event, UnknownEvent):
-                name = "UnknownEvent"
-                fields = {"discriminator": event.discriminator.hex()}
-                partition = PROTOCOL_PARTITION
+        events, fast, new = out.events, self._fast, tuple.__new__
+        for index, data in enumerate(payloads):
+            spec = fast.get(data[:8])
+            if spec is not None and len(data) == spec.size and not bad_lines:
+                values = spec.unpack(data, 8)
+                fields = spec.render(values, self._pubkey_text, self._pubkeys.get)
+                if spec.channel_at < 0:
+                    partition = PROTOCOL_PARTITION
+                else:
+                    channel = values[spec.channel_at]
+                    partition = self._partition_of.get(channel, -1)
+                    if partition < 0:
+                        partition = self._partition(channel)
+                name = spec.name
             else:
-                name = event.NAME
-                render = self._renderers.get(type(event)) or self._renderer(type(event))
-                fields, partition = render(event)
-            out.events.append(
-                RoutedEvent(
-                    partition,
-                    tx.slot,
-                    tx.signature,
-                    index,
-                    name,
-                    tx.block_time,
-                    self._program_text,
-                    data,
-                    fields,
-                    tx.position,
-                )
+                decoded = self._decode_slow(tx, index, data, bad_lines, out.dead)
+                if decoded is None:
+                    continue
+                name, fields, partition = decoded
+            # RoutedEvent(...) without its Python-level __new__ (same tuple, a third faster)
+            event = (
+                partition,
+                tx.slot,
+                tx.signature,
+                index,
+                name,
+                tx.block_time,
+                self._program_text,
+                data,
+                fields,
+                tx.position,
             )
+            events.append(new(RoutedEvent, event))
         return out
+
+    def _decode_slow(
+        self, tx: TxLogs, index: int, data: bytes, bad_lines: Sequence[str], dead: list[DeadLetter]
+    ) -> tuple[str, dict[str, str], int] | None:
+        """(name, fields, partition) through `core.events`, or None after adding a dead letter."""
+        if bad_lines and data.startswith(_BAD_LINE_MARK):
+            line = bad_lines[int(data[len(_BAD_LINE_MARK) :])]
+            detail = "`Program data:` payload is not valid base64"
+            dead.append(_dead("bad_base64", detail, _id(tx, index), line.encode(), tx))
+            return None
+        try:
+            event = decode_event(data)
+        except EventDecodeError as exc:
+            dead.append(_dead("undecodable_event", str(exc), _id(tx, index), data, tx))
+            return None
+        if isinstance(event, UnknownEvent):
+            return "UnknownEvent", {"discriminator": event.discriminator.hex()}, PROTOCOL_PARTITION
+        render = self._renderers.get(type(event)) or self._renderer(type(event))
+        fields, partition = render(event)
+        return event.NAME, fields, partition
 
     def _renderer(self, cls: type[Event]) -> Callable[[Any], tuple[dict[str, str], int]]:
         """event → (fields as text, partition), specialised to `cls`."""
         hints = get_type_hints(cls, include_extras=True)
         names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
-        pubkey_text, bool_text = self._pubkey_text, _bool_text
-        texts = tuple(
-            {"32s": pubkey_text, "?": bool_text}.get(_code(hints[name]), str) for name in names
-        )
+        converters: dict[str, Callable[[Any], str]] = {"32s": self._pubkey_text, "?": _bool_text}
+        texts = tuple(converters.get(_code(hints[name]), str) for name in names)
         channel_at = next((names.index(n) for n in _CHANNEL_FIELDS if n in names), None)
         getter = operator.attrgetter(*names)
         single = len(names) == 1
@@ -165,6 +210,52 @@ class TxDecoder:
             partition = partition_for_channel(channel, self._partitions)
             self._partition_of[channel] = partition
         return partition
+
+
+def _fast_events() -> dict[bytes, _FastEvent]:
+    """Discriminator → fast decoder, for every known event type without a bool field."""
+    out = {}
+    for cls in EVENT_TYPES.values():
+        hints = get_type_hints(cls, include_extras=True)
+        names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        codes = tuple(_code(hints[name]) for name in names)
+        if "?" in codes:  # a bool byte must be checked to be 0/1: the slow path does it
+            continue
+        codec = struct.Struct("<" + "".join(codes))
+        channel_at = next((names.index(n) for n in _CHANNEL_FIELDS if n in names), -1)
+        render = _render_function(names, codes)
+        out[cls.DISCRIMINATOR] = _FastEvent(
+            cls.NAME, 8 + codec.size, codec.unpack_from, render, channel_at
+        )
+    return out
+
+
+def _render_function(names: tuple[str, ...], codes: tuple[str, ...]) -> _Render:
+    """A function building the fields dict of one event type in one expression.
+
+    Generated (like `collections.namedtuple` does) because a dict display with a call per
+    field costs half of a generic loop over (name, converter, value). The only inputs to the
+    source are the keys, written with `repr`, and the codes, chosen among fixed snippets.
+    """
+    variables = [f"v{i}" for i in range(len(names))]
+    items = []
+    for name, code, var in zip(names, codes, variables, strict=True):
+        if code != "32s":
+            text = f"str({var})"
+        elif name in _UNIQUE_KEYS:
+            text = f"str(from_bytes({var}))"
+        else:
+            text = f"(cached({var}) or pubkey({var}))"
+        items.append(f"{name!r}: {text}")
+    source = (
+        "def render(values, pubkey, cached):\n"
+        f"    {', '.join(variables)}, = values\n"
+        f"    return {{{', '.join(items)}}}\n"
+    )
+    namespace: dict[str, Any] = {"from_bytes": Pubkey.from_bytes}
+    exec(source, namespace)
+    render: _Render = namespace["render"]
+    return render
 
 
 def _id(tx: TxLogs, index: int) -> str:
