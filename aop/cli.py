@@ -13,8 +13,10 @@ from aop.errors import AopError
 COMMANDS = (
     "tree",
     "demo",
+    "run",
     "simulate_chain",
     "listen",
+    "fold",
     "db",
     "project",
     "settle",

@@ -193,9 +193,12 @@ class Settings(BaseSettings):
 
     # -- replay / parity -------------------------------------------------------------------
     #: records per consume() call of `aop replay`, `aop parity` and `aop rebuild` (their
-    #: readers assign + seek and never commit: no consumer group state).
-    replay_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
-    replay_poll_timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: readers assign + seek and never commit: no consumer group state). A SlotBatch record
+    #: holds up to AOP_LISTENER_MAX_BATCH_EVENTS events (~600 bytes each).
+    replay_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 100
+    replay_poll_timeout_s: Annotated[float, Field(gt=0, le=60)] = 0.2
+    #: partitions replayed at once, one process each (`--workers`); the fold is CPU-bound.
+    replay_workers: Annotated[int, Field(ge=1, le=64)] = 1
     #: a read that makes no progress towards its stop offset this long fails (exit 2).
     replay_stall_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     #: timeout of the on-chain comparison's RPC calls (getAccountInfo at AOP_RPC_URL).

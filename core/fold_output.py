@@ -1,0 +1,116 @@
+"""What the fold produces: roots with their leaf chunks, dead letters, per-record results."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.claims import ClaimTree, get_claim_format
+
+__all__ = ["LEAF_CHUNK_ENTRIES", "BatchResult", "Rejection", "RootOutput", "leaf_chunks"]
+
+#: entries per LeafChunk record: 16384 x 44 bytes (ring-v0) = 704 KiB, under the 1 MB limit.
+LEAF_CHUNK_ENTRIES = 16384
+
+
+@dataclass(frozen=True)
+class RootOutput:
+    """One root for `aop.epoch.roots`: the EpochRoot record, then its LeafChunk records.
+
+    Records are Avro-ready dicts (schemas/avro/EpochRoot.avsc, LeafChunk.avsc); `key` is the
+    record key and `partition` the roots partition (= the source partition).
+    """
+
+    partition: int
+    #: the base58 root account (EpochRoot.channel_config), UTF-8.
+    key: bytes
+    epoch_root: dict[str, Any]
+    chunks: tuple[dict[str, Any], ...]
+    tree: ClaimTree = field(repr=False, compare=False)
+    #: time spent building the tree (informational; not part of the records).
+    build_seconds: float = field(default=0.0, compare=False)
+
+    @property
+    def channel(self) -> str:
+        return str(self.epoch_root["channel"])
+
+    @property
+    def epoch(self) -> int:
+        return int(self.epoch_root["epoch"])
+
+    @property
+    def root_seq(self) -> int:
+        return int(self.epoch_root["root_seq"])
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Input the fold could not use, for `aop.dlq` (a DeadLetter with stage "fold")."""
+
+    reason: str
+    detail: str
+    #: `<topic>/<partition>/<offset>`, plus `#<event id>` for one event.
+    source: str
+    payload: bytes
+
+    def dead_letter(self, at_ms: int) -> dict[str, Any]:
+        """The DeadLetter record (`at_ms`: wall-clock time, informational)."""
+        return {
+            "stage": "fold",
+            "reason": self.reason,
+            "detail": self.detail,
+            "source": self.source,
+            "payload": self.payload,
+            "at_ms": at_ms,
+        }
+
+
+@dataclass
+class BatchResult:
+    """What folding one SlotBatch record produced."""
+
+    partition: int
+    offset: int
+    #: the record was at or below the folded offset and changed nothing.
+    skipped: bool = False
+    roots: list[RootOutput] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    #: events by name when applied; `skipped_<reason>` and `rejected_<reason>` otherwise.
+    counts: Counter[str] = field(default_factory=Counter)
+    #: the epochs closed with some weight (idle ones are passed over silently).
+    closed_epochs: list[int] = field(default_factory=list)
+
+
+def leaf_chunks(tree: ClaimTree, key: str, root_seq: int) -> tuple[dict[str, Any], ...]:
+    """The LeafChunk records of `tree`, in order (entries packed as LeafChunk.avsc says).
+
+    cumulative-v2 entries are wallet(32) || total(u64 LE); ring-v0 entries are wallet(32) ||
+    index(u32 LE) || amount(u64 LE). A chunk holds `LEAF_CHUNK_ENTRIES` entries (the last
+    fewer); an empty tree has one empty chunk.
+    """
+    wallets, amounts = tree.wallets, tree.amounts
+    with_index = get_claim_format(tree.format_name).amount_basis == "epoch"
+    count = max(1, -(-len(wallets) // LEAF_CHUNK_ENTRIES))
+    chunks = []
+    for chunk_index in range(count):
+        lo = chunk_index * LEAF_CHUNK_ENTRIES
+        hi = min(lo + LEAF_CHUNK_ENTRIES, len(wallets))
+        if with_index:
+            entries = b"".join(
+                wallets[i] + i.to_bytes(4, "little") + amounts[i].to_bytes(8, "little")
+                for i in range(lo, hi)
+            )
+        else:
+            entries = b"".join(wallets[i] + amounts[i].to_bytes(8, "little") for i in range(lo, hi))
+        chunks.append(
+            {
+                "channel_config": key,
+                "root_seq": root_seq,
+                "chunk_index": chunk_index,
+                "chunk_count": count,
+                "first_leaf": lo,
+                "entries": entries,
+            }
+        )
+    return tuple(chunks)

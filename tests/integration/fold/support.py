@@ -1,0 +1,219 @@
+"""Drive `aop fold` workers on the real broker and read back what they wrote."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from solders.pubkey import Pubkey
+
+from aop.avro import AvroCodec
+from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
+from aop.settings import Settings
+from core.fold import fold_log
+from core.fold_config import FoldConfig
+from streams.fold.app import STATE_TABLE
+from streams.fold.config import fold_app_id
+
+ROOT = Path(__file__).resolve().parents[3]
+CODEC = AvroCodec()
+
+Record = tuple[int, int, dict[str, Any]]
+
+
+def produce_log(settings: Settings, batches: Sequence[tuple[int, dict[str, Any]]]) -> list[Record]:
+    """Append SlotBatches (partition, batch) with the pipeline's producer; the log as stored."""
+    producer = Producer(producer_config(settings))
+    topic = settings.topic(CHAIN_EVENTS)
+    stored: list[Record] = []
+    for partition, batch in batches:
+
+        def delivered(err: Any, msg: Any, batch: dict[str, Any] = batch) -> None:
+            assert err is None, err
+            stored.append((msg.partition(), msg.offset(), batch))
+
+        producer.produce(
+            topic,
+            CODEC.encode("SlotBatch", batch),
+            key=b"p%d" % partition,
+            partition=partition,
+            on_delivery=delivered,
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    stored.sort(key=lambda r: (r[0], r[1]))
+    return stored
+
+
+def expected_records(
+    records: Sequence[Record], config: FoldConfig
+) -> dict[tuple[bytes, int], list[bytes]]:
+    """(key, root_seq) -> [EpochRoot bytes, LeafChunk bytes...] of the reference fold."""
+    out = {}
+    for root in fold_log(records, config):
+        encoded = [CODEC.encode("EpochRoot", root.epoch_root)]
+        encoded += [CODEC.encode("LeafChunk", chunk) for chunk in root.chunks]
+        out[(root.key, root.root_seq)] = encoded
+    return out
+
+
+def read_topic(
+    settings: Settings, topic: str, *, partitions: int, until: Any = None, timeout: float = 60
+) -> list[tuple[int, int, bytes | None, bytes | None]]:
+    """(partition, offset, key, value) of a topic from the start, until `until(records)` or idle."""
+    consumer = Consumer(
+        consumer_config(settings, f"{settings.topic_prefix}reader-{time.time_ns()}")
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    out: list[tuple[int, int, bytes | None, bytes | None]] = []
+    deadline = time.monotonic() + timeout
+    idle_since = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            messages = consumer.consume(500, 0.5)
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                out.append((message.partition(), message.offset(), message.key(), message.value()))
+            if messages:
+                idle_since = time.monotonic()
+            if until is not None and until(out):
+                break
+            if until is None and time.monotonic() - idle_since > 2:
+                break
+    finally:
+        consumer.close()
+    return out
+
+
+@dataclass
+class RootsOnTopic:
+    """What the roots topic holds, grouped by (key, root_seq)."""
+
+    records: list[tuple[int, int, bytes | None, bytes | None]]
+    by_root: dict[tuple[bytes, int], set[bytes]] = field(default_factory=lambda: defaultdict(set))
+
+    def __post_init__(self) -> None:
+        for _, _, key, value in self.records:
+            assert key is not None and value is not None
+            _, record = CODEC.decode(value)
+            self.by_root[(key, int(record["root_seq"]))].add(value)
+
+    def complete(self, expected: Mapping[tuple[bytes, int], list[bytes]]) -> bool:
+        return all(set(v) <= self.by_root.get(k, set()) for k, v in expected.items())
+
+
+def read_roots(
+    settings: Settings, expected: Mapping[tuple[bytes, int], list[bytes]], timeout: float = 90
+) -> RootsOnTopic:
+    """Read aop.epoch.roots until every expected record is there (or the timeout)."""
+    records = read_topic(
+        settings,
+        settings.topic(EPOCH_ROOTS),
+        partitions=settings.chain_partitions,
+        until=lambda got: RootsOnTopic(got).complete(expected),
+        timeout=timeout,
+    )
+    return RootsOnTopic(records)
+
+
+def assert_roots_match(
+    roots: RootsOnTopic, expected: Mapping[tuple[bytes, int], list[bytes]], config: FoldConfig
+) -> None:
+    """Same (key, root_seq) set as the reference, byte-identical content, each root's records
+    in order in the channel's partition (EpochRoot, then chunk 0, 1, ...)."""
+    assert set(roots.by_root) == set(expected), (
+        f"missing {set(expected) - set(roots.by_root)}, extra {set(roots.by_root) - set(expected)}"
+    )
+    for root_key, values in expected.items():
+        assert roots.by_root[root_key] == set(values), f"content differs for {root_key}"
+    partitions = {str(Pubkey.from_bytes(s.config)).encode(): s.partition for s in config.channels}
+    last_seen: dict[tuple[bytes, int], int] = {}
+    for partition, _, key, value in roots.records:
+        assert key is not None and value is not None
+        name, record = CODEC.decode(value)
+        root_key = (key, int(record["root_seq"]))
+        position = 0 if name == "EpochRoot" else int(record["chunk_index"]) + 1
+        assert position in (0, last_seen.get(root_key, -2) + 1), (
+            f"{name} {position} of {root_key} does not follow its predecessor"
+        )
+        last_seen[root_key] = position
+        if key in partitions:
+            assert partition == partitions[key]
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{fold_app_id(settings)}-{STATE_TABLE}-changelog"
+
+
+def assert_changelog_routed(settings: Settings, config: FoldConfig) -> int:
+    """Every changelog record is in its key's partition; returns how many were checked."""
+    by_config = {str(Pubkey.from_bytes(s.config)): s.partition for s in config.channels}
+    records = read_topic(settings, changelog_topic(settings), partitions=settings.chain_partitions)
+    for partition, offset, key, _ in records:
+        assert key is not None
+        kind, _, rest = key.decode().partition("|")
+        expected = int(rest) if kind == "p" else by_config[rest.split("|")[0]]
+        assert partition == expected, f"changelog {key!r} at {partition}/{offset}, want {expected}"
+    return len(records)
+
+
+def dead_letters(settings: Settings) -> list[dict[str, Any]]:
+    return [
+        CODEC.decode_as("DeadLetter", value)
+        for _, _, _, value in read_topic(settings, settings.topic(DLQ), partitions=1)
+        if value is not None
+    ]
+
+
+@dataclass
+class FoldWorker:
+    """An `aop fold` subprocess with the test's settings (as AOP_* variables)."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, **extra: str) -> FoldWorker:
+        env = {**os.environ, **self.env, **extra}
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aop.cli", "fold"],
+            env=env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM and wait for the graceful shutdown; SIGKILL if it hangs."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise

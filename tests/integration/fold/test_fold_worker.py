@@ -1,0 +1,257 @@
+"""`aop fold` workers on the real broker emit the reference fold's roots byte for byte:
+uninterrupted, killed at every point of the chunk protocol, two in one group, and on a log
+where every event and every record is duplicated. Every changelog record is in its key's
+partition."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
+from aop.settings import Settings
+from core.fold import ReferenceFold, fold_log
+from streams.fold.config import fold_app_id, fold_config
+from tests.integration.fold.support import (
+    CODEC,
+    FoldWorker,
+    Record,
+    assert_changelog_routed,
+    assert_roots_match,
+    dead_letters,
+    expected_records,
+    produce_log,
+    read_roots,
+)
+from tests.unit.fold.logs import LogWriter, key, random_log, stake
+
+CHANNELS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+
+
+@pytest.fixture
+def fold_env(kafka_bootstrap: str, topic_prefix: str) -> dict[str, str]:
+    """The AOP_* variables of the workers and of the test's own settings."""
+    return {
+        "AOP_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "AOP_TOPIC_PREFIX": topic_prefix,
+        "AOP_CHAIN_PARTITIONS": "4",
+        "AOP_CHANNELS": ",".join(CHANNELS),
+        "AOP_GENESIS_SLOT": "20",
+        "AOP_EPOCH_SLOTS": "50",
+        "AOP_EMISSIONS": json.dumps({"beta": 123_456_789, "gamma": 0}),
+        "AOP_CLAIM_FORMATS": json.dumps({"zeta": "ring-v0"}),
+        "AOP_FIRST_ROOT_SEQ": json.dumps({"alpha": 1707}),
+        "AOP_FOLD_BUCKET_ENTRIES": "4",
+        "AOP_FOLD_COMMIT_INTERVAL": "0.5",
+        "AOP_METRICS_PORT": "0",
+        "AOP_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def fold_settings(settings_factory: Callable[..., Settings], fold_env: dict[str, str]) -> Settings:
+    settings = settings_factory(fold_env)
+    ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+def workers(fold_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., FoldWorker]]:
+    """Starts `aop fold` subprocesses; kills any left running at the end."""
+    started: list[FoldWorker] = []
+
+    def start(**extra: str) -> FoldWorker:
+        worker = FoldWorker(dict(fold_env), tmp_path / f"worker{len(started)}.log").start(**extra)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.kill()
+
+
+def _log(settings: Settings, seed: int, batches: int = 30) -> list[Record]:
+    config = fold_config(settings)
+    return produce_log(settings, random_log(config, seed=seed, batches=batches, events_per_batch=6))
+
+
+def test_uninterrupted_worker_emits_the_reference_roots(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    config = fold_config(fold_settings)
+    records = _log(fold_settings, seed=1)
+    expected = expected_records(records, config)
+    assert len(expected) >= 20
+    worker = workers()
+    roots = read_roots(fold_settings, expected)
+    assert worker.stop() == 0
+    assert_roots_match(roots, expected, config)
+    assert assert_changelog_routed(fold_settings, config) > 0
+    reference = [r for res in ReferenceFold(config).feed_all(records) for r in res.rejections]
+    letters = dead_letters(fold_settings)
+    assert sorted((d["reason"], d["source"]) for d in letters) == sorted(
+        (r.reason, r.source) for r in reference
+    )
+    assert {d["stage"] for d in letters} <= {"fold"}
+
+
+#: the same static member each time (no wait for the dead one's session to expire), small chunks.
+RESTARTED = {
+    "AOP_FOLD_INSTANCE_ID": "worker-0",
+    "AOP_FOLD_TAKE_MAX": "6",
+    "AOP_FOLD_COMMIT_INTERVAL": "0.1",
+}
+CRASH_POINTS = [
+    "chunk_start:3",
+    "before_root:2",
+    "mid_root:6",
+    "after_root:10",
+    "mid_state:40",
+    "after_state:60",
+]
+
+
+def test_worker_killed_at_every_point_then_restarted_emits_the_reference_roots(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """SIGKILL at six points of the chunk protocol in turn (each run resumes from what the
+    previous one committed), then a clean run: same roots, none skipped, none differing."""
+    config = fold_config(fold_settings)
+    records = _log(fold_settings, seed=2, batches=40)
+    expected = expected_records(records, config)
+    for point in CRASH_POINTS:
+        worker = workers(AOP_FOLD_CRASH_AT=point, **RESTARTED)
+        assert worker.wait(timeout=60) == -9, f"the worker did not die at {point}"
+    workers(**RESTARTED)
+    roots = read_roots(fold_settings, expected)
+    assert_roots_match(roots, expected, config)
+    assert assert_changelog_routed(fold_settings, config) > 0
+
+
+def _group_members(settings: Settings) -> int:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    [future] = admin.describe_consumer_groups([fold_app_id(settings)]).values()
+    description = future.result()
+    return len(description.members) if description.state.name == "STABLE" else 0
+
+
+def test_two_workers_in_one_group_emit_the_reference_roots(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """Both workers fold a share of the partitions while the log grows; then one leaves and the
+    other takes its partitions over from the changelog."""
+    config = fold_config(fold_settings)
+    batches = random_log(config, seed=3, batches=60, events_per_batch=6)
+    first = workers(AOP_LOG_LEVEL="INFO")
+    second = workers(AOP_LOG_LEVEL="INFO")
+    deadline = time.monotonic() + 60
+    while _group_members(fold_settings) != 2:
+        assert time.monotonic() < deadline, "the two workers never formed a stable group"
+        time.sleep(0.5)
+    third = len(batches) // 3
+    records = produce_log(fold_settings, batches[:third])
+    time.sleep(1.5)
+    records += produce_log(fold_settings, batches[third : 2 * third])
+    time.sleep(1.5)
+    assert second.stop() == 0
+    records += produce_log(fold_settings, batches[2 * third :])
+    records.sort(key=lambda r: (r[0], r[1]))
+    expected = expected_records(records, config)
+    roots = read_roots(fold_settings, expected)
+    assert first.stop() == 0
+    assert_roots_match(roots, expected, config)
+    assert assert_changelog_routed(fold_settings, config) > 0
+    emitted = [w.log_path.read_text().count('"root emitted"') for w in (first, second)]
+    assert all(emitted), f"roots emitted per worker: {emitted}"
+
+
+def _without_input(values: set[bytes]) -> set[str]:
+    out = set()
+    for value in values:
+        _, record = CODEC.decode(value)
+        record.pop("input", None)
+        out.add(repr(sorted(record.items())))
+    return out
+
+
+def test_every_event_and_record_duplicated_gives_the_same_roots(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """Each event twice in its batch and each batch twice on the log: the worker matches the
+    reference of that log byte for byte, and the roots equal the clean log's (but for the
+    offsets in `input`)."""
+    config = fold_config(fold_settings)
+    clean = random_log(config, seed=4, batches=30, events_per_batch=6)
+    doubled: list[tuple[int, dict[str, Any]]] = []
+    for partition, batch in clean:
+        events = sorted([e for e in batch["events"] for _ in (0, 1)], key=lambda e: e["slot"])
+        twice = {**batch, "events": events}
+        doubled += [(partition, twice), (partition, twice)]
+    records = produce_log(fold_settings, doubled)
+    expected = expected_records(records, config)
+    offsets: dict[int, int] = {}
+    clean_records = []
+    for partition, batch in clean:
+        clean_records.append((partition, offsets.get(partition, 0), batch))
+        offsets[partition] = offsets.get(partition, 0) + 1
+    clean_expected = expected_records(clean_records, config)
+    assert {k: _without_input(set(v)) for k, v in expected.items()} == {
+        k: _without_input(set(v)) for k, v in clean_expected.items()
+    }
+    worker = workers()
+    roots = read_roots(fold_settings, expected)
+    assert worker.stop() == 0
+    assert_roots_match(roots, expected, config)
+
+
+def test_records_of_an_aborted_transaction_are_not_folded(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """The listener writes each range in a transaction: an aborted range must not count."""
+    config = fold_config(fold_settings)
+    spec = config.channels[0]
+    partition = spec.partition
+    log = LogWriter(config.partitions)
+    ghost = log.batch(partition, 49, [log.event(stake(key("ghost"), spec.config, key("g"), 5), 30)])
+    log.next_slot[partition] = 0
+    real = log.batch(partition, 49, [log.event(stake(key("real"), spec.config, key("r"), 5), 30)])
+    closing = log.batch(partition, 200)
+    producer = Producer(
+        producer_config(fold_settings, **{"transactional.id": f"{fold_settings.topic_prefix}tx"})
+    )
+    producer.init_transactions(30)
+    committed: list[Record] = []
+    topic = fold_settings.topic(CHAIN_EVENTS)
+    for batch, commit in ((ghost, False), (real, True), (closing, True)):
+        producer.begin_transaction()
+
+        def delivered(
+            err: Any, msg: Any, batch: dict[str, Any] = batch, keep: bool = commit
+        ) -> None:
+            assert err is None, err
+            if keep:
+                committed.append((msg.partition(), msg.offset(), batch))
+
+        producer.produce(
+            topic, CODEC.encode("SlotBatch", batch), partition=partition, on_delivery=delivered
+        )
+        producer.flush(30)
+        if commit:
+            producer.commit_transaction(30)
+        else:
+            producer.abort_transaction(30)
+    expected = expected_records(committed, config)
+    assert expected, "the committed log must close an epoch with weight"
+    worker = workers()
+    roots = read_roots(fold_settings, expected)
+    assert worker.stop() == 0
+    assert_roots_match(roots, expected, config)
+    for root in fold_log(committed, config):
+        assert key("ghost") not in root.tree.wallets
