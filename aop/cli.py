@@ -14,13 +14,16 @@ COMMANDS = (
     "tree",
     "demo",
     "run",
-    "simulate_chain",
     "listen",
-    "fold",
     "db",
     "project",
+    "fold",
+    "simulate_chain",
     "settle",
     "api",
+    "replay",
+    "rebuild",
+    "parity",
 )
 
 

@@ -28,10 +28,12 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()  # refuse bad settings here, before any child starts
     configure_logging(settings.log_level)
     from aop.kafka import ensure_topics
+    from aop.metrics import serve_metrics
     from projections.db import upgrade
 
     names = [n.strip() for n in args.services.split(",") if n.strip()]
     ensure_topics(settings)
     upgrade(settings, "head")
+    serve_metrics(settings.metrics_host, settings.metrics_port)  # aop_supervisor_* metrics
     Supervisor(service_specs(names)).run()
     return 0

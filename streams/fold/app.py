@@ -20,17 +20,21 @@ Common failure scenarios:
   keys written ahead of the partition meta are read through their undo entries, so the
   replay starts from the state before the chunk and emits the same roots again;
 * crash after step 3, before the commit: the records are read again, found at or below the
-  partition meta's offset and skipped (their keys are written back unchanged).
+  partition meta's offset and skipped (their keys are written back unchanged);
+* shutdown or rebalance during a chunk: the chunk runs in its own task and finishes before
+  the cancellation goes on; an error in a chunk ends the process (exit code 70) before Faust
+  can commit the chunk's offsets (`take_events` acknowledges them whatever happens).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, NoReturn
 
 import faust
 from faust.types import TP, EventT, StreamT
@@ -53,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: the table's name: its changelog topic is `<app id>-fold-state-changelog`.
 STATE_TABLE = "fold-state"
+#: how long a cancelled chunk may take to finish before the process gives up on it.
+_FINISH_CHUNK_S = 60.0
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -101,10 +107,37 @@ def create_app(settings: Settings) -> faust.App:
     async def fold(stream: StreamT[bytes]) -> None:
         take_max, within = settings.fold_take_max, settings.fold_take_within
         async for events in stream.take_events(take_max, within=within):
-            await service.process(stream, events)
+            await _uninterrupted(service.process(stream, events))
 
-    app.fold_service = service  # type: ignore[attr-defined]
     return app
+
+
+async def _uninterrupted(chunk: Coroutine[Any, Any, None]) -> None:
+    """Run one chunk to its end, or end the process.
+
+    `take_events` acknowledges a chunk's events when its body exits, even by an exception, and
+    Faust then commits them. A chunk cut short would thus lose its records. So a chunk runs in
+    its own task: a cancellation (shutdown, rebalance) waits for it to finish (state written)
+    before it propagates, and any error ends the process at once, before the next commit.
+    """
+    task = asyncio.ensure_future(chunk)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=_FINISH_CHUNK_S)
+        except BaseException:
+            _abandon("cancelled twice while finishing a chunk")
+        raise
+    except Exception:
+        log.exception("a chunk failed")
+        _abandon("a chunk failed")
+
+
+def _abandon(why: str) -> NoReturn:
+    log.critical("exiting without committing: %s; the records are folded again on restart", why)
+    logging.shutdown()
+    os._exit(70)
 
 
 class FoldService:

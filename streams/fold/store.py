@@ -60,6 +60,7 @@ _BITS = "b"
 #: the first byte of every value: the format (1 = `marshal` version 4 of (o, s, u)).
 _FORMAT = b"\x01"
 _WALLETS, _POSITIONS = 0, 1
+_MAX_BITS = 20
 
 #: a decoded value: offset, entries, undo (entry keys: "m", "b" or raw 32-byte keys).
 _Value = tuple[int, dict[Any, Any], dict[Any, Any]]
@@ -287,8 +288,19 @@ class ChunkStore:
         route = self._routes.get(channel) or self._route(channel)
         return list(route[kind + 2])
 
-    def _maybe_split(self, channel: bytes, kind: int) -> None:
-        """Double the channel's buckets of `kind` (one of them holds too many entries)."""
+    def _split_until_fits(self, channel: bytes, kind: int, member: bytes) -> None:
+        """Double the channel's buckets of `kind` until `member`'s holds `max_entries` at most.
+
+        Every other bucket already did (this keeps the invariant); 2^20 buckets at most.
+        """
+        while (
+            len(self._load(self._bucket(channel, kind, member))) > self._max_entries
+            and self._channel_bits(channel)[kind] < _MAX_BITS
+        ):
+            self._split(channel, kind)
+
+    def _split(self, channel: bytes, kind: int) -> None:
+        """Double the channel's buckets of `kind`: bucket b splits into b and b + 2^bits."""
         bits = self._channel_bits(channel)
         old = 1 << bits[kind]
         mask = (old << 1) - 1
@@ -341,7 +353,7 @@ class ChunkStore:
             return state  # type: ignore[no-any-return]
         state = entries[wallet] = new_wallet()
         if len(entries) > self._max_entries:
-            self._maybe_split(channel, _WALLETS)
+            self._split_until_fits(channel, _WALLETS, wallet)
             state = self._load(self._bucket(channel, _WALLETS, wallet))[wallet]
         return state  # type: ignore[no-any-return]
 
@@ -383,7 +395,7 @@ class ChunkStore:
             undo[nft_mint] = None
         entries[nft_mint] = (*position,)  # a plain tuple: marshal-able
         if len(entries) > self._max_entries:
-            self._maybe_split(channel, _POSITIONS)
+            self._split_until_fits(channel, _POSITIONS, nft_mint)
         return True
 
     def close_position(self, channel: bytes, nft_mint: bytes) -> Position | None:

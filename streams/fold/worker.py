@@ -26,6 +26,10 @@ def run_fold(settings: Settings) -> int:
         SettingsError: a bad fold setting.
     """
     ensure_topics(settings)
+    for name in ("faust", "mode", "aiokafka"):
+        # their DEBUG lines carry whole record values: keep them at INFO or above
+        library = logging.getLogger(name)
+        library.setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     app = create_app(settings)
     port = serve_metrics(settings.metrics_host, settings.metrics_port)
     log.info(

@@ -203,9 +203,12 @@ class FoldWorker:
             self._log.close()
 
     def kill(self) -> None:
+        """SIGKILL (nothing flushed, nothing committed), then reap the process."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        if not self._log.closed:
+            self._log.close()
 
     def stop(self, timeout: float = 30) -> int:
         """SIGTERM and wait for the graceful shutdown; SIGKILL if it hangs."""

@@ -6,7 +6,10 @@ partition."""
 from __future__ import annotations
 
 import json
+import random
+import socket
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,16 +85,35 @@ def _log(settings: Settings, seed: int, batches: int = 30) -> list[Record]:
     return produce_log(settings, random_log(config, seed=seed, batches=batches, events_per_batch=6))
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_uninterrupted_worker_emits_the_reference_roots(
     fold_settings: Settings, workers: Callable[..., FoldWorker]
 ) -> None:
+    """Roots, dead letters and metrics of one clean run."""
     config = fold_config(fold_settings)
     records = _log(fold_settings, seed=1)
     expected = expected_records(records, config)
     assert len(expected) >= 20
-    worker = workers()
+    port = _free_port()
+    worker = workers(AOP_METRICS_PORT=str(port))
     roots = read_roots(fold_settings, expected)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     assert worker.stop() == 0
+    for name in (
+        b'aop_fold_events_total{event="ChannelStaked"}',
+        b"aop_fold_batch_seconds_count",
+        b'aop_fold_roots_total{channel="zeta"}',
+        b"aop_fold_epoch_close_seconds_count",
+        b'aop_tree_build_seconds_count{format="ring-v0"}',
+        b'aop_dlq_total{reason="duplicate_position",stage="fold"}',
+        b"aop_fold_consumer_lag{partition=",
+    ):
+        assert name in metrics, name
     assert_roots_match(roots, expected, config)
     assert assert_changelog_routed(fold_settings, config) > 0
     reference = [r for res in ReferenceFold(config).feed_all(records) for r in res.rejections]
@@ -108,13 +130,14 @@ RESTARTED = {
     "AOP_FOLD_TAKE_MAX": "6",
     "AOP_FOLD_COMMIT_INTERVAL": "0.1",
 }
+#: each run dies at its point's n-th arrival; the next one resumes from what is durable.
 CRASH_POINTS = [
     "chunk_start:3",
-    "before_root:2",
-    "mid_root:6",
-    "after_root:10",
-    "mid_state:40",
-    "after_state:60",
+    "before_root:1",
+    "mid_root:2",
+    "after_root:2",
+    "mid_state:4",
+    "after_state:6",
 ]
 
 
@@ -124,7 +147,7 @@ def test_worker_killed_at_every_point_then_restarted_emits_the_reference_roots(
     """SIGKILL at six points of the chunk protocol in turn (each run resumes from what the
     previous one committed), then a clean run: same roots, none skipped, none differing."""
     config = fold_config(fold_settings)
-    records = _log(fold_settings, seed=2, batches=40)
+    records = _log(fold_settings, seed=2, batches=60)
     expected = expected_records(records, config)
     for point in CRASH_POINTS:
         worker = workers(AOP_FOLD_CRASH_AT=point, **RESTARTED)
@@ -255,3 +278,26 @@ def test_records_of_an_aborted_transaction_are_not_folded(
     assert_roots_match(roots, expected, config)
     for root in fold_log(committed, config):
         assert key("ghost") not in root.tree.wallets
+
+
+@pytest.mark.slow
+def test_sigkills_at_random_moments_while_the_log_grows_emit_the_reference_roots(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """Ten runs, each SIGKILLed 1-4 s after it starts while new batches keep arriving."""
+    config = fold_config(fold_settings)
+    batches = random_log(config, seed=5, batches=150, events_per_batch=8)
+    rng = random.Random(5)
+    records: list[Record] = []
+    slice_size = len(batches) // 10 + 1
+    for start in range(0, len(batches), slice_size):
+        records += produce_log(fold_settings, batches[start : start + slice_size])
+        worker = workers(**RESTARTED)
+        time.sleep(rng.uniform(1.0, 4.0))
+        worker.kill()
+    records.sort(key=lambda r: (r[0], r[1]))
+    expected = expected_records(records, config)
+    workers(**RESTARTED)
+    roots = read_roots(fold_settings, expected, timeout=120)
+    assert_roots_match(roots, expected, config)
+    assert assert_changelog_routed(fold_settings, config) > 0

@@ -1,0 +1,194 @@
+"""What the projections hold for a root, read back for comparison (read-only SQL).
+
+Reads go through the settings' engine (`projections.db.engine_for`: `search_path` is the
+schema), so the same code reads the live schema, a rebuild's fresh schema or an old one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+__all__ = ["RootStore", "StoredChannel", "StoredDigest", "StoredRoot"]
+
+
+@dataclass(frozen=True, eq=False)
+class StoredRoot:
+    """One `roots` row with its leaves and tree levels."""
+
+    row: dict[str, Any]
+    #: (leaf_index, wallet, amount) ordered by leaf_index.
+    leaves: list[tuple[int, bytes, int]]
+    #: (level, node_count, nodes) ordered by level.
+    levels: list[tuple[int, int, bytes]]
+
+    @property
+    def root_seq(self) -> int:
+        return int(self.row["root_seq"])
+
+    @property
+    def epoch(self) -> int:
+        return int(self.row["epoch"])
+
+
+@dataclass(frozen=True, eq=False)
+class StoredDigest:
+    """One `roots` row with digests of its leaves and tree levels, computed by the server.
+
+    `leaves_sha256` = sha256 of every leaf in leaf_index order, each `wallet(32) ||
+    decimal(amount) || ","` (`leaves_digest` computes the same over replayed leaves); levels
+    are (level, node_count, sha256(nodes)) in level order.
+    """
+
+    row: dict[str, Any]
+    leaf_count: int
+    #: whether leaf_index runs 0..leaf_count-1.
+    contiguous: bool
+    leaves_sha256: bytes | None
+    levels: list[tuple[int, int, bytes]]
+
+
+@dataclass(frozen=True)
+class StoredChannel:
+    """One `channels` row."""
+
+    channel_config: str
+    name: str
+    format: str
+    latest_root_seq: int
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, Decimal | int) else int(str(value))
+
+
+class RootStore:
+    """Read access to the projection tables of one schema."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def channels(self) -> list[StoredChannel]:
+        """Every channel with a projected root."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT channel_config, name, format, latest_root_seq FROM channels "
+                    "ORDER BY name, channel_config"
+                )
+            ).all()
+        return [StoredChannel(str(c), str(n), str(f), int(s)) for c, n, f, s in rows]
+
+    def root_epochs(self, channel_config: str) -> dict[int, int]:
+        """root_seq -> epoch of every stored root of the channel."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT root_seq, epoch FROM roots WHERE channel_config = :c"),
+                {"c": channel_config},
+            ).all()
+        return {int(s): int(e) for s, e in rows}
+
+    def newest_root_seqs(self, channel_config: str, count: int) -> list[int]:
+        """The `count` newest stored root_seqs of the channel, ascending."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT root_seq FROM roots WHERE channel_config = :c "
+                    "ORDER BY root_seq DESC LIMIT :n"
+                ),
+                {"c": channel_config, "n": count},
+            ).all()
+        return sorted(int(r[0]) for r in rows)
+
+    def root(self, channel_config: str, root_seq: int) -> StoredRoot | None:
+        """The stored root with its leaves and levels, or None."""
+        with self._engine.connect() as conn:
+            row = (
+                conn.execute(
+                    text("SELECT * FROM roots WHERE channel_config = :c AND root_seq = :s"),
+                    {"c": channel_config, "s": root_seq},
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
+                return None
+            root_id = int(row["root_id"])
+            driver = conn.connection.driver_connection
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(
+                    "SELECT leaf_index, wallet, amount FROM leaves WHERE root_id = %s "
+                    "ORDER BY leaf_index",
+                    (root_id,),
+                )
+                leaves = [(int(i), bytes(w), _int(a)) for i, w, a in cursor.fetchall()]
+                cursor.execute(
+                    "SELECT level, node_count, nodes FROM tree_levels WHERE root_id = %s "
+                    "ORDER BY level",
+                    (root_id,),
+                )
+                levels = [(int(lv), int(n), bytes(b)) for lv, n, b in cursor.fetchall()]
+        return StoredRoot(dict(row), leaves, levels)
+
+    def root_digest(self, channel_config: str, root_seq: int) -> StoredDigest | None:
+        """The stored root with digests of its leaves and levels (nothing big crosses the
+        wire), or None."""
+        with self._engine.connect() as conn:
+            row = (
+                conn.execute(
+                    text("SELECT * FROM roots WHERE channel_config = :c AND root_seq = :s"),
+                    {"c": channel_config, "s": root_seq},
+                )
+                .mappings()
+                .one_or_none()
+            )
+            if row is None:
+                return None
+            root_id = int(row["root_id"])
+            driver = conn.connection.driver_connection
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(
+                    "SELECT count(*), coalesce(min(leaf_index), 0), "
+                    "coalesce(max(leaf_index), -1), sha256(string_agg(wallet || "
+                    "convert_to(amount::text || ',', 'UTF8'), ''::bytea ORDER BY leaf_index)) "
+                    "FROM leaves WHERE root_id = %s",
+                    (root_id,),
+                )
+                count, low, high, digest = cursor.fetchone()
+                cursor.execute(
+                    "SELECT level, node_count, sha256(nodes) FROM tree_levels WHERE root_id = %s "
+                    "ORDER BY level",
+                    (root_id,),
+                )
+                levels = [(int(lv), int(n), bytes(d)) for lv, n, d in cursor.fetchall()]
+        return StoredDigest(
+            dict(row),
+            int(count),
+            int(low) == 0 and int(high) == int(count) - 1,
+            None if digest is None else bytes(digest),
+            levels,
+        )
+
+    def wallet_amounts(
+        self, channel_config: str, wallets: Sequence[bytes]
+    ) -> dict[bytes, dict[int, int]]:
+        """wallet -> {root_seq: stored amount} over every stored root of the channel."""
+        out: dict[bytes, dict[int, int]] = {bytes(w): {} for w in wallets}
+        if not wallets:
+            return out
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT l.wallet, r.root_seq, l.amount FROM roots r "
+                    "JOIN leaves l ON l.root_id = r.root_id "
+                    "WHERE r.channel_config = :c AND l.wallet = ANY(:w)"
+                ),
+                {"c": channel_config, "w": list(out)},
+            ).all()
+        for wallet, root_seq, amount in rows:
+            out[bytes(wallet)][int(root_seq)] = _int(amount)
+        return out
