@@ -51,3 +51,19 @@ bench: setup up
 
 clean: down
 	rm -rf .local $(VENV)
+
+# Prometheus config and alert rules (promtool, from Debian's `prometheus` package or the
+# Prometheus release tarball) and the Grafana dashboard JSON; the static checks of
+# tests/integration/test_observability.py (metric names need a run: `make test`).
+.PHONY: check-infra
+check-infra: setup
+	@$(PY) -m json.tool infra/grafana/dashboards/aop.json > /dev/null \
+	  && echo "infra/grafana/dashboards/aop.json: valid JSON"
+	@if command -v promtool > /dev/null; then \
+	  promtool check config infra/prometheus/prometheus.yml && \
+	  promtool check rules infra/prometheus/alerts.yml; \
+	else \
+	  echo "check-infra: promtool not found (apt-get install prometheus); skipping promtool checks"; \
+	fi
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/test_observability.py \
+	  -k "promql or dashboard_loads or runbook_section or missing_from or scrapes_each"

@@ -74,7 +74,9 @@ def render_rebuild(report: RebuildReport) -> str:
         lines.append(f"  not verifiable (not in AOP_CHANNELS): {', '.join(report.unverified)}")
     lines.append(f"  old schema {report.schema}: {report.old_state}")
     if report.tables:
-        lines.append("  tables (rows old -> new, content):")
+        lines.append(
+            "  tables before the switch (rows old -> new, content; settlement copied at it):"
+        )
         for table, sides in report.tables.items():
             old, new = sides.get("old"), sides.get("new")
             same = (
