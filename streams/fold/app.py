@@ -69,6 +69,7 @@ def create_app(settings: Settings) -> faust.App:
         InvalidChannelNameError, UnknownClaimFormatError: a bad channel setting.
     """
     partitions = settings.chain_partitions
+    settings.fold_datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the leaf
     app = faust.App(
         fold_app_id(settings),
         broker=f"kafka://{settings.kafka_bootstrap}",
