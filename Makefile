@@ -22,6 +22,7 @@ up: setup
 	@bash infra/local/postgres.sh up
 
 down:
+	@if [ -f .local/demo/api.pid ]; then kill "$$(cat .local/demo/api.pid)" 2>/dev/null || true; rm -f .local/demo/api.pid; fi
 	@bash infra/local/kafka.sh down
 	@bash infra/local/postgres.sh down
 
