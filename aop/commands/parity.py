@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from aop.commands.replay import add_replay_options
 from aop.errors import AopError
 from aop.logs import configure_logging
 from aop.settings import Settings, load_settings
@@ -56,21 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="run again every SECONDS until interrupted (exit code of the last run)",
     )
-    parser.add_argument(
-        "--chain",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="compare with the chain (default: when the RPC answers)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        metavar="N",
-        help="partitions replayed at once, one process each (default AOP_REPLAY_WORKERS, 1)",
-    )
-    parser.add_argument("--json", action="store_true", help="print the JSON report on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_replay_options(parser)
     parser.set_defaults(handler=run)
 
 

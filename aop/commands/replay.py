@@ -35,6 +35,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which.add_argument("--root-seq", type=int, metavar="N", help="compare root_seq N")
     which.add_argument("--epoch", type=int, metavar="E", help="compare the root of epoch E")
     which.add_argument("--all", action="store_true", help="compare every root")
+    add_replay_options(parser)
+    parser.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="do not trace differing wallets (a second read of the log)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that replays the log shares (`aop replay`, `aop parity`)."""
     parser.add_argument(
         "--chain",
         action=argparse.BooleanOptionalAction,
@@ -50,12 +61,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--no-explain",
-        action="store_true",
-        help="do not trace differing wallets (a second read of the log)",
-    )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
