@@ -70,13 +70,13 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     """Run the demo; returns the exit code (0 when the proof and the replay check out)."""
     workdir = options.workdir.resolve()
     _require_free_port(options.api_port)
-    for sub in ("", "fold", "audit"):
+    for sub in ("", "fold", "audit", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
     _stop_leftover_api(workdir)
     env = _demo_env(options, workdir)
     console.print(
         f"[bold]aop demo[/] run {env['AOP_TOPIC_PREFIX'].rstrip('.')}: "
-        f"settings in {workdir / 'env'}"
+        f"settings in {workdir / 'env'}, service logs in {workdir / 'logs'}"
     )
     _check(
         subprocess.run(
@@ -102,7 +102,9 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     )
     env = {**env, "AOP_RPC_URL": sim.http_url, "AOP_WS_URL": sim.ws_url}
     _write_env(workdir, env)
-    supervisor = Supervisor(service_specs(list(SERVICES), env=env), stop_timeout=20)
+    supervisor = Supervisor(
+        service_specs(list(SERVICES), env=env, log_dir=workdir / "logs"), stop_timeout=20
+    )
     thread = threading.Thread(
         target=supervisor.run, kwargs={"install_signal_handlers": False}, daemon=True
     )
@@ -177,7 +179,8 @@ def _write_env(workdir: Path, env: Mapping[str, str]) -> None:
 
 
 def _metrics(port: int) -> dict[str, float]:
-    """Sum each metric's samples (all labels) from one service's /metrics."""
+    """Sum each metric's samples (all labels) from one service's /metrics; samples with a
+    `reason` label are also summed per reason, under `<name>|reason=<reason>`."""
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1.0).text
     except httpx.HTTPError:
@@ -186,7 +189,22 @@ def _metrics(port: int) -> dict[str, float]:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+            if "reason" in sample.labels:
+                key = f"{sample.name}|reason={sample.labels['reason']}"
+                totals[key] = totals.get(key, 0.0) + sample.value
     return totals
+
+
+def _dlq_by_reason(values: Mapping[str, float]) -> str:
+    """`aop_dlq_total` per reason over every service, e.g. `441 failed_transaction`. The
+    simulated wallets send some transactions the program refuses (an unstake before the lock
+    ends, a claim with a bad proof): each is a `failed_transaction` record, by design."""
+    reasons: dict[str, float] = {}
+    for key, value in values.items():
+        name, _, reason = key.partition("|reason=")
+        if reason and name.endswith("aop_dlq_total"):
+            reasons[reason] = reasons.get(reason, 0.0) + value
+    return ", ".join(f"{n:,.0f} {reason}" for reason, n in sorted(reasons.items())) or "0"
 
 
 def _roots_per_channel(api: str) -> dict[str, int]:
@@ -266,7 +284,7 @@ def _view(
         "settlement attempts (dry run)",
         f"{v.get('settlement:aop_settlement_attempts_total', 0):,.0f}",
     )
-    table.add_row("DLQ", f"{sum(x for k, x in v.items() if k.endswith('aop_dlq_total')):,.0f}")
+    table.add_row("DLQ (by reason)", _dlq_by_reason(v))
     table.add_row("roots per channel (API)", ", ".join(f"{c}={n}" for c, n in roots.items()) or "-")
     table.add_row("service restarts", ", ".join(f"{n}={supervisor.restarts(n)}" for n in SERVICES))
     return Group(table)
@@ -357,7 +375,7 @@ def _first_wallet(api: str, channel: str, root_seq: int) -> str | None:
 
 
 def _start_detached_api(workdir: Path, env: Mapping[str, str]) -> None:
-    log = open(workdir / "api.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(workdir / "logs" / "api.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         [*_aop(), "api"],
         env={**os.environ, **env},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from aop.supervisor import ServiceSpec
 
@@ -31,9 +32,13 @@ METRICS_PORTS: dict[str, int] = {
 
 
 def service_specs(
-    names: Sequence[str], *, env: Mapping[str, str] | None = None
+    names: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> list[ServiceSpec]:
-    """Child specs for `names` (keys of SERVICES), each `python -m aop.cli <command>`."""
+    """Child specs for `names` (keys of SERVICES), each `python -m aop.cli <command>`; with
+    `log_dir`, each appends its output to `<log_dir>/<name>.log`."""
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
         raise ValueError(f"unknown services {unknown} (choose from {list(SERVICES)})")
@@ -43,6 +48,11 @@ def service_specs(
         if name in METRICS_PORTS:
             child_env["AOP_METRICS_PORT"] = str(METRICS_PORTS[name])
         specs.append(
-            ServiceSpec(name, [sys.executable, "-m", "aop.cli", SERVICES[name]], child_env)
+            ServiceSpec(
+                name,
+                [sys.executable, "-m", "aop.cli", SERVICES[name]],
+                child_env,
+                log_dir / f"{name}.log" if log_dir else None,
+            )
         )
     return specs

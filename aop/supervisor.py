@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prometheus_client import Counter, Gauge
 
@@ -36,11 +37,13 @@ UP = Gauge("aop_supervisor_service_up", "1 while the child runs", ["service"])
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """A child: its name, its argv and extra environment variables."""
+    """A child: its name, its argv, extra environment variables and, optionally, the file
+    its stdout and stderr are appended to (else it shares the supervisor's)."""
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
+    log_file: Path | None = None
 
 
 @dataclass
@@ -120,7 +123,13 @@ class Supervisor:
 
     def _start(self, child: _Child) -> None:
         env = {**os.environ, **child.spec.env}
-        child.process = subprocess.Popen(list(child.spec.argv), env=env)
+        if child.spec.log_file is None:
+            child.process = subprocess.Popen(list(child.spec.argv), env=env)
+        else:
+            with child.spec.log_file.open("ab") as output:  # the child keeps its own copy
+                child.process = subprocess.Popen(
+                    list(child.spec.argv), env=env, stdout=output, stderr=subprocess.STDOUT
+                )
         UP.labels(service=child.spec.name).set(1)
         log.info("started %s", child.spec.name, extra={"pid": child.process.pid})
 

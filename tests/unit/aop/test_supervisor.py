@@ -87,3 +87,22 @@ def test_duplicate_service_names_are_refused() -> None:
     spec = ServiceSpec("same", ["true"])
     with pytest.raises(ValueError, match="service names must be unique"):
         Supervisor([spec, spec])
+
+
+def test_a_child_with_a_log_file_appends_stdout_and_stderr_there_across_restarts(
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "child.log"
+    chatty = ServiceSpec(
+        "chatty_d",
+        _python("import sys; print('out'); print('err', file=sys.stderr); raise SystemExit(1)"),
+        log_file=log_file,
+    )
+    supervisor = Supervisor([chatty], backoff_initial=0.01, backoff_max=0.02)
+    thread = _run_in_thread(supervisor)
+    _wait_until(lambda: supervisor.restarts("chatty_d") >= 2)
+    supervisor.request_stop()
+    thread.join(10)
+    runs = log_file.read_text().splitlines()
+    assert len(runs) % 2 == 0 and len(runs) >= 4  # every run appended both lines
+    assert sorted(set(runs)) == ["err", "out"]
