@@ -18,7 +18,7 @@ import struct
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 import httpx
@@ -26,12 +26,16 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from aop.errors import AopError
 
+if TYPE_CHECKING:
+    from aop.settings import Settings
+
 __all__ = [
     "RECORD_TYPES",
     "SCHEMA_DIR",
     "AvroCodec",
     "AvroDecodeError",
     "SchemaRegistry",
+    "codec_for",
 ]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "avro"
@@ -183,3 +187,11 @@ class AvroCodec:
                 raise AvroDecodeError(detail)
             self._by_confluent_id[schema_id] = schema
         return self._by_confluent_id[schema_id]
+
+
+def codec_for(settings: Settings) -> AvroCodec:
+    """The codec every service uses: Confluent framing through the registry at
+    `AOP_SCHEMA_REGISTRY_URL` when it is set, Avro single-object encoding otherwise (readers
+    accept both either way, so a pipeline can switch without rewriting its log)."""
+    url = settings.schema_registry_url
+    return AvroCodec(SchemaRegistry(url) if url else None)

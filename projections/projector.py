@@ -37,7 +37,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aop.avro import AvroCodec, AvroDecodeError
+from aop.avro import AvroCodec, AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
 from aop.settings import Settings
 from core.errors import CoreError
@@ -108,7 +108,7 @@ class Projector:
         producer: Producer | None = None,
     ) -> None:
         self._settings = settings
-        self._codec = codec or AvroCodec()
+        self._codec = codec or codec_for(settings)
         self._writer = ProjectionWriter(
             engine, consumer=CONSUMER_NAME, crash_at=settings.projection_crash_at
         )

@@ -52,7 +52,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from aop.avro import AvroCodec
+from aop.avro import AvroCodec, codec_for
 from aop.kafka import SETTLEMENT
 from aop.settings import Settings
 from core.claims import TreeScope, get_claim_format
@@ -101,7 +101,7 @@ class Settler:
         self._rpc = rpc
         self._keypair = keypair
         self._producer = producer
-        self._codec = codec or AvroCodec()
+        self._codec = codec or codec_for(settings)
         self._topic = settings.topic(SETTLEMENT)
         self._stop = asyncio.Event()
         self._blocked_logged: set[tuple[str, int]] = set()

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from aop.avro import AvroCodec
+from aop.avro import AvroCodec, codec_for
 from aop.kafka import CHAIN_EVENTS, ensure_topics
 from aop.settings import Settings
 from streams.listener import metrics
@@ -93,7 +93,7 @@ class Listener:
                 "does not serve them)"
             )
         self._settings = settings
-        self._codec = codec or AvroCodec()
+        self._codec = codec or codec_for(settings)
         self._decoder = TxDecoder(settings.program_id, settings.chain_partitions)
         self._cache = LogsCache(settings.listener_ws_cache_size)
         self._trigger = asyncio.Event()

@@ -53,7 +53,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from aop.avro import AvroCodec, AvroDecodeError
+from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import SETTLEMENT
 from aop.settings import Settings
 from core.fold_config import FoldConfig
@@ -480,7 +480,7 @@ def _reset_attempt_ids(conn: Connection, schema: str) -> None:
 def _settlement_results(settings: Settings) -> list[dict[str, Any]]:
     """Every SettlementResult on aop.settlement, in log order."""
     topic = settings.topic(SETTLEMENT)
-    codec = AvroCodec()
+    codec = codec_for(settings)
     bounds = log_bounds(settings, topic, [0])[0]
     out = []
     with LogReader(settings, [ReadRange(topic, 0, bounds.low, bounds.stop)]) as reader:
