@@ -336,9 +336,11 @@ def leaves_digest(wallets: Sequence[bytes], amounts: Sequence[int]) -> bytes | N
     """sha256 of the leaves as `StoredDigest.leaves_sha256` hashes them (None: no leaves)."""
     if not wallets:
         return None
-    return hashlib.sha256(
-        b"".join([w + b"%d," % a for w, a in zip(wallets, amounts, strict=True)])
-    ).digest()
+    return hashlib.sha256(b"".join(map(_LEAF_TEXT, zip(wallets, amounts, strict=True)))).digest()
+
+
+#: one leaf as `leaves_digest` hashes it: wallet || decimal amount || "," (formatted in C).
+_LEAF_TEXT = b"%s%d,".__mod__
 
 
 def matches_digest(replayed: RootOutput, stored: StoredDigest) -> bool:

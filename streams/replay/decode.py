@@ -75,15 +75,15 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
             count = -count
             _, pos = varint(buf, pos)
         for _ in range(count):
-            # id: string (lengths < 64 are one byte: (length << 1))
+            # id: string (a length under 64 is one byte: length << 1)
             b = buf[pos]
             if b < 0x80:
-                n = b >> 1
-                pos += 1
+                end = pos + 1 + (b >> 1)
+                event_id = buf[pos + 1 : end].decode()
             else:
                 n, pos = varint(buf, pos)
-            end = pos + n
-            event_id = buf[pos:end].decode()
+                end = pos + n
+                event_id = buf[pos:end].decode()
             # signature: string, skipped
             b = buf[end]
             if b < 0x80:
@@ -91,28 +91,38 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
             else:
                 n, pos = varint(buf, end)
                 pos += n
-            slot, pos = varint(buf, pos)
-            # block_time: ["null", "long"]
-            if buf[pos] == 0:
-                pos += 1
-            elif buf[pos] == 2:
-                _, pos = varint(buf, pos + 1)
-            else:
-                raise ValueError(f"block_time union index must be 0 or 1 (got {buf[pos]})")
-            # event_index: int, skipped
+            # slot: long, inlined (the hottest varint)
             b = buf[pos]
-            if b < 0x80:
+            pos += 1
+            n = b & 0x7F
+            shift = 7
+            while b & 0x80:
+                b = buf[pos]
                 pos += 1
-            else:
-                _, pos = varint(buf, pos)
+                n |= (b & 0x7F) << shift
+                shift += 7
+            slot = (n >> 1) ^ -(n & 1)
+            # block_time: ["null", "long"]; the long is skipped
+            b = buf[pos]
+            if b == 2:
+                pos += 1
+                while buf[pos] & 0x80:
+                    pos += 1
+            elif b:
+                raise ValueError(f"block_time union index must be 0 or 1 (got {b})")
+            pos += 1
+            # event_index: int, skipped
+            while buf[pos] & 0x80:
+                pos += 1
+            pos += 1
             # program_id: string (repeats: decoded once per batch)
             b = buf[pos]
             if b < 0x80:
-                n = b >> 1
                 pos += 1
+                end = pos + (b >> 1)
             else:
                 n, pos = varint(buf, pos)
-            end = pos + n
+                end = pos + n
             raw = buf[pos:end]
             program_id = programs.get(raw)
             if program_id is None:
@@ -127,13 +137,13 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
             # data: bytes
             b = buf[pos]
             if b < 0x80:
-                n = b >> 1
                 pos += 1
+                end = pos + (b >> 1)
             else:
                 n, pos = varint(buf, pos)
-            end = pos + n
+                end = pos + n
             data = buf[pos:end]
-            if len(data) != n:
+            if len(data) != end - pos:
                 raise ValueError("truncated event data")
             pos = end
             # fields: map<string>, skipped block by block
@@ -142,12 +152,16 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
                 if b == 0:
                     pos += 1
                     break
-                entries, pos = varint(buf, pos)
-                if entries < 0:
-                    size, pos = varint(buf, pos)
-                    pos += size
-                    continue
-                for _ in range(entries * 2):
+                if b < 0x80 and not b & 1:  # a block of fewer than 64 entries
+                    entries = b >> 1
+                    pos += 1
+                else:
+                    entries, pos = varint(buf, pos)
+                    if entries < 0:
+                        size, pos = varint(buf, pos)
+                        pos += size
+                        continue
+                for _ in range(entries + entries):
                     b = buf[pos]
                     if b < 0x80:
                         pos += 1 + (b >> 1)
