@@ -123,6 +123,9 @@ class Workload:
         self.channel_draw = _Zipf(len(self.channels), config.zipf_s)
         self.positions: dict[int, dict[int, _Position]] = {}  # wallet -> channel -> position
         self.staked_pairs: set[tuple[int, int]] = set()  # (wallet, channel) that ever staked
+        #: staked_pairs in the order they staked: draws index it (sorting the set for every
+        #: draw made the workload slower the longer it ran)
+        self._pair_order: list[tuple[int, int]] = []
         self.claim_channels = [
             _ClaimChannel(name, next_root_slot=config.first_slot + 2 + i * 7)
             for i, name in enumerate(config.claim_channels)
@@ -282,7 +285,7 @@ class Workload:
         if record is None or record.err is not None:
             return 0
         for c, amount, lock in picks:
-            self.staked_pairs.add((wallet, c))
+            self._staked(wallet, c)
             self.positions.setdefault(wallet, {})[c] = _Position(
                 c, amount, slot + lock if lock else 0
             )
@@ -290,7 +293,7 @@ class Workload:
         return len(record.events)
 
     def _close_tx(self, slot: int) -> int:
-        wallet = self.rng.choice(sorted(self.positions))
+        wallet = self.rng.choice(list(self.positions))
         held = self.positions[wallet]
         chosen = []
         for channel in sorted(held):
@@ -452,15 +455,28 @@ class Workload:
         self._count("claim_tx")
         return len(record.events)
 
+    def _staked(self, wallet: int, channel: int) -> None:
+        self.staked_pairs.add((wallet, channel))
+        self._pair_order.append((wallet, channel))
+
+    def _locked_position(self, slot: int, tries: int = 16) -> tuple[int, int] | None:
+        """(wallet, channel) of an open position still locked at `slot`, from a few wallets
+        drawn at random (None if none of them has one): scanning every open position for
+        each failing transaction made the workload slow down as positions piled up."""
+        if not self.positions:
+            return None
+        wallets = list(self.positions)
+        for _ in range(tries):
+            wallet = wallets[self.rng.randrange(len(wallets))]
+            locked = [c for c, p in self.positions[wallet].items() if p.lock_end > slot]
+            if locked:
+                return wallet, locked[self.rng.randrange(len(locked))]
+        return None
+
     # -- failures and oversized logs -------------------------------------------------------
     def _failing_tx(self, slot: int) -> None:
         kinds = ["stake_then_below_minimum"]
-        locked = [
-            (w, c)
-            for w, held in self.positions.items()
-            for c, p in held.items()
-            if p.lock_end > slot
-        ]
+        locked = self._locked_position(slot)
         if locked:
             kinds.append("unstake_locked")
         if self.staked_pairs:
@@ -469,7 +485,7 @@ class Workload:
             kinds.append("bad_proof")
         kind = kinds[self.rng.randrange(len(kinds))]
         if kind == "unstake_locked":
-            wallet, channel = locked[self.rng.randrange(len(locked))]
+            wallet, channel = locked
             user = self._wallet(wallet)
             ixs = [
                 unstake_channel_instruction(
@@ -480,7 +496,7 @@ class Workload:
                 )
             ]
         elif kind == "restake":
-            wallet, channel = sorted(self.staked_pairs)[self.rng.randrange(len(self.staked_pairs))]
+            wallet, channel = self._pair_order[self.rng.randrange(len(self._pair_order))]
             user = self._wallet(wallet)
             ixs = [self._stake_ix(wallet, channel, self._amount(), 0)]
         elif kind == "bad_proof":
@@ -514,6 +530,6 @@ class Workload:
         if record is None or record.err is not None:
             return
         for wallet, channel, amount in picks:
-            self.staked_pairs.add((wallet, channel))
+            self._staked(wallet, channel)
             self.positions.setdefault(wallet, {})[channel] = _Position(channel, amount, 0)
         self._count("truncated_tx")

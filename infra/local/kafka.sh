@@ -2,10 +2,12 @@
 # Local single-node Apache Kafka (KRaft) from Maven Central jars: kafka.sh up|down|status.
 # Data and logs under .local/kafka; listens on 127.0.0.1:19092 (controller 19093).
 # AOP_LOCAL_KAFKA_PORT moves both (controller = port + 1), e.g. for a second checkout.
+# AOP_LOCAL_KAFKA_LIBS reuses jars already fetched elsewhere (e.g. a second broker started by
+# the fault tests under another AOP_LOCAL_DIR), so it starts without a Maven download.
 source "$(dirname "$0")/common.sh"
 PORT=${AOP_LOCAL_KAFKA_PORT:-19092}
 KDIR=$LOCAL/kafka
-LIBS=$KDIR/libs
+LIBS=${AOP_LOCAL_KAFKA_LIBS:-$KDIR/libs}
 CONF=$KDIR/server.properties
 PIDFILE=$KDIR/kafka.pid
 POM=$ROOT/infra/kafka/pom.xml

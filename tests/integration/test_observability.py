@@ -23,29 +23,23 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from psycopg import sql
 
 from aop.services import METRICS_PORTS, SERVICES
 from aop.settings import Settings
-from aop.supervisor import ServiceSpec, Supervisor
-from tests.conftest import ROOT, libpq_url
+from aop.supervisor import Supervisor
+from tests.conftest import ROOT
+from tests.live_pipeline import AOP, free_ports, fresh_schema, http_get, live_pipeline
 
 DASHBOARD = ROOT / "infra" / "grafana" / "dashboards" / "aop.json"
 ALERTS = ROOT / "infra" / "prometheus" / "alerts.yml"
@@ -60,9 +54,8 @@ PARITY_PREFIX = "aop_parity_"
 CHANNELS = ("obs:alpha", "obs:beta")
 #: a fast chain: 40 ms slots, 50-slot epochs (2 s), finality 4 slots.
 SIM_ARGS = ["--rate", "60", "--wallets", "40", "--slot-ms", "40", "--finality-depth", "4"]
-SIM_ARGS += ["--channels", ",".join(CHANNELS), "--claim-channels", "", "--seed", "11"]
+SIM_ARGS += ["--claim-channels", "", "--seed", "11"]
 ROOT_TIMEOUT_S = 60.0
-AOP = (sys.executable, "-m", "aop.cli")
 
 
 # -- PromQL: the metric names an expression reads -----------------------------------------
@@ -308,21 +301,6 @@ class PipelineRun:
     parity_output: str
 
 
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
-def _get(url: str, **params: Any) -> httpx.Response | None:
-    try:
-        return httpx.get(url, params=params, timeout=5)
-    except httpx.HTTPError:
-        return None
-
-
 def _wait_for_root(api: str, supervisor: Supervisor) -> tuple[str, int]:
     """(channel, root_seq) of the first root the API serves; fails after ROOT_TIMEOUT_S."""
     deadline = time.monotonic() + ROOT_TIMEOUT_S
@@ -331,7 +309,7 @@ def _wait_for_root(api: str, supervisor: Supervisor) -> tuple[str, int]:
         if max(restarts.values()) >= 3:
             pytest.fail(f"services keep exiting (restarts {restarts}); read their stderr above")
         for channel in CHANNELS:
-            reply = _get(f"{api}/v1/channels/{channel}/roots", limit=10)
+            reply = http_get(f"{api}/v1/channels/{channel}/roots", limit=10)
             if reply is not None and reply.status_code == 200 and reply.json().get("roots"):
                 return channel, int(reply.json()["roots"][0]["root_seq"])
         time.sleep(0.5)
@@ -361,14 +339,14 @@ def _exercise_api(api: str, channel: str, root_seq: int) -> None:
         f"{api}/v1/channels/{channel}/claims/not-a-wallet": 400,
         f"{api}/healthz": 200,
     }
-    got = {url: getattr(_get(url), "status_code", None) for url in expect}
+    got = {url: getattr(http_get(url), "status_code", None) for url in expect}
     assert got == expect
 
 
 def _scrape(url: str, timeout: float = 20.0) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        reply = _get(url)
+        reply = http_get(url)
         if reply is not None and reply.status_code == 200:
             return reply.text
         if time.monotonic() > deadline:
@@ -389,7 +367,7 @@ def _wait_for_sample(url: str, name: str, timeout: float = 20.0) -> str:
 def _scrape_aop_run(env: Mapping[str, str]) -> str:
     """`aop run --services api` on free ports: its own /metrics (the supervisor's), read once
     its API child answers."""
-    metrics_port, api_port = _free_ports(2)
+    metrics_port, api_port = free_ports(2)
     ports = {"AOP_METRICS_PORT": str(metrics_port), "AOP_API_PORT": str(api_port)}
     process = subprocess.Popen(
         [*AOP, "run", "--services", "api"], env={**os.environ, **env, **ports}
@@ -408,75 +386,27 @@ def pipeline(
 ) -> Iterator[PipelineRun]:
     """Runs the services until a root is projected, scrapes them, stops them, runs parity."""
     workdir = tmp_path_factory.mktemp("observability")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    keypair = workdir / "publisher.json"
-    from solders.keypair import Keypair
-
-    keypair.write_text(json.dumps(list(bytes(Keypair()))))
-    keypair.chmod(0o600)
-    for sub in ("audit", "fold"):
-        (workdir / sub).mkdir()  # `aop fold` does not create AOP_FOLD_DATADIR's parent
-    ports = dict(zip([*METRICS_PORTS, "api"], _free_ports(len(METRICS_PORTS) + 1), strict=True))
-    env = {
-        "AOP_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "AOP_DATABASE_URL": database_url,
-        "AOP_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:12]}.",
-        "AOP_DATABASE_SCHEMA": schema,
-        "AOP_CHAIN_PARTITIONS": "2",
-        "AOP_CHANNELS": ",".join(CHANNELS),
-        "AOP_GENESIS_SLOT": "1000",
-        "AOP_EPOCH_SLOTS": "50",
-        "AOP_PUBLISHER_KEYPAIR": str(keypair),
-        "AOP_AUTO_PUBLISH": "false",
-        "AOP_API_PORT": str(ports["api"]),
-        "AOP_AUDIT_DIR": str(workdir / "audit"),
-        "AOP_FOLD_DATADIR": str(workdir / "fold"),
-        "AOP_FOLD_STANDBY_REPLICAS": "0",
-        "AOP_LOG_LEVEL": "WARNING",
-    }
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield _run_pipeline(env, workdir, ports)
-    finally:
-        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    with fresh_schema(database_url) as schema:
+        yield _run_pipeline(kafka_bootstrap, database_url, schema, workdir)
 
 
-def _run_pipeline(env: dict[str, str], workdir: Path, ports: Mapping[str, int]) -> PipelineRun:
-    """`aop db upgrade`, the chain and the services until a root is projected; the scrapes;
-    then `aop run`'s own metrics and `aop parity --metrics-file`."""
-    upgrade = subprocess.run(
-        [*AOP, "db", "upgrade"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr
-    from simchain.process import spawn_simchain
-
-    sim = spawn_simchain(SIM_ARGS, env=env)
-    env.update(AOP_RPC_URL=sim.http_url, AOP_WS_URL=sim.ws_url)
-    specs = [
-        ServiceSpec(
-            name,
-            [*AOP, command],
-            {**env, "AOP_METRICS_PORT": str(ports[name])} if name in METRICS_PORTS else env,
-        )
-        for name, command in SERVICES.items()
-    ]
-    supervisor = Supervisor(specs, stop_timeout=15)
-    thread = threading.Thread(
-        target=supervisor.run, kwargs={"install_signal_handlers": False}, daemon=True
-    )
-    thread.start()
-    api = f"http://127.0.0.1:{ports['api']}"
-    try:
-        channel, root_seq = _wait_for_root(api, supervisor)
-        _exercise_api(api, channel, root_seq)
-        urls = {name: f"http://127.0.0.1:{ports[name]}/metrics" for name in METRICS_PORTS}
-        urls["api"] = f"{api}/metrics"
+def _run_pipeline(
+    kafka_bootstrap: str, database_url: str, schema: str, workdir: Path
+) -> PipelineRun:
+    """The chain and the services until a root is projected; the scrapes; then `aop run`'s
+    own metrics and `aop parity --metrics-file`."""
+    with live_pipeline(
+        kafka_bootstrap=kafka_bootstrap,
+        database_url=database_url,
+        schema=schema,
+        workdir=workdir,
+        channels=CHANNELS,
+        sim_args=SIM_ARGS,
+    ) as live:
+        channel, root_seq = _wait_for_root(live.api, live.supervisor)
+        _exercise_api(live.api, channel, root_seq)
+        urls = {name: live.metrics_url(name) for name in METRICS_PORTS}
+        urls["api"] = f"{live.api}/metrics"
         scrapes = {name: _scrape(url) for name, url in urls.items()}
         # settlement records its first outcome, and the projector its lag (librdkafka
         # statistics every few seconds), shortly after the first root
@@ -484,19 +414,9 @@ def _run_pipeline(env: dict[str, str], workdir: Path, ports: Mapping[str, int]) 
             urls["settlement"], "aop_settlement_attempts_total"
         )
         scrapes["projector"] = _wait_for_sample(urls["projector"], "aop_projection_consumer_lag")
-    finally:
-        supervisor.request_stop()
-        thread.join(60)
-        sim.stop()
-    scrapes["supervisor"] = _scrape_aop_run(env)
+    scrapes["supervisor"] = _scrape_aop_run(live.env)
     parity_file = workdir / "aop_parity.prom"
-    parity = subprocess.run(
-        [*AOP, "parity", "--no-chain", "--quiet", "--metrics-file", str(parity_file)],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    parity = live.aop("parity", "--no-chain", "--quiet", "--metrics-file", str(parity_file))
     return PipelineRun(scrapes, parity_file, parity.returncode, parity.stdout + parity.stderr)
 
 

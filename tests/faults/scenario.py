@@ -1,0 +1,221 @@
+"""One fault scenario end to end: load, inject, recover, quiesce, audit.
+
+1. Start: a fresh schema and topic prefix, the simulated chain at the scenario's rate (four
+   staking channels, 40 ms slots, 50-slot epochs), and every service as its own process.
+2. Warm up: wait until the pipeline is caught up with epoch 1 (roots flow end to end).
+3. The test injects its fault, takes `restart_mark()` just before restarting the component (or
+   clearing the fault), and `recovered(label, mark)` measures the recovery time
+   (`tests.faults.progress`).
+4. Quiesce: pause the workload; wait until the chain finalized its last event and the log's
+   watermark passed that slot; stop the listener so the log is frozen.
+5. Audit: the log against the simulator's ledger (`tests.log_ledger`), and every root in
+   Postgres against the replay of the log (`tests.faults.roots`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from aop.settings import Settings, load_settings
+from simchain.process import SimChainProcess, spawn_simchain
+from tests.faults.figures import ScenarioFigures, record
+from tests.faults.progress import PipelineProbe, wait_until
+from tests.faults.roots import audit_roots
+from tests.faults.services import ServiceProcesses
+from tests.live_pipeline import fresh_schema, http_get, pipeline_env
+from tests.log_ledger import audit_log, emitted_event_ids, log_watermark
+
+__all__ = ["FAULT_RATE", "FaultRun", "RestartMark", "fault_run"]
+
+#: events/s asked of the simulator; AOP_FAULT_RATE overrides (the issue asks for 2,000). The
+#: simulator builds and executes every transaction in Python on one event loop: on the shared
+#: 2-core box it peaked at ~860 events/s alone, and above ~400 its RPC answers starve
+#: (getTransaction ~6/s), so a restarted listener could never catch up. `rate_achieved` in the
+#: figures is what it really produced.
+FAULT_RATE = float(os.environ.get("AOP_FAULT_RATE", "400"))
+CHANNELS = ("fault:alpha", "fault:beta", "fault:gamma", "fault:delta")
+GENESIS_SLOT = 1000
+EPOCH_SLOTS = 50
+#: generous: a loaded 2-core machine folds a backlog slowly; a faster one finishes early.
+CATCH_UP_TIMEOUT_S = 300.0
+
+
+def sim_args(rate: float, seed: int) -> list[str]:
+    """The simulated chain: 40 ms slots, finality 4 slots, no claim channels."""
+    return [
+        *("--rate", str(rate), "--wallets", "400", "--slot-ms", "40"),
+        *("--finality-depth", "4", "--claim-channels", "", "--seed", str(seed)),
+        *("--channels", ",".join(CHANNELS)),
+    ]
+
+
+@dataclass(frozen=True)
+class RestartMark:
+    """When the faulted component was restarted (time.monotonic()) and the chain's finalized
+    slot then: recovery is measured from here to caught up with that slot's last epoch."""
+
+    at: float
+    finalized_slot: int
+
+
+@dataclass
+class FaultRun:
+    """A running scenario (module docstring); `figures` fills in as it goes."""
+
+    settings: Settings
+    sim: SimChainProcess
+    services: ServiceProcesses
+    probe: PipelineProbe
+    ports: dict[str, int]
+    figures: ScenarioFigures
+    started_at: float
+    events_at_start: int
+
+    def metric(self, service: str, name: str) -> float | None:
+        """The sum of `name`'s samples on `service`'s /metrics (None: it does not answer)."""
+        reply = http_get(f"http://127.0.0.1:{self.ports[service]}/metrics")
+        if reply is None or reply.status_code != 200:
+            return None
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(reply.text)
+            for sample in family.samples
+            if sample.name == name
+        )
+
+    def finalized_slot(self) -> int:
+        return int(self.sim.control("sim_status")["finalized"])
+
+    def wait_caught_up(self, epoch: int, *, what: str) -> None:
+        """Wait until caught up with `epoch`, restarting services that exit on their own."""
+
+        def check() -> bool:
+            self.services.revive()
+            return self.probe.caught_up(epoch)
+
+        wait_until(
+            check,
+            timeout=CATCH_UP_TIMEOUT_S,
+            what=f"{what} (caught up with epoch {epoch})",
+            describe=self.probe.describe,
+        )
+
+    def restart_mark(self) -> RestartMark:
+        """Take just before restarting the faulted component (or clearing the fault)."""
+        return RestartMark(time.monotonic(), self.finalized_slot())
+
+    def recovered(self, label: str, mark: RestartMark) -> float:
+        """Seconds from `mark` until caught up with the newest epoch the chain had wholly
+        finalized at `mark`; recorded under `label`."""
+        target = self.probe.last_closed_epoch(mark.finalized_slot)
+        self.wait_caught_up(target, what=f"recovery after {label}")
+        seconds = round(time.monotonic() - mark.at, 2)
+        self.figures.recovery_s[label] = seconds
+        return seconds
+
+    def run_for(self, seconds: float) -> None:
+        """Keep the load on for `seconds`, restarting services that exit on their own."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.services.revive()
+            time.sleep(0.5)
+
+    def quiesce_and_audit(self) -> ScenarioFigures:
+        """Steps 4 and 5 of the module docstring; records the figures and returns them."""
+        self.sim.control("sim_pause")
+        status = self.sim.control("sim_status")
+        loaded_s = time.monotonic() - self.started_at
+        emitted_events = int(status["counts"]["events"]) - self.events_at_start
+        self.figures.rate_achieved = round(emitted_events / loaded_s, 1)
+        tip = int(status["tip"])
+        finalized = wait_until(
+            lambda: (slot := self.finalized_slot()) >= tip and slot,
+            timeout=60,
+            what="the chain finalizing its last event",
+        )
+
+        def log_complete() -> bool:
+            self.services.revive()
+            return log_watermark(self.settings) >= finalized
+
+        wait_until(log_complete, timeout=CATCH_UP_TIMEOUT_S, what=f"log watermark {finalized}")
+        self.services.stop("listener")
+        log = audit_log(self.settings, emitted_event_ids(self.sim))
+        roots = audit_roots(self.settings, timeout=CATCH_UP_TIMEOUT_S)
+        self.figures.emitted, self.figures.on_log = log.emitted, log.on_log
+        self.figures.lost, self.figures.duplicated = log.lost, log.duplicated
+        self.figures.foreign = log.foreign
+        self.figures.roots_checked = roots.checked
+        self.figures.roots_mismatched = roots.mismatched
+        self.figures.roots_unprojected = roots.unprojected
+        self.figures.crashes = {k: v for k, v in self.services.crashes.items() if v}
+        self.figures.extra.update(
+            loaded_seconds=round(loaded_s, 1),
+            root_statuses=roots.statuses,
+            roots_per_channel=roots.per_channel,
+            log_examples=list(log.examples),
+        )
+        record(self.figures)
+        return self.figures
+
+
+@contextmanager
+def fault_run(
+    figures: ScenarioFigures,
+    *,
+    kafka_bootstrap: str,
+    database_url: str,
+    workdir: Path,
+    seed: int = 7,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[FaultRun]:
+    """Steps 1-2 of the module docstring; stops the services and the chain on exit."""
+    with fresh_schema(database_url) as schema:
+        env, ports = pipeline_env(
+            kafka_bootstrap=kafka_bootstrap,
+            database_url=database_url,
+            schema=schema,
+            workdir=workdir,
+            channels=CHANNELS,
+            settings={
+                "AOP_CHAIN_PARTITIONS": "4",
+                "AOP_GENESIS_SLOT": str(GENESIS_SLOT),
+                "AOP_EPOCH_SLOTS": str(EPOCH_SLOTS),
+                "AOP_LOG_LEVEL": "INFO",
+                **(settings or {}),
+            },
+        )
+        sim = spawn_simchain(sim_args(figures.rate_target, seed), env=env)
+        env.update(AOP_RPC_URL=sim.http_url, AOP_WS_URL=sim.ws_url)
+        services = ServiceProcesses(env, ports, workdir)
+        try:
+            services.start_all()
+            run = FaultRun(
+                settings=load_settings(env),
+                sim=sim,
+                services=services,
+                probe=PipelineProbe(
+                    database_url=database_url,
+                    schema=schema,
+                    api=f"http://127.0.0.1:{ports['api']}",
+                    channels=CHANNELS,
+                    genesis_slot=GENESIS_SLOT,
+                    epoch_slots=EPOCH_SLOTS,
+                ),
+                ports=ports,
+                figures=figures,
+                started_at=time.monotonic(),
+                events_at_start=int(sim.control("sim_status")["counts"]["events"]),
+            )
+            run.wait_caught_up(1, what="warm-up")
+            yield run
+        finally:
+            services.stop_all()
+            sim.stop()

@@ -1,0 +1,44 @@
+"""The soak's memory arithmetic (fast; runs in the default suite)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.soak.memory import MIB, MemoryLog, rss_bytes, slope
+
+
+def test_slope_is_the_least_squares_fit_and_ignores_a_single_outlier_more_than_the_ends() -> None:
+    line = [(float(x), 3.0 + 0.5 * x) for x in range(10)]
+    assert slope(line) == pytest.approx(0.5)
+    assert slope([]) == 0.0 and slope([(1.0, 5.0)]) == 0.0 and slope([(1.0, 1), (1.0, 2)]) == 0.0
+    flat_with_spike_at_end = [(float(x), 100.0) for x in range(30)] + [(30.0, 130.0)]
+    assert slope(flat_with_spike_at_end) < 0.3  # end minus start would say +1 per step
+
+
+def test_trend_covers_only_the_window_after_warm_up_and_counts_restarts_as_pids() -> None:
+    log = MemoryLog()
+    for at, pid, mib in [(0, 1, 500), (60, 1, 100), (120, 2, 101), (180, 2, 102)]:
+        log.samples.setdefault("svc", []).append((float(at), pid, mib * MIB))
+    trend = log.trend("svc", since=60)
+    assert trend is not None
+    assert (trend.start_mib, trend.end_mib, trend.peak_mib, trend.samples) == (100, 102, 102, 3)
+    assert trend.growth_mib == 2 and trend.slope_mib_per_min == pytest.approx(1.0)
+    assert log.pids("svc") == {1, 2}
+    assert log.trend("svc", since=999) is None and log.trend("other", since=0) is None
+
+
+def test_rss_counts_children_and_is_none_for_a_process_that_is_gone() -> None:
+    own = rss_bytes(os.getpid())
+    assert own is not None and own > MIB
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with_child = rss_bytes(os.getpid())
+        assert with_child is not None and with_child > own
+    finally:
+        child.kill()
+        child.wait()
+    assert rss_bytes(child.pid) is None
