@@ -151,8 +151,10 @@ def _demo_env(options: DemoOptions, workdir: Path) -> dict[str, str]:
     if not keypair.exists():
         from solders.keypair import Keypair
 
-        keypair.write_text(json.dumps(list(bytes(Keypair()))))
-    keypair.chmod(0o600)
+        from settlement.keypair import write_publisher_keypair
+
+        write_publisher_keypair(keypair, Keypair())
+    keypair.chmod(0o600)  # a key left by an older demo, made before the file was born 0600
     env = {
         "AOP_TOPIC_PREFIX": f"demo{run}.",
         "AOP_DATABASE_SCHEMA": f"demo_{run}",

@@ -204,10 +204,16 @@ class Handlers:
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body:
+        # ASCII digits only: "²".isdigit() is true but int() refuses it (a 500, not a 413)
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and (len(declared) > 20 or int(declared) > self._max_body)
+        ):
             raise PayloadTooLargeError(
                 "body_too_large",
-                f"the body must be at most {self._max_body} bytes (got {declared})",
+                f"the body must be at most {self._max_body} bytes (got {declared[:24]})",
             )
         chunks = []
         size = 0

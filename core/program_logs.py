@@ -122,7 +122,7 @@ def program_payloads(logs: Sequence[str], program: str) -> tuple[list[bytes], bo
                 if depth:
                     del stack[depth - 1 :]
                 stack.append(invoked)
-    except ValueError:  # bad base64 (binascii.Error), or an `invoke [n]` int() rejects
+    except ValueError:  # bad base64: binascii.Error, or ValueError for non-ASCII text
         return _scan_reference(logs, program)  # raises the same error, naming the line
     return payloads, truncated
 
@@ -178,10 +178,25 @@ def _track_frame(stack: list[str], line: str) -> None:
         stack.pop()
 
 
+#: more digits than any real call depth (Solana stops at 5): garbled, not a depth.
+_DEPTH_DIGITS_MAX = 9
+
+
 def _invoke_depth(text: str) -> int:
-    """n of "[n]", or 0 when absent or garbled (then the frame is pushed on top)."""
-    if text.startswith("[") and text.endswith("]") and text[1:-1].isdigit():
-        return int(text[1:-1])
+    """n of "[n]", or 0 when absent or garbled (then the frame is pushed on top).
+
+    Only ASCII digits count: `str.isdigit` also accepts "²" and other digits `int` refuses,
+    and a hostile log line must not raise anything but `ProgramLogError`.
+    """
+    inner = text[1:-1]
+    if (
+        text.startswith("[")
+        and text.endswith("]")
+        and 0 < len(inner) <= _DEPTH_DIGITS_MAX
+        and inner.isascii()
+        and inner.isdigit()
+    ):
+        return int(inner)
     return 0
 
 
@@ -189,7 +204,7 @@ def _decode_base64(line: str, line_no: int) -> bytes:
     text = line[len(_DATA_PREFIX) :].strip()
     try:
         return binascii.a2b_base64(text, strict_mode=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a plain ValueError for non-ASCII text
         raise ProgramLogError(
             f"log line {line_no}: `Program data:` payload is not valid base64 ({exc}): "
             f"{text[:80]!r}"

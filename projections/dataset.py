@@ -14,6 +14,7 @@ Any difference raises `RootRejectedError` with a machine-readable reason.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ __all__ = [
 
 _CUMULATIVE = struct.Struct("<32sQ")
 _RING = struct.Struct("<32sIQ")
+#: root totals and emissions: no sign, no leading zero, at most numeric(39).
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,38}")
 #: bytes per LeafChunk entry, per claim format (the core dataset record layouts).
 ENTRY_SIZES = {"cumulative-v2": CUMULATIVE_LAYOUT.record_size, "ring-v0": RING_LAYOUT.record_size}
 
@@ -107,10 +110,15 @@ def _expect(reason: str, what: str, expected: object, actual: object) -> None:
 
 
 def _decimal(record: Mapping[str, Any], name: str, reason: str) -> int:
-    try:
-        return int(record[name])
-    except ValueError:
-        raise RootRejectedError(reason, f"{name} must be decimal (got {record[name]!r})") from None
+    """A canonical decimal that fits the tables' numeric(39) (else a poison record: the
+    INSERT would fail on every retry). `int()` alone also takes "-5", " 7 " and "1_0"."""
+    value = record[name]
+    if not _DECIMAL.fullmatch(value):
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise RootRejectedError(
+            reason, f"{name} must be a decimal of at most 39 digits (got {shown!r})"
+        )
+    return int(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,6 +161,10 @@ def decode_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> DecodedRo
         fmt = get_claim_format(str(record["format"]))
     except CoreError as exc:
         raise RootRejectedError("unknown_format", str(exc)) from exc
+    if "\x00" in record["channel"]:  # the program may take it; a Postgres text cannot
+        raise RootRejectedError(
+            "bad_scope", f"channel must not contain NUL characters (got {record['channel']!r})"
+        )
     try:
         scope = TreeScope(
             program_id=Pubkey.from_string(record["program_id"]),

@@ -6,6 +6,7 @@ from aop.errors import AopError
 
 __all__ = [
     "ProjectionError",
+    "RoleSetupError",
     "RootRejectedError",
     "SchemaNotCurrentError",
     "UnsafeSchemaNameError",
@@ -18,6 +19,10 @@ class ProjectionError(AopError):
 
 class UnsafeSchemaNameError(ProjectionError, ValueError):
     """Raised when AOP_DATABASE_SCHEMA is not a plain SQL identifier."""
+
+
+class RoleSetupError(ProjectionError):
+    """Raised when the service roles cannot be created or granted (`aop db roles`)."""
 
 
 class SchemaNotCurrentError(ProjectionError):

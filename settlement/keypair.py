@@ -7,6 +7,7 @@ what is wrong, not the content.
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from solders.keypair import Keypair
 
 from settlement.errors import PublisherKeypairError
 
-__all__ = ["load_publisher_keypair"]
+__all__ = ["load_publisher_keypair", "write_publisher_keypair"]
 
 _VAR = "AOP_PUBLISHER_KEYPAIR"
 
@@ -70,3 +71,17 @@ def load_publisher_keypair(path: Path | None) -> Keypair:
             f"{_VAR} file {path} does not hold a valid ed25519 keypair (the public half "
             "must match the secret half)"
         ) from None
+
+
+def write_publisher_keypair(path: Path, keypair: Keypair) -> None:
+    """Write `keypair` to a new file at `path` in the Solana CLI format, mode 600 from birth.
+
+    The file is created with O_EXCL and mode 0o600 (the umask can only narrow it), so no other
+    user can open it between its creation and a later chmod.
+
+    Raises:
+        FileExistsError: `path` exists (never overwrite a key).
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(json.dumps(list(bytes(keypair))))

@@ -1,4 +1,4 @@
-"""`aop db`: migrate the projection database (schema AOP_DATABASE_SCHEMA)."""
+"""`aop db`: migrate the projection database (schema AOP_DATABASE_SCHEMA), set service roles."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upgrade.set_defaults(handler=run_upgrade)
     current = actions.add_parser("current", help="print the schema's migration revision")
     current.set_defaults(handler=run_current)
+    roles = actions.add_parser(
+        "roles",
+        help="create the service roles (aop_api, aop_projector, aop_settle) and grant each only "
+        "what it needs on the schema (idempotent; run after every upgrade; needs CREATEROLE)",
+    )
+    roles.set_defaults(handler=run_roles)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -36,4 +42,16 @@ def run_current(args: argparse.Namespace) -> int:
 
     have = current_revision(settings)
     print(f"schema {settings.database_schema}: revision {have} (head {head_revision()})")
+    return 0
+
+
+def run_roles(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    from projections.db import check_schema_current
+    from projections.roles import apply_roles
+
+    check_schema_current(settings)
+    for role, tables in apply_roles(settings).items():
+        print(f"{role}: {', '.join(tables)} (schema {settings.database_schema})")
     return 0

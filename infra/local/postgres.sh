@@ -2,7 +2,8 @@
 # Local PostgreSQL server from the Debian binaries: postgres.sh up|down|status.
 # Cluster under .local/pg (or a private directory linked from there when the server's user
 # cannot reach .local); listens on 127.0.0.1:15432 (AOP_LOCAL_PG_PORT); database and role
-# `aop` (password `aop`).
+# `aop` (password `aop`), with CREATEROLE so `aop db roles` can create the service roles
+# (granted on an existing cluster too).
 source "$(dirname "$0")/common.sh"
 PORT=${AOP_LOCAL_PG_PORT:-15432}
 PGLINK=$LOCAL/pg
@@ -26,7 +27,8 @@ cluster_dir() {
     mkdir -p "$dir"; chown postgres: "$dir"
     if ! runuser -u postgres -- test -w "$dir"; then
       rmdir "$dir"
-      dir=/var/tmp/aop-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+      # named after $LOCAL, not the checkout: each AOP_LOCAL_DIR gets a cluster of its own
+      dir=/var/tmp/aop-pg-$(printf '%s' "$LOCAL" | sha256sum | cut -c1-12)
       mkdir -p "$dir"; chown postgres: "$dir"; chmod 700 "$dir"
       ln -s "$dir" "$PGLINK"
       log "server user cannot reach $LOCAL; cluster lives in $dir (linked from .local/pg)"
@@ -56,8 +58,10 @@ up() {
       || { tail -n 30 "$dir/server.log" >&2; die "pg_ctl start failed"; }
   fi
   as_pg "$bin/psql" -h "$dir/run" -p "$PORT" -U postgres -d postgres -qAtX -v ON_ERROR_STOP=1 <<'SQL' >/dev/null
-SELECT 'CREATE ROLE aop LOGIN CREATEDB PASSWORD ''aop'''
+SELECT 'CREATE ROLE aop LOGIN CREATEDB CREATEROLE PASSWORD ''aop'''
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'aop') \gexec
+SELECT 'ALTER ROLE aop CREATEROLE'
+  WHERE NOT (SELECT rolcreaterole FROM pg_roles WHERE rolname = 'aop') \gexec
 SELECT 'CREATE DATABASE aop OWNER aop'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'aop') \gexec
 SQL

@@ -274,7 +274,7 @@ def _mark_bad_lines(logs: Sequence[str]) -> tuple[list[str], list[str]]:
         if line.startswith(_DATA_PREFIX):
             try:
                 binascii.a2b_base64(line[len(_DATA_PREFIX) :].strip(), strict_mode=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or a plain ValueError for non-ASCII text
                 mark = _BAD_LINE_MARK + str(len(bad)).encode()
                 bad.append(line)
                 line = _DATA_PREFIX + base64.b64encode(mark).decode()

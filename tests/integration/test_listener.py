@@ -239,8 +239,9 @@ def _crafted_tx(sim: SimChainServer, logs: list[str], *, err: Any = None) -> TxR
 async def test_listener_sends_garbage_failed_and_truncated_input_to_the_dlq_and_keeps_going(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    """A transaction logging a good event, bad base64, a garbled known event and an unknown
-    one; a failed transaction with an event; a truncated one: each lands where it belongs."""
+    """A transaction logging a good event, bad base64 (also non-ASCII), a garbled known event,
+    an unknown one and a frame of garbled depth; a failed transaction with an event; a
+    truncated one: each lands where it belongs."""
 
     def line(payload: bytes) -> str:
         return "Program data: " + base64.b64encode(payload).decode()
@@ -255,6 +256,9 @@ async def test_listener_sends_garbage_failed_and_truncated_input_to_the_dlq_and_
         "Program data: %%%not base64%%%",
         line(garbled),
         line(unknown),
+        "Program data: ÀÀÀÀ",  # not ASCII: binascii raises ValueError, not binascii.Error
+        f"Program {PROGRAM} invoke [²]",  # "²".isdigit() is true, int("²") raises
+        f"Program {PROGRAM} success",
         f"Program {PROGRAM} success",
     ]
     failed_logs = [
@@ -303,6 +307,7 @@ async def test_listener_sends_garbage_failed_and_truncated_input_to_the_dlq_and_
     mine = sorted((r["reason"], r["source"]) for r in dlq if r["reason"] != "log_truncated")
     assert mine == [
         ("bad_base64", f"{garbage_sig}:1"),
+        ("bad_base64", f"{garbage_sig}:4"),
         ("failed_transaction", f"{failed_sig}:0"),
         ("undecodable_event", f"{garbage_sig}:2"),
     ]
@@ -314,7 +319,7 @@ async def test_listener_sends_garbage_failed_and_truncated_input_to_the_dlq_and_
     assert metric("aop_listener_truncated_logs_total") == truncated_before + 1
     assert {
         r: metric("aop_dlq_total", stage="listener", reason=r) - dlq_before[r] for r in reasons
-    } == dict.fromkeys(reasons, 1)
+    } == {**dict.fromkeys(reasons, 1), "bad_base64": 2}
     # the listener kept going: events after the bad input are on the log too
     assert max(e["slot"] for e in view.events) > max(
         e["slot"] for e in view.events if e["signature"] in injected

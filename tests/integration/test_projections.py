@@ -447,6 +447,41 @@ def test_undecodable_record_and_orphan_chunk_go_to_the_dlq(
     ]
 
 
+def test_hostile_records_go_to_the_dlq_with_reasons_and_the_next_root_lands(
+    project_settings: Settings, engine: Engine
+) -> None:
+    """Framing garbage (a truncated EpochRoot, a wrong fingerprint) and schema-valid roots
+    Postgres could not store (a channel with a NUL, whose config PDA matches; a 40-digit
+    emission): each is one DLQ record, none stops the projector or writes a row."""
+    codec = AvroCodec()
+    valid = codec.encode("EpochRoot", sample().root)
+    producer = Producer(producer_config(project_settings))
+    for raw in (valid[:-5], valid[:2] + bytes(8) + valid[10:]):
+        producer.produce(project_settings.topic(EPOCH_ROOTS), raw, partition=1)
+    assert producer.flush(10) == 0
+    nul = sample(channel="a\x00b", wallets=1)
+    huge = sample(wallets=1)
+    huge_emission = {**huge.root, "emission": "1" + "0" * 39}
+    good = sample(root_seq=1, wallets=3, chunk_entries=1)
+    records = [*nul.records(), ("EpochRoot", huge_emission), *huge.records()[1:], *good.records()]
+    produce(project_settings, records)
+    total = 2 + len(records)
+    run_projector(
+        project_settings, engine, lambda: stored_offset(engine, project_settings) == total
+    )
+    assert count(engine, "SELECT count(*) FROM roots") == 1
+    assert count(engine, "SELECT count(*) FROM leaves") == 3
+    letters = dead_letters(project_settings, 4)
+    topic = project_settings.topic(EPOCH_ROOTS)
+    assert [(d["stage"], d["reason"], d["source"]) for d in letters] == [
+        ("projector", "undecodable", f"{topic}/1/0"),
+        ("projector", "undecodable", f"{topic}/1/1"),
+        ("projector", "bad_scope", f"{topic}/1/2"),
+        ("projector", "bad_emission", f"{topic}/1/{2 + len(nul.records())}"),
+    ]
+    assert letters[2]["detail"] == "channel must not contain NUL characters (got 'a\\x00b')"
+
+
 # -- claimed totals ---------------------------------------------------------------------------
 
 

@@ -54,6 +54,25 @@ def produce_log(settings: Settings, batches: Sequence[tuple[int, dict[str, Any]]
     return stored
 
 
+def produce_values(settings: Settings, values: Sequence[tuple[int, bytes]]) -> list[int]:
+    """Append raw values (partition, bytes), garbage included, in order; their offsets."""
+    producer = Producer(producer_config(settings))
+    topic = settings.topic(CHAIN_EVENTS)
+    offsets: dict[int, int] = {}
+    for index, (partition, value) in enumerate(values):
+
+        def delivered(err: Any, msg: Any, index: int = index) -> None:
+            assert err is None, err
+            offsets[index] = msg.offset()
+
+        producer.produce(
+            topic, value, key=b"p%d" % partition, partition=partition, on_delivery=delivered
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    return [offsets[i] for i in range(len(values))]
+
+
 def expected_records(
     records: Sequence[Record], config: FoldConfig
 ) -> dict[tuple[bytes, int], list[bytes]]:

@@ -18,10 +18,14 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from aop.avro import AvroDecodeError
 from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
 from aop.settings import Settings
+from core.events import ChannelStaked
 from core.fold import ReferenceFold, fold_log
+from core.fold_output import BatchResult
 from streams.fold.config import fold_app_id, fold_config
+from streams.fold.decode import SlotBatchDecoder
 from tests.integration.fold.support import (
     CODEC,
     FoldWorker,
@@ -31,6 +35,7 @@ from tests.integration.fold.support import (
     dead_letters,
     expected_records,
     produce_log,
+    produce_values,
     read_roots,
 )
 from tests.unit.fold.logs import LogWriter, key, random_log, stake
@@ -324,3 +329,83 @@ def test_sigkills_at_random_moments_while_the_log_grows_emit_the_reference_roots
     roots = read_roots(fold_settings, expected, timeout=120)
     assert_roots_match(roots, expected, config)
     assert assert_changelog_routed(fold_settings, config) > 0
+
+
+def test_garbage_records_and_events_go_to_the_dlq_and_the_worker_keeps_folding(
+    fold_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """Between two halves of a log: random bytes, a truncated SlotBatch, one with a wrong
+    fingerprint, and an event of random bytes after ChannelStaked's discriminator. Each is one
+    DLQ record with its reason; the roots are the reference fold's over the same log, byte
+    for byte, including the roots that close after the garbage."""
+    config = fold_config(fold_settings)
+    batches = random_log(config, seed=5, batches=30, events_per_batch=6)
+    half = next(i for i in range(len(batches) // 2, len(batches)) if batches[i][1]["events"])
+    valid = CODEC.encode("SlotBatch", batches[0][1])
+    wrong_fingerprint = valid[:2] + bytes(8) + valid[10:]
+    garbage = [(0, bytes(random.Random(5).randbytes(64))), (1, valid[:-3]), (2, wrong_fingerprint)]
+    partition, tail = batches[half]
+    garbled = {
+        **tail["events"][0],
+        "id": "garbled:0",
+        "data": ChannelStaked.DISCRIMINATOR + b"\x01" * 9,
+    }
+    tail = {**tail, "events": [*tail["events"], garbled]}
+    values = [(p, CODEC.encode("SlotBatch", b)) for p, b in batches[:half]]
+    values += [(p, data) for p, data in garbage]
+    values += [(partition, CODEC.encode("SlotBatch", tail))]
+    values += [(p, CODEC.encode("SlotBatch", b)) for p, b in batches[half + 1 :]]
+    offsets = produce_values(fold_settings, values)
+
+    decoder = SlotBatchDecoder(CODEC)
+    reference = ReferenceFold(config)
+    result_of: dict[int, BatchResult] = {}
+    for index in sorted(range(len(values)), key=lambda i: (values[i][0], offsets[i])):
+        p, data = values[index]
+        try:
+            batch = decoder.decode(data)
+        except AvroDecodeError as exc:
+            result_of[index] = reference.feed_undecodable(p, offsets[index], data, str(exc))
+        else:
+            result_of[index] = reference.feed(p, offsets[index], batch)
+    results = list(result_of.values())
+    expected = {
+        (root.key, root.root_seq): [
+            CODEC.encode("EpochRoot", root.epoch_root),
+            *(CODEC.encode("LeafChunk", chunk) for chunk in root.chunks),
+        ]
+        for result in results
+        for root in result.roots
+    }
+    late = [i for i, result in result_of.items() if result.roots and i > half + 2]
+    assert len(expected) >= 10 and late, "the log must close roots after the garbage"
+    worker = workers()
+    roots = read_roots(fold_settings, expected)
+    letters = dead_letters(fold_settings)
+    assert worker.stop() == 0
+    assert_roots_match(roots, expected, config)
+    rejections = [r for result in results for r in result.rejections]
+    assert sorted((d["reason"], d["source"], d["detail"]) for d in letters) == sorted(
+        (r.reason, r.source, r.detail) for r in rejections
+    )
+    topic = fold_settings.topic(CHAIN_EVENTS)
+    garbage_offsets = offsets[half : half + 3]
+    mine = [(d["reason"], d["source"], d["payload"]) for d in letters if "garbled" in d["source"]]
+    mine += [
+        (d["reason"], d["source"], d["payload"])
+        for d in letters
+        if d["reason"] == "undecodable_batch"
+    ]
+    assert sorted(mine) == sorted(
+        [
+            (
+                "undecodable_event",
+                f"{topic}/{partition}/{offsets[half + 3]}#garbled:0",
+                garbled["data"],
+            ),
+            *(
+                ("undecodable_batch", f"{topic}/{p}/{offset}", data)
+                for (p, data), offset in zip(garbage, garbage_offsets, strict=True)
+            ),
+        ]
+    )

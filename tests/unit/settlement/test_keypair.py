@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
 
 from settlement.errors import PublisherKeypairError
-from settlement.keypair import load_publisher_keypair
+from settlement.keypair import load_publisher_keypair, write_publisher_keypair
 
 SECRET = Keypair.from_seed(bytes(range(32)))
 
@@ -90,3 +92,17 @@ def test_directory_is_refused(tmp_path: Path) -> None:
     directory.mkdir(mode=0o700)
     with pytest.raises(PublisherKeypairError, match=r"must be a regular file$"):
         load_publisher_keypair(directory)
+
+
+def test_written_keypair_is_private_from_creation_and_loads(tmp_path: Path) -> None:
+    path = tmp_path / "publisher.json"
+    old_umask = os.umask(0)  # the widest umask: the mode must still be 600
+    try:
+        write_publisher_keypair(path, SECRET)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_publisher_keypair(path).pubkey() == SECRET.pubkey()
+    with pytest.raises(FileExistsError):
+        write_publisher_keypair(path, Keypair())
+    assert load_publisher_keypair(path).pubkey() == SECRET.pubkey()
