@@ -8,10 +8,11 @@ Every variable carries the `AOP_` prefix. A bad value stops the service at start
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -21,6 +22,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 from solders.pubkey import Pubkey
 
 from aop.errors import SettingsError
@@ -34,6 +36,11 @@ Commitment = Literal["processed", "confirmed", "finalized"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+#: the only driver the projections and the API are built and tested with (psycopg 3).
+DATABASE_URL_SCHEME = "postgresql+psycopg://"
+#: fields whose value may carry a secret: masked in repr() and in SettingsError messages.
+_SECRET_URL_FIELDS = frozenset({"database_url", "schema_registry_url", "rpc_url", "ws_url"})
 
 _explicit_env: ContextVar[Mapping[str, str] | None] = ContextVar("_explicit_env", default=None)
 
@@ -86,10 +93,12 @@ class Settings(BaseSettings):
     genesis_slot: U64 = 0
     epoch_slots: Annotated[int, Field(ge=1)] = 9000
     emission_default: U64 = 1_000_000_000_000
-    emissions: dict[str, U64] = Field(default_factory=dict)
+    #: per-channel maps (JSON objects), parsed by `_channel_map` (NoDecode: a JSON error is
+    #: then a SettingsError naming the variable, not pydantic-settings' own exception).
+    emissions: Annotated[dict[str, U64], NoDecode] = Field(default_factory=dict)
     claim_format_default: ClaimFormatName = "cumulative-v2"
-    claim_formats: dict[str, ClaimFormatName] = Field(default_factory=dict)
-    first_root_seq: dict[str, U64] = Field(default_factory=dict)
+    claim_formats: Annotated[dict[str, ClaimFormatName], NoDecode] = Field(default_factory=dict)
+    first_root_seq: Annotated[dict[str, U64], NoDecode] = Field(default_factory=dict)
 
     # -- listener (streams/listener) -------------------------------------------------------
     #: Kafka `transactional.id` of the listener's producer; empty means
@@ -227,6 +236,11 @@ class Settings(BaseSettings):
     #: tree levels of at most this many nodes are kept in the root cache (x 32 bytes, about
     #: 2x per root in all); proofs slice only the larger levels in SQL. 0: every level in SQL.
     api_cache_level_nodes: Annotated[int, Field(ge=0, le=1 << 24)] = 16384
+    #: memory for channels' hot latest roots held whole (leaves + every level, ~110 MB per
+    #: 1M wallets): a claim against one needs no tree or leaf query. 0: none held.
+    api_hot_roots_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
+    #: claims a channel's latest root answers from SQL before it is loaded into memory.
+    api_hot_root_claims: Annotated[int, Field(ge=1)] = 200
     #: max-age (s) of mutable answers (latest roots, claims with claimable); immutable ones
     #: (a given root, its dataset, its proofs) are cached for a year.
     api_mutable_max_age_s: Annotated[int, Field(ge=0, le=86_400)] = 5
@@ -271,6 +285,18 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         explicit = _MappingEnvSource(settings_cls, _explicit_env.get() or {})
         return init_settings, explicit, env_settings, dotenv_settings
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_url(cls, value: str) -> str:
+        if not value.startswith(DATABASE_URL_SCHEME):
+            raise ValueError(f"must be a URL starting with {DATABASE_URL_SCHEME}")
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The fields for repr() and str(), with the database password masked."""
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in _SECRET_URL_FIELDS else value
 
     @field_validator("program_id", "mint")
     @classmethod
@@ -336,8 +362,27 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
+    except PydanticSettingsError as exc:  # a source could not parse a value at all
+        raise SettingsError(f"bad settings: {exc}") from None
     finally:
         _explicit_env.reset(token)
+
+
+def redact_url(url: object) -> object:
+    """`url` with the password of its user info replaced by `***` (other values unchanged).
+
+    Args:
+        url: a URL such as AOP_DATABASE_URL; anything else is returned as it is.
+    """
+    if not isinstance(url, str):
+        return url
+    try:
+        password = urlsplit(url).password
+    except ValueError:  # not parseable: nothing of it is shown
+        return "<unparseable URL, hidden>"
+    if not password:
+        return url
+    return url.replace(f":{password}@", ":***@", 1)
 
 
 def _describe(exc: ValidationError) -> str:
@@ -345,6 +390,8 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "?"
         got = err.get("input")
+        if field in _SECRET_URL_FIELDS:
+            got = redact_url(got)
         message = str(err["msg"]).removeprefix("Value error, ")
         lines.append(f"{ENV_PREFIX}{field.upper()}: {message} (got {got!r})")
     return "bad settings: " + "; ".join(lines)

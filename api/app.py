@@ -1,8 +1,9 @@
 """The Starlette application of `aop api`: routes, error handling, CORS, metrics, lifespan.
 
 Middleware, outermost first: metrics (every request, by route template), CORS (when
-AOP_API_CORS_ORIGINS is set), then Starlette's exception handling, which answers every
-`ApiError` and HTTP error as `{"error": {"code", "message"}}`. An unexpected exception is a
+AOP_API_CORS_ORIGINS is set), the proof endpoint's shortcut past the router
+(`api.hot_route`), then Starlette's exception handling, which answers every `ApiError` and
+HTTP error as `{"error": {"code", "message"}}`. An unexpected exception is a
 500 `internal_error` (a bug: bad input never gets one). The database pool opens lazily and
 closes at shutdown.
 """
@@ -24,6 +25,7 @@ from aop.settings import Settings
 from api.dataset import DatasetStreams
 from api.db import Database
 from api.errors import ApiError
+from api.hot_route import HotRoute
 from api.http import api_error_response, error_response
 from api.metrics import MetricsMiddleware
 from api.openapi import docs_html, openapi_document
@@ -81,6 +83,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         pool,
         cache_roots=settings.api_cache_roots,
         cache_level_nodes=settings.api_cache_level_nodes,
+        hot_roots_bytes=settings.api_hot_roots_bytes,
+        hot_root_claims=settings.api_hot_root_claims,
     )
     streams = DatasetStreams(
         pool, chunk_rows=settings.api_dataset_chunk_rows, max_streams=settings.api_dataset_streams
@@ -122,8 +126,11 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         finally:
             await pool.close()
 
+    routes = handlers.routes()
+    claim_route = next(route for route in routes if route.endpoint == handlers.claim)
+    middleware.append(Middleware(HotRoute, route=claim_route, on_api_error=_api_error))
     app = Starlette(
-        routes=handlers.routes(),
+        routes=routes,
         middleware=middleware,
         exception_handlers={
             ApiError: _api_error,

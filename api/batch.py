@@ -11,8 +11,9 @@ Protocol:
    of the current event-loop iteration (so requests that arrived together go together);
 2. a flush starts a batch (at most `max_batch` pairs) if fewer than `max_inflight` batches
    are running; otherwise the pairs wait, and accumulate, until one finishes;
-3. the batch runs `CLAIMS_BATCH_SQL` and resolves each future with its row (None: no leaf)
-   or, if the query failed, with the error; a finished batch flushes what waits.
+3. the batch runs its statement (`CLAIMS_BATCH_SQL`, or `CLAIM_FACTS_BATCH_SQL` for hot
+   roots) and resolves each future with its row (None: no row) or, if the query failed,
+   with the error; a finished batch flushes what waits.
 
 A single request on an idle server waits for no timer: it is flushed in the same loop
 iteration. A request cancelled while waiting just leaves its future unused.
@@ -21,9 +22,9 @@ iteration. A request cancelled while waiting just leaves its future unused.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
-from api import queries
 from api.db import Database
 from api.errors import DatabaseUnavailableError
 from api.metrics import CLAIM_BATCH_SIZE
@@ -34,11 +35,24 @@ Row = tuple[Any, ...]
 
 
 class ClaimBatcher:
-    """Batches `CLAIMS_BATCH_SQL` lookups (see the module docstring)."""
+    """Batches lookups of one statement (see the module docstring).
 
-    def __init__(self, db: Database, *, k: int, max_batch: int = 64, max_inflight: int = 2) -> None:
+    `sql` takes the arrays `configs` and `wallets` (`queries._BATCH_PAIRS`), plus `params`,
+    and answers one row per pair it knows, its first column the pair's 1-based position.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        max_batch: int = 64,
+        max_inflight: int = 2,
+    ) -> None:
         self._db = db
-        self._k = k
+        self._sql = sql
+        self._params = dict(params or {})
         self._max_batch = max_batch
         self._max_inflight = max_inflight
         self._pending: list[tuple[str, bytes, asyncio.Future[Row | None]]] = []
@@ -49,7 +63,7 @@ class ClaimBatcher:
         self.lookups = 0
 
     async def lookup(self, channel_config: str, wallet: bytes) -> Row | None:
-        """The claim row of `wallet` in the channel (columns as `CLAIMS_BATCH_SQL` without i).
+        """The row of (channel_config, wallet) without its position column, or None.
 
         Raises:
             DatabaseUnavailableError: the batch's query failed.
@@ -78,11 +92,11 @@ class ClaimBatcher:
     async def _run(self, batch: list[tuple[str, bytes, asyncio.Future[Row | None]]]) -> None:
         try:
             rows = await self._db.fetchall(
-                queries.CLAIMS_BATCH_SQL,
+                self._sql,
                 {
                     "configs": [config for config, _, _ in batch],
                     "wallets": [wallet for _, wallet, _ in batch],
-                    "k": self._k,
+                    **self._params,
                 },
             )
         except asyncio.CancelledError:

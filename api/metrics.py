@@ -10,10 +10,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CLAIM_BATCH_SIZE", "REQUESTS", "REQUEST_SECONDS", "MetricsMiddleware"]
+__all__ = [
+    "CLAIM_BATCH_SIZE",
+    "HOT_ROOTS_BYTES",
+    "REQUESTS",
+    "REQUEST_SECONDS",
+    "MetricsMiddleware",
+]
 
 REQUESTS = Counter(
     "aop_api_requests_total",
@@ -30,6 +36,10 @@ CLAIM_BATCH_SIZE = Histogram(
     "aop_api_claim_batch_size",
     "Claim lookups answered by one batched query (api.batch)",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+HOT_ROOTS_BYTES = Gauge(
+    "aop_api_hot_roots_bytes",
+    "Memory held by roots kept whole in memory (api.hot_roots), AOP_API_HOT_ROOTS_BYTES at most",
 )
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"

@@ -6,8 +6,12 @@
   format, program id, mint), so the hot path needs no lookup query;
 * roots' immutable facts by (channel_config, root_seq) (dataset and proof-for-a-root
   answers; a cached root answers If-None-Match without the database);
-* the upper tree levels of hot roots by root_id (levels of at most AOP_API_CACHE_LEVEL_NODES
-  nodes), so the claim query slices only the large lower levels in SQL.
+* the upper tree levels of recently used roots by root_id (levels of at most
+  AOP_API_CACHE_LEVEL_NODES nodes), so the claim query slices only the large lower levels in
+  SQL;
+* the channels' hot latest roots whole (`api.hot_roots`, AOP_API_HOT_ROOTS_BYTES): a claim
+  against one reads only what may have changed (latest root, claimed total, settlement
+  status) and cuts its proof from memory.
 
 Amounts (u64 totals, u128 sums) are JSON strings of decimal digits: JavaScript numbers lose
 precision above 2^53. Hashes are lower-case hex, keys base58.
@@ -19,7 +23,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -29,6 +33,7 @@ from api.batch import ClaimBatcher
 from api.cache import AsyncLRU
 from api.db import Database
 from api.errors import DatabaseUnavailableError, NotFoundError
+from api.hot_roots import HotRoot, HotRoots
 from api.params import ChannelRef
 from core.accounts import CHANNEL_RING_SLOTS
 from core.claims.ring_v0 import ring_claim_id
@@ -114,6 +119,7 @@ def _root_summary(row: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1024)  # a few values repeat: channel names, formats, statuses, claim ids
 def _text(value: str | None) -> str:
     return "null" if value is None else json.dumps(value, ensure_ascii=False)
 
@@ -128,7 +134,8 @@ def claim_json(claim: Mapping[str, Any]) -> bytes:
     Only free text (channel name, format, claim id, status) goes through `json.dumps`; the
     other strings are hex, base58 or decimal digits, which JSON takes as they are.
     """
-    proof = ",".join(f'"{node}"' for node in claim["proof"])
+    nodes = claim["proof"]
+    proof = '"' + '","'.join(nodes) + '"' if nodes else ""
     return (
         f'{{"channel":{_text(claim["channel"])},"channel_config":"{claim["channel_config"]}",'
         f'"format":{_text(claim["format"])},"program_id":"{claim["program_id"]}",'
@@ -207,6 +214,76 @@ def cut_proof(
     return leaf, proof
 
 
+def _leaf_fields(
+    info: ChannelInfo,
+    wallet: bytes,
+    fmt: str,
+    *,
+    root_seq: int,
+    epoch: int,
+    leaf_index: int,
+    amount: int,
+) -> dict[str, Any]:
+    """The fields every claim answer starts with: whose leaf, in which root, for how much."""
+    return {
+        "channel": info.name,
+        "channel_config": info.channel_config,
+        "format": fmt,
+        "program_id": info.program_id,
+        "mint": info.mint,
+        "wallet": str(Pubkey(wallet)),
+        "claim_state": info.claim_state(wallet),
+        "root_seq": root_seq,
+        "epoch": epoch,
+        "leaf_index": leaf_index,
+        "amount": str(amount),
+        "cumulative_total": str(amount) if fmt == "cumulative-v2" else None,
+    }
+
+
+def _claim_dict(
+    info: ChannelInfo,
+    wallet: bytes,
+    *,
+    root_seq: int,
+    epoch: int,
+    root: bytes,
+    leaf_index: int,
+    amount: int,
+    leaf: bytes,
+    proof: list[bytes],
+    latest_root_seq: int,
+    latest_epoch: int,
+    claimed: Any,
+    status: str | None,
+) -> dict[str, Any]:
+    """A claim as `Reader.claim` answers it (`claimed`: the stored claimed total or None)."""
+    fmt = info.format
+    cumulative = fmt == "cumulative-v2"
+    claimed_total = int(claimed) if claimed is not None else 0
+    leaf_fields = _leaf_fields(
+        info, wallet, fmt, root_seq=root_seq, epoch=epoch, leaf_index=leaf_index, amount=amount
+    )
+    return {
+        **leaf_fields,
+        "claimed_total": str(claimed_total) if cumulative else None,
+        "claimable": str(max(0, amount - claimed_total)) if cumulative else None,
+        "claim_id": info.claim_id(epoch),
+        "leaf": leaf.hex(),
+        "root": root.hex(),
+        "proof": [node.hex() for node in proof],
+        "latest_root_seq": latest_root_seq,
+        "stale": is_stale(
+            fmt,
+            root_seq=root_seq,
+            epoch=epoch,
+            latest_root_seq=latest_root_seq,
+            latest_epoch=latest_epoch,
+        ),
+        "settlement_status": status,
+    }
+
+
 class Reader:
     """Reads for the routes (see the module docstring)."""
 
@@ -216,6 +293,8 @@ class Reader:
         *,
         cache_roots: int,
         cache_level_nodes: int,
+        hot_roots_bytes: int = 0,
+        hot_root_claims: int = 1,
         batch_size: int = 64,
         batch_inflight: int = 2,
     ) -> None:
@@ -226,8 +305,16 @@ class Reader:
         #: levels of at most this many nodes come from the cache (0: none do).
         self._k = cache_level_nodes if cache_roots > 0 else 0
         self._batcher = ClaimBatcher(
-            db, k=self._k, max_batch=batch_size, max_inflight=batch_inflight
+            db,
+            queries.CLAIMS_BATCH_SQL,
+            {"k": self._k},
+            max_batch=batch_size,
+            max_inflight=batch_inflight,
         )
+        self._facts = ClaimBatcher(
+            db, queries.CLAIM_FACTS_BATCH_SQL, max_batch=batch_size, max_inflight=batch_inflight
+        )
+        self.hot_roots = HotRoots(db, max_bytes=hot_roots_bytes, promote_after=hot_root_claims)
 
     @property
     def db(self) -> Database:
@@ -415,42 +502,36 @@ class Reader:
         if len(sql_pairs) < max(depth, 1) * 2 * _NODE:
             cached = await self._upper_levels(int(root_id))
         leaf, proof = cut_proof(int(leaf_index), depth, sql_pairs, cached)
-        amount = int(amount)
-        fmt = info.format
-        cumulative = fmt == "cumulative-v2"
-        claimed_total = int(claimed) if claimed is not None else 0
-        root_seq = int(root_seq)
-        epoch = int(epoch)
-        latest_root_seq = int(latest_root_seq)
-        return {
-            "channel": info.name,
-            "channel_config": info.channel_config,
-            "format": fmt,
-            "program_id": info.program_id,
-            "mint": info.mint,
-            "wallet": str(Pubkey(wallet)),
-            "claim_state": info.claim_state(wallet),
-            "root_seq": root_seq,
-            "epoch": epoch,
-            "leaf_index": int(leaf_index),
-            "amount": str(amount),
-            "cumulative_total": str(amount) if cumulative else None,
-            "claimed_total": str(claimed_total) if cumulative else None,
-            "claimable": str(max(0, amount - claimed_total)) if cumulative else None,
-            "claim_id": info.claim_id(epoch),
-            "leaf": leaf.hex(),
-            "root": bytes(root).hex(),
-            "proof": [node.hex() for node in proof],
-            "latest_root_seq": latest_root_seq,
-            "stale": is_stale(
-                fmt,
-                root_seq=root_seq,
-                epoch=epoch,
-                latest_root_seq=latest_root_seq,
-                latest_epoch=int(latest_epoch),
-            ),
-            "settlement_status": status,
-        }
+        return _claim_dict(
+            info, wallet, root_seq=int(root_seq), epoch=int(epoch), root=bytes(root),
+            leaf_index=int(leaf_index), amount=int(amount), leaf=leaf, proof=proof,
+            latest_root_seq=int(latest_root_seq), latest_epoch=int(latest_epoch),
+            claimed=claimed, status=status,
+        )  # fmt: skip
+
+    async def _hot_claim(
+        self, info: ChannelInfo, hot: HotRoot, wallet: bytes
+    ) -> dict[str, Any] | None:
+        """The claim from the channel's hot root, or None if it does not hold the wallet or is
+        no longer the channel's latest root."""
+        found = hot.find(wallet)
+        if found is None:
+            return None
+        facts = await self._facts.lookup(info.channel_config, wallet)
+        if facts is None:
+            return None
+        latest_root_id, latest_root_seq, latest_epoch, claimed, status = facts
+        if latest_root_id != hot.root_id:
+            self.hot_roots.discard(info.channel_config, hot.root_id)
+            return None
+        leaf_index, amount = found
+        leaf, proof = hot.proof(leaf_index)
+        return _claim_dict(
+            info, wallet, root_seq=hot.root_seq, epoch=hot.epoch, root=hot.root,
+            leaf_index=leaf_index, amount=amount, leaf=leaf, proof=proof,
+            latest_root_seq=int(latest_root_seq), latest_epoch=int(latest_epoch),
+            claimed=claimed, status=status,
+        )  # fmt: skip
 
     async def claim(self, info: ChannelInfo, wallet: bytes) -> dict[str, Any]:
         """The wallet's claim against the newest root of the channel that holds it.
@@ -458,12 +539,19 @@ class Reader:
         Raises:
             NotFoundError: wallet_not_found (no root of the channel has a leaf for it).
         """
+        hot = self.hot_roots.get(info.channel_config)
+        if hot is not None:
+            claim = await self._hot_claim(info, hot, wallet)
+            if claim is not None:
+                return claim
         row = await self._batcher.lookup(info.channel_config, wallet)
         if row is None:
             raise NotFoundError(
                 "wallet_not_found",
                 f"wallet {Pubkey(wallet)} has no leaf in any root of channel {info.name!r}",
             )
+        if row[0] == row[3]:  # the newest root holding the wallet is the channel's latest
+            self.hot_roots.note_claim(info.channel_config, int(row[2]))
         return await self._claim_from_row(info, row, wallet)
 
     async def wallet_claims(
@@ -530,20 +618,17 @@ class Reader:
                 {"root_id": root_id, "leaf_index": leaf_index, "tree_depth": depth},
             )
             proof = [bytes(sibling) for _level, sibling in await cursor.fetchall()]
-        amount = int(amount)
+        leaf_fields = _leaf_fields(
+            info,
+            wallet,
+            fmt,
+            root_seq=int(root_seq),
+            epoch=int(epoch),
+            leaf_index=int(leaf_index),
+            amount=int(amount),
+        )
         return {
-            "channel": info.name,
-            "channel_config": info.channel_config,
-            "format": fmt,
-            "program_id": info.program_id,
-            "mint": info.mint,
-            "wallet": str(Pubkey(wallet)),
-            "claim_state": info.claim_state(wallet),
-            "root_seq": int(root_seq),
-            "epoch": int(epoch),
-            "leaf_index": int(leaf_index),
-            "amount": str(amount),
-            "cumulative_total": str(amount) if fmt == "cumulative-v2" else None,
+            **leaf_fields,
             "claim_id": info.claim_id(int(epoch)),
             "leaf": bytes(leaf).hex(),
             "root": bytes(root).hex(),

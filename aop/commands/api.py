@@ -13,6 +13,7 @@ then close the pool. Logs are JSON lines.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import logging
 import signal
@@ -85,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, note_signal)
-    uvicorn.run(create_app(settings), **options)
+    app = create_app(settings)
+    # what start-up built lives as long as the process: out of the garbage collector's
+    # generations, a full collection no longer walks it (~100k objects, 20-70 ms: a p99 spike)
+    gc.freeze()
+    uvicorn.run(app, **options)
     log.info("api stopped", extra={"signal": stopped_by[0] if stopped_by else None})
     return 0
