@@ -58,21 +58,70 @@ class AvroDecodeError(AopError, ValueError):
 
 
 class _Schema:
-    def __init__(self, name: str, parsed: Any, canonical: str) -> None:
+    def __init__(self, name: str, parsed: Any, canonical: str, standalone: str) -> None:
         self.name = name
         self.parsed = parsed
         self.canonical = canonical
+        #: the canonical form with every named type it uses defined inline at its first use:
+        #: what a registry stores (it cannot resolve names defined in our other files).
+        self.standalone = standalone
         self.fingerprint = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+
+
+_NAMED_KINDS = ("record", "enum", "fixed")
+
+
+def _named_definitions(node: Any, out: dict[str, Any]) -> None:
+    """Collect every named type defined anywhere in a canonical schema, by full name."""
+    if isinstance(node, list):
+        for item in node:
+            _named_definitions(item, out)
+    elif isinstance(node, dict):
+        if node.get("type") in _NAMED_KINDS and "name" in node:
+            out.setdefault(node["name"], node)
+        for key in ("type", "fields", "items", "values"):
+            if isinstance(node.get(key), (dict, list)):
+                _named_definitions(node[key], out)
+
+
+def _inline_first_use(node: Any, definitions: dict[str, Any], seen: set[str]) -> Any:
+    """`node` with each named type referenced before its definition replaced by that
+    definition (once; later uses stay names), as Avro's canonical form does."""
+    if isinstance(node, str):
+        if node in definitions and node not in seen:
+            return _inline_first_use(definitions[node], definitions, seen)
+        return node
+    if isinstance(node, list):
+        return [_inline_first_use(item, definitions, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") in _NAMED_KINDS and "name" in node:
+        seen.add(node["name"])
+    out = dict(node)
+    for key in ("fields", "items", "values"):
+        if key in out:
+            out[key] = _inline_first_use(out[key], definitions, seen)
+    if "type" in out and out["type"] not in _NAMED_KINDS:
+        out["type"] = _inline_first_use(out["type"], definitions, seen)
+    return out
 
 
 @cache
 def _schemas() -> dict[str, _Schema]:
     named: dict[str, Any] = {}
-    out: dict[str, _Schema] = {}
+    parsed_by_name: dict[str, tuple[Any, str]] = {}
+    definitions: dict[str, Any] = {}
     for name in RECORD_TYPES:
         raw = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text())
         parsed = fastavro.parse_schema(raw, named_schemas=named)
-        out[name] = _Schema(name, parsed, to_parsing_canonical_form(parsed))
+        canonical = to_parsing_canonical_form(parsed)
+        _named_definitions(json.loads(canonical), definitions)
+        parsed_by_name[name] = (parsed, canonical)
+    out: dict[str, _Schema] = {}
+    for name, (parsed, canonical) in parsed_by_name.items():
+        standalone = _inline_first_use(json.loads(canonical), definitions, set())
+        text = to_parsing_canonical_form(fastavro.parse_schema(standalone))
+        out[name] = _Schema(name, parsed, canonical, text)
     return out
 
 
@@ -108,7 +157,7 @@ class AvroCodec:
     def __init__(self, registry: SchemaRegistry | None = None) -> None:
         self._schemas = _schemas()
         self._by_fingerprint = {s.fingerprint: s for s in self._schemas.values()}
-        self._by_canonical = {s.canonical: s for s in self._schemas.values()}
+        self._by_standalone = {s.standalone: s for s in self._schemas.values()}
         self._registry = registry
         self._confluent_ids: dict[tuple[str, str], int] = {}
         self._by_confluent_id: dict[int, _Schema] = {}
@@ -163,7 +212,7 @@ class AvroCodec:
         key = (topic, schema.name)
         if key not in self._confluent_ids:
             subject = f"{topic}-aop.v1.{schema.name}"
-            schema_id = registry.register(subject, schema.canonical)
+            schema_id = registry.register(subject, schema.standalone)
             self._confluent_ids[key] = schema_id
             self._by_confluent_id[schema_id] = schema
         return self._confluent_ids[key]
@@ -181,7 +230,7 @@ class AvroCodec:
                 detail = f"schema id {schema_id}: registry lookup failed: {exc}"
                 raise AvroDecodeError(detail) from exc
             canonical = to_parsing_canonical_form(fastavro.parse_schema(json.loads(text)))
-            schema = self._by_canonical.get(canonical)
+            schema = self._by_standalone.get(canonical)
             if schema is None:
                 detail = f"schema id {schema_id} is not one of this pipeline's schemas"
                 raise AvroDecodeError(detail)

@@ -39,7 +39,7 @@ from typing import Any, NoReturn
 import faust
 from faust.types import TP, EventT, StreamT
 
-from aop.avro import AvroCodec, AvroDecodeError
+from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
 from aop.settings import Settings
 from core.fold import PartitionFold
@@ -149,7 +149,7 @@ class FoldService:
         self.config = fold_config(settings)
         self.state = TableState(table, settings.fold_bucket_entries)
         self.table = table
-        self.codec = AvroCodec()
+        self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
         self.faults = FaultPlan(settings.fold_crash_at)
         self.source_topic = settings.topic(CHAIN_EVENTS)

@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 
 from solders.pubkey import Pubkey
 
-from aop.avro import AvroDecodeError
+from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS
 from aop.settings import Settings
 from core.claims import TreeScope, get_claim_format
@@ -283,7 +283,7 @@ def replay_partition(
     by_key = {t.key: t for t in targets}
     last_seq: dict[str, int] = {}
     fold = ReferenceFold(narrow_config(config, [t.spec for t in targets]))
-    decoder = decoder or SlotBatchDecoder()
+    decoder = decoder or SlotBatchDecoder(codec_for(settings))
     started = time.perf_counter()
     label = ", ".join(t.name for t in targets)
     steps = fold_steps(

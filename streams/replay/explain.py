@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from aop.avro import codec_for
 from aop.settings import Settings
 from core.epoch import EpochClock
 from core.errors import EventDecodeError
@@ -58,7 +59,7 @@ def trace_wallets(
     replayed: dict[bytes, dict[int, int]] = {w: {} for w in watched}
     epochs: dict[int, int] = {}
     owners: dict[bytes, bytes] = {}
-    decoder = decoder or SlotBatchDecoder()
+    decoder = decoder or SlotBatchDecoder(codec_for(settings))
     for step in fold_steps(settings, fold, partition, stop, decoder=decoder):
         if step.batch is not None:
             _scan(step, spec.config, watched, owners, events, clock, program_id)

@@ -24,7 +24,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
 
-from aop.avro import AvroCodec, AvroDecodeError
+from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS, EPOCH_ROOTS
 from aop.settings import Settings
 from core.errors import CoreError
@@ -91,7 +91,7 @@ class _Loader:
         self.settings = settings
         self.engine = engine
         self.writer = ProjectionWriter(engine, consumer=CONSUMER_NAME)
-        self.codec = AvroCodec()
+        self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
         self.assembler = RootAssembler()
         self.root_ids = root_ids

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.pool import NullPool
 
+from aop.avro import codec_for
 from aop.settings import Settings
 from core.fold_config import ChannelSpec, FoldConfig
 from core.fold_output import RootOutput
@@ -233,7 +234,7 @@ def run_replay(
         for run in _in_processes(settings, config, by_partition, chain, progress, explain, workers):
             runs[run.key] = run
     else:
-        decoder = SlotBatchDecoder()
+        decoder = SlotBatchDecoder(codec_for(settings))
         for partition in sorted(by_partition):
             for run in _replay_group(
                 settings,
@@ -304,7 +305,7 @@ def _group_in_worker(
             group,
             store=RootStore(engine),
             chain=chain,
-            decoder=SlotBatchDecoder(),
+            decoder=SlotBatchDecoder(codec_for(settings)),
             progress=None,
             explain=explain,
         )
