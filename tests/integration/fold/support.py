@@ -145,6 +145,23 @@ def read_roots(
     return RootsOnTopic(records)
 
 
+def _content_diff(root_key: tuple[bytes, int], got: set[bytes], want: set[bytes]) -> str:
+    """Which records of a root differ, decoded (field by field, leaves summarised)."""
+
+    def shown(values: set[bytes]) -> list[str]:
+        out = []
+        for value in sorted(values):
+            name, record = CODEC.decode(value)
+            fields = {k: (v.hex()[:16] if isinstance(v, bytes) else v) for k, v in record.items()}
+            out.append(f"{name} {fields}"[:600])
+        return out
+
+    return (
+        f"content differs for {root_key}: only on the topic {shown(got - want)}; "
+        f"only in the reference {shown(want - got)}"
+    )
+
+
 def assert_roots_match(
     roots: RootsOnTopic, expected: Mapping[tuple[bytes, int], list[bytes]], config: FoldConfig
 ) -> None:
@@ -154,7 +171,9 @@ def assert_roots_match(
         f"missing {set(expected) - set(roots.by_root)}, extra {set(roots.by_root) - set(expected)}"
     )
     for root_key, values in expected.items():
-        assert roots.by_root[root_key] == set(values), f"content differs for {root_key}"
+        assert roots.by_root[root_key] == set(values), _content_diff(
+            root_key, roots.by_root[root_key], set(values)
+        )
     partitions = {str(Pubkey.from_bytes(s.config)).encode(): s.partition for s in config.channels}
     last_seen: dict[tuple[bytes, int], int] = {}
     for partition, _, key, value in roots.records:
