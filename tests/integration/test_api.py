@@ -11,16 +11,13 @@ import asyncio
 import html
 import json
 import random
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jsonschema_rs
-import psycopg
 import pytest
-from psycopg import sql
 from sha3 import keccak_256
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
@@ -30,7 +27,6 @@ from api.app import create_app
 from api.openapi import openapi_document
 from api.sample import random_amounts, write_claimed_total, write_sample_root
 from projections.db import engine_for, upgrade
-from tests.conftest import libpq_url
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MUTABLE = "public, max-age=5"
@@ -177,20 +173,6 @@ def seed_database(settings: Settings) -> Seed:
     finally:
         engine.dispose()
     return seed
-
-
-@pytest.fixture(scope="module")
-def seeded(database_url: str) -> Iterator[Seed]:
-    """A schema with the seed data, shared by this module's tests (the API only reads)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    settings = load_settings({"AOP_DATABASE_URL": database_url, "AOP_DATABASE_SCHEMA": schema})
-    try:
-        yield seed_database(settings)
-    finally:
-        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 ClientFactory = Callable[..., Any]

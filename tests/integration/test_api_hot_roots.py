@@ -8,13 +8,10 @@ is seen at once.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 from solders.pubkey import Pubkey
 from starlette.applications import Starlette
 
@@ -23,24 +20,10 @@ from api.app import create_app
 from api.reader import Reader
 from api.sample import write_claimed_total, write_sample_root
 from projections.db import engine_for, upgrade
-from tests.conftest import libpq_url
-from tests.integration.test_api import Seed, b58, proof_holds, seed_database
+from tests.integration.test_api import Seed, b58, proof_holds
 
 HOT = {"AOP_API_HOT_ROOT_CLAIMS": "1"}
 COLD = {"AOP_API_HOT_ROOTS_BYTES": "0"}
-
-
-@pytest.fixture(scope="module")
-def seeded(database_url: str) -> Iterator[Seed]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    settings = load_settings({"AOP_DATABASE_URL": database_url, "AOP_DATABASE_SCHEMA": schema})
-    try:
-        yield seed_database(settings)
-    finally:
-        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture

@@ -1,0 +1,28 @@
+"""Fixtures shared by the API's integration tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from aop.settings import load_settings
+from tests.conftest import libpq_url
+from tests.integration.test_api import Seed, seed_database
+
+
+@pytest.fixture(scope="module")
+def seeded(database_url: str) -> Iterator[Seed]:
+    """A schema with the seed data, shared by this module's tests (the API only reads)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    settings = load_settings({"AOP_DATABASE_URL": database_url, "AOP_DATABASE_SCHEMA": schema})
+    try:
+        yield seed_database(settings)
+    finally:
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
