@@ -20,8 +20,7 @@ from api.params import MAX_LIMIT
 from tests.integration import test_api
 from tests.integration.test_api import GOOD_WALLET, Seed, assert_error, b58
 
-# the fixtures of test_api.py, by name (the seed is module-scoped: built once here too)
-seeded = test_api.seeded
+# the fixtures of test_api.py, by name (`seeded`, module-scoped, is in conftest.py)
 client_factory = test_api.client_factory
 client = test_api.client
 
