@@ -83,8 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _once(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.replay.chain import ChainReader
-    from streams.replay.context import chain_mode, deployment_config, open_store
+    from streams.replay.context import chain_mode, chain_reader, deployment_config, open_store
     from streams.replay.parity import (
         parity_json,
         record_failure,
@@ -99,12 +98,7 @@ def _once(args: argparse.Namespace, settings: Settings) -> int:
     started = time.time()
     try:
         config = deployment_config(settings)
-        chain = ChainReader(
-            settings.rpc_url,
-            mode=chain_mode(args.chain),
-            commitment=settings.commitment,
-            timeout=settings.replay_rpc_timeout_s,
-        )
+        chain = chain_reader(settings, chain_mode(args.chain))
         try:
             with open_store(settings) as store:
                 result = run_parity(

@@ -66,8 +66,7 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level)
-    from streams.replay.chain import ChainReader
-    from streams.replay.context import chain_mode, deployment_config, open_store
+    from streams.replay.context import chain_mode, chain_reader, deployment_config, open_store
     from streams.replay.errors import ReplayError
     from streams.replay.progress import progress_for
     from streams.replay.report import render_text, report_json
@@ -85,12 +84,7 @@ def run(args: argparse.Namespace) -> int:
             targets = channel_targets(config, specs, mode="seqs", seqs=seqs)
         else:
             targets = channel_targets(config, specs, mode="epoch", epoch=args.epoch)
-    chain = ChainReader(
-        settings.rpc_url,
-        mode=chain_mode(args.chain),
-        commitment=settings.commitment,
-        timeout=settings.replay_rpc_timeout_s,
-    )
+    chain = chain_reader(settings, chain_mode(args.chain))
     try:
         with open_store(settings) as store:
             report = run_replay(

@@ -11,11 +11,11 @@ from aop.settings import Settings
 from core.errors import CoreError
 from core.fold_config import FoldConfig
 from streams.fold.config import fold_config
-from streams.replay.chain import ChainMode
+from streams.replay.chain import ChainMode, ChainReader
 from streams.replay.errors import ReplayError
 from streams.replay.store import RootStore
 
-__all__ = ["chain_mode", "deployment_config", "open_store"]
+__all__ = ["chain_mode", "chain_reader", "deployment_config", "open_store"]
 
 
 def deployment_config(settings: Settings) -> FoldConfig:
@@ -58,3 +58,13 @@ def chain_mode(flag: bool | None) -> ChainMode:
     if flag is None:
         return "auto"
     return "on" if flag else "off"
+
+
+def chain_reader(settings: Settings, mode: ChainMode) -> ChainReader:
+    """The chain side of a comparison: the configured RPC, commitment and replay timeout."""
+    return ChainReader(
+        settings.rpc_url,
+        mode=mode,
+        commitment=settings.commitment,
+        timeout=settings.replay_rpc_timeout_s,
+    )

@@ -40,6 +40,7 @@ from streams.replay.compare import (
     matches_digest,
     replayed_summary,
 )
+from streams.replay.context import chain_reader
 from streams.replay.decode import SlotBatchDecoder
 from streams.replay.engine import (
     ChannelTarget,
@@ -291,12 +292,7 @@ def _group_in_worker(
     from projections.db import engine_for
 
     engine = engine_for(settings, poolclass=NullPool)
-    chain = ChainReader(
-        settings.rpc_url,
-        mode="on" if chain_on else "off",
-        commitment=settings.commitment,
-        timeout=settings.replay_rpc_timeout_s,
-    )
+    chain = chain_reader(settings, "on" if chain_on else "off")
     try:
         return _replay_group(
             settings,

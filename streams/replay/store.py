@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, RowMapping, text
 
 __all__ = ["RootStore", "StoredChannel", "StoredDigest", "StoredRoot"]
 
@@ -107,14 +107,7 @@ class RootStore:
     def root(self, channel_config: str, root_seq: int) -> StoredRoot | None:
         """The stored root with its leaves and levels, or None."""
         with self._engine.connect() as conn:
-            row = (
-                conn.execute(
-                    text("SELECT * FROM roots WHERE channel_config = :c AND root_seq = :s"),
-                    {"c": channel_config, "s": root_seq},
-                )
-                .mappings()
-                .one_or_none()
-            )
+            row = _root_row(conn, channel_config, root_seq)
             if row is None:
                 return None
             root_id = int(row["root_id"])
@@ -138,14 +131,7 @@ class RootStore:
         """The stored root with digests of its leaves and levels (nothing big crosses the
         wire), or None."""
         with self._engine.connect() as conn:
-            row = (
-                conn.execute(
-                    text("SELECT * FROM roots WHERE channel_config = :c AND root_seq = :s"),
-                    {"c": channel_config, "s": root_seq},
-                )
-                .mappings()
-                .one_or_none()
-            )
+            row = _root_row(conn, channel_config, root_seq)
             if row is None:
                 return None
             root_id = int(row["root_id"])
@@ -192,3 +178,15 @@ class RootStore:
         for wallet, root_seq, amount in rows:
             out[bytes(wallet)][int(root_seq)] = _int(amount)
         return out
+
+
+def _root_row(conn: Connection, channel_config: str, root_seq: int) -> RowMapping | None:
+    """The `roots` row of (channel, root_seq), or None."""
+    return (
+        conn.execute(
+            text("SELECT * FROM roots WHERE channel_config = :c AND root_seq = :s"),
+            {"c": channel_config, "s": root_seq},
+        )
+        .mappings()
+        .one_or_none()
+    )
