@@ -33,7 +33,6 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from solders.pubkey import Pubkey
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -437,16 +436,8 @@ class Projector:
                 continue
             if not isinstance(decoded, CumulativeRewardsClaimed):
                 continue
-            out.append(
-                ClaimUpdate(
-                    channel_config=str(Pubkey(decoded.channel)),
-                    wallet=bytes(decoded.claimer),
-                    claimed_total=decoded.cumulative_total,
-                    root_seq=decoded.root_seq,
-                    slot=int(event["slot"]),
-                    signature=str(event["signature"]),
-                )
-            )
+            signature = str(event["signature"])
+            out.append(ClaimUpdate.of(decoded, slot=int(event["slot"]), signature=signature))
         return out
 
     def _write_claims(self, claims: list[ClaimUpdate], parts: set[int]) -> None:

@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from solders.pubkey import Pubkey
 from sqlalchemy import Connection, Engine, text
 
+from core.events import CumulativeRewardsClaimed
 from projections._copy import COPY_LEAVES_SQL, leaves_copy_payload
 from projections.dataset import DecodedRoot, VerifiedRoot, verify_decoded
 from projections.errors import ProjectionError, RootRejectedError
@@ -74,6 +76,18 @@ class ClaimUpdate:
     root_seq: int
     slot: int
     signature: str
+
+    @classmethod
+    def of(cls, claim: CumulativeRewardsClaimed, *, slot: int, signature: str) -> ClaimUpdate:
+        """The update a decoded claim event makes (live projector and rebuild alike)."""
+        return cls(
+            channel_config=str(Pubkey(claim.channel)),
+            wallet=bytes(claim.claimer),
+            claimed_total=claim.cumulative_total,
+            root_seq=claim.root_seq,
+            slot=slot,
+            signature=signature,
+        )
 
 
 _COMPARED = (

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
 
 from aop.avro import AvroDecodeError, codec_for
@@ -71,16 +70,8 @@ def claims_of(batch: Mapping[str, Any]) -> list[ClaimUpdate]:
             continue  # dead-lettered by the live projector already
         if not isinstance(decoded, CumulativeRewardsClaimed):
             continue
-        out.append(
-            ClaimUpdate(
-                channel_config=str(Pubkey(decoded.channel)),
-                wallet=bytes(decoded.claimer),
-                claimed_total=decoded.cumulative_total,
-                root_seq=decoded.root_seq,
-                slot=int(event["slot"]),
-                signature=str(event["id"]).rsplit(":", 1)[0],
-            )
-        )
+        signature = str(event["id"]).rsplit(":", 1)[0]
+        out.append(ClaimUpdate.of(decoded, slot=int(event["slot"]), signature=signature))
     return out
 
 
