@@ -7,10 +7,9 @@ one partition's records:
    last complete chunk, see `streams.fold.store`);
 2. sends the chunk's roots (EpochRoot, then its LeafChunks in order, to the source's partition
    number of aop.epoch.roots) and dead letters, and waits until the broker has them all;
-3. sets the stream's current event to the chunk's last event (so every changelog record goes
-   to the source partition, faust #497/#300) and writes each key the chunk read or changed,
-   the partition meta last;
-4. returns: Faust acks the events and commits their offsets after flushing the changelog.
+3. writes each key the chunk read or changed, the partition meta last, to the changelog
+   partition of the source's number, and waits until the broker has every record (`_write`);
+4. returns: Faust acks the events and commits their offsets later.
 
 Common failure scenarios:
 
@@ -49,7 +48,7 @@ from streams.fold.config import fold_app_id, fold_config
 from streams.fold.decode import SlotBatchDecoder
 from streams.fold.faults import FaultPlan
 from streams.fold.store import TableState
-from streams.fold.transport import use_read_committed
+from streams.fold.transport import use_fold_consumer
 
 __all__ = ["STATE_TABLE", "FoldService", "create_app"]
 
@@ -92,7 +91,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_group_instance_id=settings.fold_instance_id or None,
         broker_session_timeout=settings.fold_session_timeout,
     )
-    use_read_committed(app)
+    use_fold_consumer(app, settings.topic(CHAIN_EVENTS))
     source = app.topic(
         settings.topic(CHAIN_EVENTS),
         partitions=partitions,
@@ -108,7 +107,7 @@ def create_app(settings: Settings) -> faust.App:
     async def fold(stream: StreamT[bytes]) -> None:
         take_max, within = settings.fold_take_max, settings.fold_take_within
         async for events in stream.take_events(take_max, within=within):
-            await _uninterrupted(service.process(stream, events))
+            await _uninterrupted(service.process(events))
 
     return app
 
@@ -167,24 +166,17 @@ class FoldService:
         if self.faults and self.faults.due(point):
             self.faults.kill(point)
 
-    async def _flush_and_fault(self, point: str) -> None:
-        if self.faults and self.faults.due(point):
-            await self.app.producer.flush()
-            self.faults.kill(point)
-
-    async def process(self, stream: StreamT[bytes], events: Sequence[EventT]) -> None:
+    async def process(self, events: Sequence[EventT]) -> None:
         """Fold one `take_events` chunk, partition by partition."""
         taken_at = time.perf_counter()
         by_partition: dict[int, list[EventT]] = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event)
         for partition in sorted(by_partition):
-            await self._chunk(stream, partition, by_partition[partition], taken_at)
+            await self._chunk(partition, by_partition[partition], taken_at)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - taken_at)
 
-    async def _chunk(
-        self, stream: StreamT[bytes], partition: int, events: list[EventT], taken_at: float
-    ) -> None:
+    async def _chunk(self, partition: int, events: list[EventT], taken_at: float) -> None:
         self._fault("chunk_start")
         started = time.perf_counter()
         fold = self._fold(partition)
@@ -214,7 +206,7 @@ class FoldService:
             self._fault("after_root")
         emitted = time.perf_counter()
         writes = store.writes(events[-1].message.offset)
-        await self._write(stream, writes, events[-1])
+        await self._write(partition, writes)
         self._observe(partition, events[-1].message.offset, results)
         log.debug(
             "chunk folded",
@@ -283,29 +275,34 @@ class FoldService:
                 extra={"reason": rejection.reason, "source": rejection.source},
             )
 
-    async def _write(self, stream: StreamT[bytes], writes: list[Any], last: EventT) -> None:
-        """Store the chunk's keys, the partition meta last, routed to `last`'s partition.
+    async def _write(self, partition: int, writes: list[Any]) -> None:
+        """Store the chunk's keys in order, the partition meta last, and wait until the broker
+        has every changelog record.
 
-        The stream's current event is set to `last` for the writes (a table routes a
-        changelog record by it) and put back after them: `take_events` reads the stream's
-        current event when it resumes buffering the message it holds, so a stale one there
-        would replace that message by `last` in the next chunk (measured: a record lost).
+        Each record is sent with `table.send_changelog` to the source's partition number and
+        its delivery awaited here, not left to Faust's commit: `Producer.flush()` (0.15.3)
+        returns as soon as one record sits in its buffer for 0.1 s (`flush_atmost` gives up on
+        a timeout), so a commit after it can cover records still in the buffer, and a kill then
+        loses the chunk's state while its input offsets are committed (found by the
+        kill-at-every-point test). The explicit partition also routes each record by its key's
+        partition without a current event (faust #497, #300). The store is `memory://`, whose
+        `__setitem__` needs no current event either.
         """
-        previous = stream.current_event
-        stream._set_current_event(last)  # type: ignore[attr-defined]
-        try:
-            crash_mid = bool(self.faults) and self.faults.due("mid_state")
-            half = len(writes) // 2
-            for index, write in enumerate(writes):
-                if crash_mid and index == half:
-                    await self.app.producer.flush()
-                    self.faults.kill("mid_state")
-                self.table[write.key] = write.data
-                self.state.remember(write)
-        finally:
-            stream._set_current_event(previous)  # type: ignore[attr-defined]
+        table = self.table
+        store = table.data
+        sent: list[Any] = []
+        crash_mid = bool(self.faults) and self.faults.due("mid_state")
+        half = len(writes) // 2
+        for index, write in enumerate(writes):
+            if crash_mid and index == half:
+                await asyncio.gather(*sent)
+                self.faults.kill("mid_state")
+            sent.append(table.send_changelog(partition, write.key, write.data))
+            store[write.key] = write.data
+            self.state.remember(write)
+        await asyncio.gather(*sent)
         metrics.STATE_VALUE_BYTES.set(self.state.largest_value)
-        await self._flush_and_fault("after_state")
+        self._fault("after_state")
 
     def _observe(self, partition: int, last_offset: int, results: list[BatchResult]) -> None:
         counts: dict[str, int] = defaultdict(int)
