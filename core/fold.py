@@ -34,10 +34,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from operator import itemgetter
+from itertools import repeat
+from operator import add
 from typing import Any
 
-from core.claims import ClaimInput, TreeScope, get_claim_format
+from core.claims import TreeScope, get_claim_format
 from core.errors import (
     ClaimIdTooLongError,
     CoreError,
@@ -128,7 +129,7 @@ class PartitionFold:
         epoch, first_offset = meta.open_epoch, meta.epoch_first_offset
         if first_offset < 0 and last >= clock.first_slot(epoch):
             first_offset = offset
-        end = clock.last_slot(epoch)
+        start, end = clock.first_slot(epoch), clock.last_slot(epoch)
         #: per channel [root_seq, rate, weight], written back at the end of the record.
         metas: dict[bytes, list[int]] = {}
         counts = result.counts
@@ -137,12 +138,15 @@ class PartitionFold:
                 epoch = self._close_until(
                     store, metas, epoch, slot - 1, first_offset, offset, last, result
                 )
-                end, first_offset = clock.last_slot(epoch), offset
+                start, end, first_offset = clock.first_slot(epoch), clock.last_slot(epoch), offset
             channel_meta = metas.get(spec.config)
             if channel_meta is None:
                 channel_meta = metas[spec.config] = self._channel_meta(store, spec)
+            # slots of the open epoch at or after `slot` (`clock.slots_from`, inlined; >= 1, as
+            # every epoch ending before `slot` was closed above)
+            held = end + 1 - (slot if slot > start else start)
             if kind == OPEN:
-                if not self._open(store, channel_meta, spec, event, slot, epoch):
+                if not self._open(store, channel_meta, spec, event, slot, held):
                     detail = (
                         f"ChannelStaked {event_id} opens nft_mint {event.nft_mint.hex()} of "
                         f"channel {spec.name!r}, which is already open"
@@ -150,7 +154,7 @@ class PartitionFold:
                     self._reject(result, "duplicate_position", detail, offset, event_id, data)
                     continue
             elif kind == CLOSE:
-                if not self._close_position(store, channel_meta, spec, event, slot, epoch):
+                if not self._close_position(store, channel_meta, spec, event, held):
                     counts["skipped_unknown_position"] += 1
                     continue
             else:
@@ -261,7 +265,9 @@ class PartitionFold:
                 self._reject(result, "wrong_partition", detail, offset, event_id, data)
                 continue
             actions.append((slot, event.kind, event_id, event, spec, data))
-        actions.sort(key=_ORDER)
+        # by (slot, kind, event id): opens before closes before claims inside a slot, then by
+        # id. Ids are unique here (repeats were dropped), so the tuples never compare further.
+        actions.sort()
         return actions
 
     def _open(
@@ -271,15 +277,16 @@ class PartitionFold:
         spec: ChannelSpec,
         event: PolicyEvent,
         slot: int,
-        epoch: int,
+        held: int,
     ) -> bool:
-        """Open a position; False (nothing changed) when its nft_mint is already open."""
+        """Open a position at `slot`, `held` slots before the open epoch ends; False (nothing
+        changed) when its nft_mint is already open."""
         channel = spec.config
         position = Position(event.wallet, event.amount, event.boost_bps, slot)
         if not store.open_position(channel, event.nft_mint, position):
             return False
         rate = event.amount * event.boost_bps
-        gain = rate * self.clock.slots_from(slot, epoch)
+        gain = rate * held
         state = store.wallet_for_update(channel, event.wallet)
         state[RATE] += rate
         state[WEIGHT] += gain
@@ -295,16 +302,16 @@ class PartitionFold:
         channel_meta: list[int],
         spec: ChannelSpec,
         event: PolicyEvent,
-        slot: int,
-        epoch: int,
+        held: int,
     ) -> bool:
-        """Close a position (its own wallet loses the rest of the epoch); False if unknown."""
+        """Close a position `held` slots before the open epoch ends (its own wallet loses
+        them); False if unknown."""
         channel = spec.config
         position = store.close_position(channel, event.nft_mint)
         if position is None:
             return False
         rate = position.amount * position.boost_bps
-        loss = rate * self.clock.slots_from(slot, epoch)
+        loss = rate * held
         state = store.wallet_for_update(channel, position.wallet)
         if state[RATE] < rate or state[WEIGHT] < loss:
             raise FoldInvariantError(
@@ -375,10 +382,11 @@ class PartitionFold:
         wallets = list(store.wallets(spec.config))
         weights = {w: s[WEIGHT] for w, s in wallets if s[WEIGHT]}
         root_seq, rate, weight = meta
-        if sum(weights.values()) != weight:
+        summed = sum(weights.values())
+        if summed != weight:
             raise FoldInvariantError(
-                f"channel {spec.name!r} epoch {epoch}: wallet weights sum to "
-                f"{sum(weights.values())} but the channel records {weight}"
+                f"channel {spec.name!r} epoch {epoch}: wallet weights sum to {summed} but the "
+                f"channel records {weight}"
             )
         shares: dict[bytes, int] = {}
         if weight > 0 and spec.emission > 0:
@@ -418,20 +426,21 @@ class PartitionFold:
         """
         fmt = get_claim_format(spec.claim_format)
         check_epoch_amounts(spec.emission, shares)
+        first_seen = None
         if fmt.amount_basis == "cumulative":
             previous = {w: s[TOTAL] for w, s in wallets if s[TOTAL]}
-            current = dict(previous)
-            for wallet, share in shares.items():
-                current[wallet] = current.get(wallet, 0) + share
-            check_cumulative_totals(previous, current)
-            inputs = [ClaimInput(w, t) for w, t in current.items() if t]
+            # each share added to the wallet's previous total (one pass in C, not a loop)
+            totals = map(add, map(previous.get, shares, repeat(0)), shares.values())
+            amounts = dict(previous)
+            amounts.update(zip(shares, totals, strict=True))
+            check_cumulative_totals(previous, amounts)
         else:
+            amounts = dict(shares)
             first_seen = {w: s[FIRST_SEEN] for w, s in wallets}
-            inputs = [ClaimInput(w, a, first_seen[w]) for w, a in shares.items() if a]
         scope = TreeScope(self.config.program_id, self.config.mint, spec.name, root_seq, epoch)
         started = time.perf_counter()
         try:
-            tree = fmt.build(scope, inputs)
+            tree = fmt.build_from_amounts(scope, amounts, first_seen)
         except DuplicateWalletError as exc:
             raise PolicyRefusedError("duplicate_wallet", str(exc)) from exc
         except TooManyClaimsError as exc:
@@ -441,7 +450,7 @@ class PartitionFold:
         except CoreError as exc:
             raise PolicyRefusedError("tree_build_failed", str(exc)) from exc
         build_seconds = time.perf_counter() - started
-        expected = sum(i.amount for i in inputs)
+        expected = sum(amounts.values())
         if tree.total != expected or len(set(tree.wallets)) != tree.leaf_count:
             raise PolicyRefusedError(
                 "tree_mismatch",
@@ -486,10 +495,6 @@ class PartitionFold:
             source = f"{source}#{event_id}"
         result.rejections.append(Rejection(reason, detail, source, payload))
         result.counts[f"rejected_{reason}"] += 1
-
-
-#: (slot, kind, event id): opens before closes before claims inside a slot, then by id.
-_ORDER = itemgetter(0, 1, 2)
 
 
 class ReferenceFold:

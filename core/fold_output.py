@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.claims import ClaimTree, get_claim_format
+from core.claims import ClaimTree
 
 __all__ = ["LEAF_CHUNK_ENTRIES", "BatchResult", "Rejection", "RootOutput", "leaf_chunks"]
 
@@ -86,23 +86,16 @@ def leaf_chunks(tree: ClaimTree, key: str, root_seq: int) -> tuple[dict[str, Any
     """The LeafChunk records of `tree`, in order (entries packed as LeafChunk.avsc says).
 
     cumulative-v2 entries are wallet(32) || total(u64 LE); ring-v0 entries are wallet(32) ||
-    index(u32 LE) || amount(u64 LE). A chunk holds `LEAF_CHUNK_ENTRIES` entries (the last
-    fewer); an empty tree has one empty chunk.
+    index(u32 LE) || amount(u64 LE): each format's dataset record, so a chunk's entries are a
+    slice of `tree.dataset`. A chunk holds `LEAF_CHUNK_ENTRIES` entries (the last fewer); an
+    empty tree has one empty chunk.
     """
-    wallets, amounts = tree.wallets, tree.amounts
-    with_index = get_claim_format(tree.format_name).amount_basis == "epoch"
-    count = max(1, -(-len(wallets) // LEAF_CHUNK_ENTRIES))
+    size, leaves = tree.layout.record_size, tree.leaf_count
+    count = max(1, -(-leaves // LEAF_CHUNK_ENTRIES))
     chunks = []
     for chunk_index in range(count):
         lo = chunk_index * LEAF_CHUNK_ENTRIES
-        hi = min(lo + LEAF_CHUNK_ENTRIES, len(wallets))
-        if with_index:
-            entries = b"".join(
-                wallets[i] + i.to_bytes(4, "little") + amounts[i].to_bytes(8, "little")
-                for i in range(lo, hi)
-            )
-        else:
-            entries = b"".join(wallets[i] + amounts[i].to_bytes(8, "little") for i in range(lo, hi))
+        hi = min(lo + LEAF_CHUNK_ENTRIES, leaves)
         chunks.append(
             {
                 "channel_config": key,
@@ -110,7 +103,7 @@ def leaf_chunks(tree: ClaimTree, key: str, root_seq: int) -> tuple[dict[str, Any
                 "chunk_index": chunk_index,
                 "chunk_count": count,
                 "first_leaf": lo,
-                "entries": entries,
+                "entries": tree.dataset[lo * size : hi * size],
             }
         )
     return tuple(chunks)

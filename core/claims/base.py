@@ -6,7 +6,8 @@ leaf is hashed, what `dataset_hash` means, and how a root is published. Callers 
 
 1. `fmt.build(scope, inputs)` validates and orders the input and returns a `ClaimTree`
    (root, dataset_hash, entries in leaf order, levels, proofs); it is the one place that
-   defines leaf order and dataset_hash;
+   defines leaf order and dataset_hash (`fmt.build_from_amounts(scope, amounts)` is the same
+   tree from a wallet -> amount mapping, the fold's shape, without a `ClaimInput` per wallet);
 2. `fmt.leaf(scope, wallet, amount, index)` recomputes one leaf (e.g. to verify a claim);
 3. `fmt.publish_instruction(scope, payer=..., root=..., dataset_hash=...)` publishes a root;
 4. `fmt.root_account(scope)` / `fmt.published_root(scope, data)` read back what is on-chain.
@@ -17,10 +18,12 @@ all-time total; "epoch": the wallet's amount in that epoch only), so the fold pa
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from operator import itemgetter
 from typing import ClassVar, Literal, NamedTuple
 
 from solders.instruction import Instruction
@@ -117,6 +120,9 @@ class DatasetLayout(NamedTuple):
     amount_offset: int  # where the record's u64le amount starts
 
 
+_FIRST = itemgetter(0)
+
+
 @dataclass(frozen=True, eq=False)
 class ClaimTree:
     """A built tree of claims: what projections store and the API serves.
@@ -138,15 +144,15 @@ class ClaimTree:
     @cached_property
     def wallets(self) -> list[bytes]:
         """The wallets in leaf order."""
-        data, step = self.dataset, self.layout.record_size
-        return [data[i : i + 32] for i in range(0, len(data), step)]
+        skip = self.layout.record_size - 32
+        return list(map(_FIRST, struct.iter_unpack(f"<32s{skip}x", self.dataset)))
 
     @cached_property
     def amounts(self) -> list[int]:
         """The amounts in leaf order (what `amount_basis` says they are)."""
-        data, step = self.dataset, self.layout.record_size
         start = self.layout.amount_offset
-        return [int.from_bytes(data[i : i + 8], "little") for i in range(start, len(data), step)]
+        rest = self.layout.record_size - start - 8
+        return list(map(_FIRST, struct.iter_unpack(f"<{start}xQ{rest}x", self.dataset)))
 
     @property
     def root(self) -> bytes:
@@ -270,6 +276,22 @@ class ClaimFormat(ABC):
             InvalidClaimInputError: an entry is invalid (its subclasses name the problem).
             CoreError: a format-specific limit is exceeded (see the format).
         """
+
+    def build_from_amounts(
+        self,
+        scope: TreeScope,
+        amounts: Mapping[bytes, int],
+        first_seen: Mapping[bytes, int] | None = None,
+    ) -> ClaimTree:
+        """`build` over wallet -> amount (and wallet -> first_seen, for formats that order by
+        it): the same tree as `build` of the equivalent `ClaimInput`s. A format may override it
+        to skip the per-wallet `ClaimInput` (the fold closes epochs of 10^5 wallets).
+
+        Raises:
+            as `build`.
+        """
+        seen = first_seen or {}
+        return self.build(scope, [ClaimInput(w, a, seen.get(w, 0)) for w, a in amounts.items()])
 
     @abstractmethod
     def leaf(self, scope: TreeScope, wallet: bytes, amount: int, index: int) -> bytes:

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain
 from operator import itemgetter
 
@@ -134,10 +134,6 @@ class CumulativeV2(ClaimFormat):
     def build(self, scope: TreeScope, inputs: Iterable[ClaimInput]) -> ClaimTree:
         """The tree of `inputs` (cumulative totals), wallets ascending, zero totals dropped.
 
-        Built for speed on millions of wallets (see bench/merkle.py): the checks run in C,
-        each later step is one comprehension, and after the sort the data lives in one
-        contiguous blob of records wallet || u64le(total): the dataset itself.
-
         Raises:
             InvalidWalletError, InvalidAmountError, DuplicateWalletError: a bad entry (the
                 message names its input position).
@@ -149,16 +145,42 @@ class CumulativeV2(ClaimFormat):
             unique_wallet_amounts(
                 entries, amount_name=self.amount_key, check_first_seen=False
             )  # raises the precise error
+        return self._tree(scope, wallets, amounts)
+
+    def build_from_amounts(
+        self,
+        scope: TreeScope,
+        amounts: Mapping[bytes, int],
+        first_seen: Mapping[bytes, int] | None = None,
+    ) -> ClaimTree:
+        """`build` over wallet -> cumulative total (`first_seen` is not used), without a
+        `ClaimInput` per wallet.
+
+        Raises:
+            InvalidWalletError, InvalidAmountError: a bad entry.
+        """
+        wallets, totals = list(amounts), list(amounts.values())
+        if not _valid_and_unique(wallets, totals):
+            unique_wallet_amounts(
+                map(ClaimInput, wallets, totals),
+                amount_name=self.amount_key,
+                check_first_seen=False,
+            )  # raises the precise error
+        return self._tree(scope, wallets, totals)
+
+    def _tree(self, scope: TreeScope, wallets: list[bytes], amounts: list[int]) -> ClaimTree:
+        """The tree of validated, distinct (wallet, total) columns.
+
+        Built for speed on millions of wallets (see bench/merkle.py): each step is one
+        comprehension, and after the sort the data lives in one contiguous blob of records
+        wallet || u64le(total): the dataset itself.
+        """
         pack = _RECORD.pack
-        dataset = b"".join(
-            _sorted_bytes([pack(w, a) for w, a in zip(wallets, amounts, strict=True) if a])
-        )
+        records = _sorted_bytes([pack(w, a) for w, a in zip(wallets, amounts, strict=True) if a])
         prefix = _scope_prefix(scope)
         keccak = keccak_256
-        step = _RECORD.size
-        leaves = [
-            keccak(prefix + dataset[i : i + step]).digest() for i in range(0, len(dataset), step)
-        ]
+        leaves = [keccak(prefix + record).digest() for record in records]
+        dataset = b"".join(records)
         return ClaimTree(
             format_name=self.name,
             scope=scope,
