@@ -241,6 +241,9 @@ class Settings(BaseSettings):
     api_hot_roots_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
     #: claims a channel's latest root answers from SQL before it is loaded into memory.
     api_hot_root_claims: Annotated[int, Field(ge=1)] = 200
+    #: how old (ms) the facts a hot root's claims use may be (latest root, claimed totals,
+    #: settlement status; re-read per channel, `api.hot_facts`). 0: read for every claim.
+    api_facts_max_age_ms: Annotated[int, Field(ge=0, le=5000)] = 250
     #: max-age (s) of mutable answers (latest roots, claims with claimable); immutable ones
     #: (a given root, its dataset, its proofs) are cached for a year.
     api_mutable_max_age_s: Annotated[int, Field(ge=0, le=86_400)] = 5

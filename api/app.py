@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         cache_level_nodes=settings.api_cache_level_nodes,
         hot_roots_bytes=settings.api_hot_roots_bytes,
         hot_root_claims=settings.api_hot_root_claims,
+        facts_max_age_s=settings.api_facts_max_age_ms / 1000,
     )
     streams = DatasetStreams(
         pool, chunk_rows=settings.api_dataset_chunk_rows, max_streams=settings.api_dataset_streams

@@ -6,9 +6,10 @@ per request. Once a channel's latest root has answered `promote_after` claims fr
 leaves (sorted by wallet) and every tree level are loaded in the background; from then on a
 claim against it finds the wallet in its 16-bit-prefix bucket and cuts the proof from
 memory (~10 us together, measured). What can change after a root is written (the channel's
-latest root, the wallet's claimed total, the settlement status) is still read fresh for
-every request, by a much smaller batched query (`queries.CLAIM_FACTS_BATCH_SQL`): the hot
-root answers only while it is still the channel's latest root.
+latest root, the wallet's claimed total, the settlement status) is held per channel and
+re-read at most every AOP_API_FACTS_MAX_AGE_MS (`api.hot_facts`), or, with 0, read for every
+claim by a much smaller batched query (`queries.CLAIM_FACTS_BATCH_SQL`): the hot root answers
+only while it is still the channel's latest root.
 
 Memory: one record of 48 bytes per leaf (wallet, leaf_index, amount) plus every level
 (~64 bytes per leaf): ~110 MB for a 1M-wallet root. The roots held are bounded by

@@ -28,6 +28,8 @@ __all__ = [
     "CLAIM_AT_SQL",
     "CLAIM_FACTS_BATCH_SQL",
     "DATASET_SQL",
+    "HOT_FACTS_CHANNEL_SQL",
+    "HOT_FACTS_CLAIMED_SQL",
     "HOT_ROOT_LEAVES_SQL",
     "HOT_ROOT_META_SQL",
     "PROOF_AT_SQL",
@@ -195,6 +197,22 @@ SELECT q.i, r.root_id, c.latest_root_seq, c.latest_epoch, ct.claimed_total, o.st
   LEFT JOIN claimed_totals ct ON ct.channel_config = c.channel_config AND ct.wallet = q.wallet
   LEFT JOIN settlement_outbox o
          ON o.channel_config = c.channel_config AND o.root_seq = c.latest_root_seq
+"""
+
+#: what can change under a hot root (`api.hot_facts`): the channel's latest root and its
+#: settlement status...
+HOT_FACTS_CHANNEL_SQL = """
+SELECT r.root_id, c.latest_root_seq, c.latest_epoch, o.status
+  FROM channels c
+  JOIN roots r ON r.channel_config = c.channel_config AND r.root_seq = c.latest_root_seq
+  LEFT JOIN settlement_outbox o
+         ON o.channel_config = c.channel_config AND o.root_seq = c.latest_root_seq
+ WHERE c.channel_config = %(config)s
+"""
+#: ...and the claimed totals changed at or after a slot (all of them from slot 0).
+HOT_FACTS_CLAIMED_SQL = """
+SELECT wallet, claimed_total, slot FROM claimed_totals
+ WHERE channel_config = %(config)s AND slot >= %(since)s
 """
 
 #: a root to hold in memory (`api.hot_roots`): its facts...

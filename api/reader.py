@@ -33,6 +33,7 @@ from api.batch import ClaimBatcher
 from api.cache import AsyncLRU
 from api.db import Database
 from api.errors import DatabaseUnavailableError, NotFoundError
+from api.hot_facts import HotFacts
 from api.hot_roots import HotRoot, HotRoots
 from api.params import ChannelRef
 from core.accounts import CHANNEL_RING_SLOTS
@@ -297,6 +298,7 @@ class Reader:
         hot_root_claims: int = 1,
         batch_size: int = 64,
         batch_inflight: int = 2,
+        facts_max_age_s: float = 0.0,
     ) -> None:
         self._db = db
         self._channels: AsyncLRU[tuple[str, str], ChannelInfo] = AsyncLRU(4096)
@@ -315,6 +317,8 @@ class Reader:
             db, queries.CLAIM_FACTS_BATCH_SQL, max_batch=batch_size, max_inflight=batch_inflight
         )
         self.hot_roots = HotRoots(db, max_bytes=hot_roots_bytes, promote_after=hot_root_claims)
+        #: the facts of hot roots held per channel (None: read per claim, `self._facts`).
+        self.hot_facts = HotFacts(db, max_age_s=facts_max_age_s) if facts_max_age_s > 0 else None
 
     @property
     def db(self) -> Database:
@@ -517,10 +521,19 @@ class Reader:
         found = hot.find(wallet)
         if found is None:
             return None
-        facts = await self._facts.lookup(info.channel_config, wallet)
-        if facts is None:
-            return None
-        latest_root_id, latest_root_seq, latest_epoch, claimed, status = facts
+        if self.hot_facts is not None:
+            channel = await self.hot_facts.get(info.channel_config)
+            if channel is None:
+                return None
+            latest_root_id, latest_root_seq, latest_epoch = (
+                channel.latest_root_id, channel.latest_root_seq, channel.latest_epoch
+            )  # fmt: skip
+            claimed, status = channel.claimed.get(wallet), channel.status
+        else:
+            row = await self._facts.lookup(info.channel_config, wallet)
+            if row is None:
+                return None
+            latest_root_id, latest_root_seq, latest_epoch, claimed, status = row
         if latest_root_id != hot.root_id:
             self.hot_roots.discard(info.channel_config, hot.root_id)
             return None

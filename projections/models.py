@@ -234,7 +234,11 @@ class ClaimedTotal(Base):
     signature: Mapped[str] = mapped_column(Text, nullable=False)
     updated_at: Mapped[dt.datetime] = _now()
 
-    __table_args__ = (Index("ix_claimed_totals_wallet", "wallet"),)
+    __table_args__ = (
+        Index("ix_claimed_totals_wallet", "wallet"),
+        # a channel's totals changed since a slot (the API's hot facts, `api.hot_facts`)
+        Index("ix_claimed_totals_channel_config_slot", "channel_config", "slot"),
+    )
 
 
 class SettlementOutbox(Base):

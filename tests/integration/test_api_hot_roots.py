@@ -3,11 +3,13 @@
 Every test compares a server that loads a channel's latest root after one claim
 (AOP_API_HOT_ROOT_CLAIMS=1) with one that holds none (AOP_API_HOT_ROOTS_BYTES=0): same
 bytes, same headers, and what changes after a root is written (claimed totals, newer roots)
-is seen at once.
+is seen at once when the facts are read per claim (AOP_API_FACTS_MAX_AGE_MS=0), and once
+they are older than their max age when they are held per channel (`api.hot_facts`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -23,6 +25,7 @@ from projections.db import engine_for, upgrade
 from tests.integration.test_api import Seed, b58, proof_holds
 
 HOT = {"AOP_API_HOT_ROOT_CLAIMS": "1"}
+PER_CLAIM = {"AOP_API_FACTS_MAX_AGE_MS": "0"}
 COLD = {"AOP_API_HOT_ROOTS_BYTES": "0"}
 
 
@@ -59,10 +62,13 @@ async def _warm(client: httpx.AsyncClient, reader: Reader, channel: str, wallet:
     await reader.hot_roots.wait_loaded()
 
 
+@pytest.mark.parametrize("facts_max_age_ms", ["0", "250"])
 async def test_every_claim_from_memory_equals_the_claim_from_postgres(
-    seeded: Seed, apps: list[Starlette]
+    seeded: Seed, apps: list[Starlette], facts_max_age_ms: str
 ) -> None:
-    hot, reader = _client(apps, seeded.settings, HOT)
+    hot, reader = _client(
+        apps, seeded.settings, {**HOT, "AOP_API_FACTS_MAX_AGE_MS": facts_max_age_ms}
+    )
     cold, _ = _client(apps, seeded.settings, COLD)
     for channel, roots in seeded.roots.items():
         latest = max(roots)
@@ -75,7 +81,11 @@ async def test_every_claim_from_memory_equals_the_claim_from_postgres(
             assert from_memory.content == from_sql.content
             assert from_memory.headers == from_sql.headers
     assert len(reader.hot_roots) == len(seeded.roots)
-    assert reader._facts.lookups > 1000
+    if reader.hot_facts is None:  # facts read per claim
+        assert reader._facts.lookups > 1000
+    else:  # read per channel: two statements a channel at least, not per claim
+        assert reader._facts.lookups == 0
+        assert 2 * len(seeded.roots) <= reader.hot_facts.reads < 1000
 
 
 async def test_claimed_totals_and_newer_roots_are_seen_at_once(
@@ -86,7 +96,7 @@ async def test_claimed_totals_and_newer_roots_are_seen_at_once(
     engine = engine_for(settings)
     program_id, mint = Pubkey.from_string(settings.program_id), Pubkey.from_string(settings.mint)
     payer, leaver = b"\x09" * 32, b"\x08" * 32
-    hot, reader = _client(apps, settings, HOT)
+    hot, reader = _client(apps, settings, {**HOT, **PER_CLAIM})
     try:
         sample = write_sample_root(
             engine, channel="paid", root_seq=3, amounts={payer: 1000, leaver: 1},
@@ -125,3 +135,58 @@ async def test_a_root_larger_than_the_budget_stays_in_postgres(
     assert len(reader.hot_roots) == 0
     claim = (await small.get(f"/v1/channels/alpha/claims/{b58(wallet)}")).json()
     assert proof_holds(claim, wallet, seeded.mint)
+
+
+async def test_facts_held_per_channel_are_re_read_once_older_than_their_max_age(
+    database_url: str, db_schema: str, apps: list[Starlette]
+) -> None:
+    """Claimed totals (one more in the slot already seen, too) and a newer root reach the
+    claims of a hot root once its facts are older than AOP_API_FACTS_MAX_AGE_MS; until then
+    claims read nothing."""
+    settings = load_settings({"AOP_DATABASE_URL": database_url, "AOP_DATABASE_SCHEMA": db_schema})
+    upgrade(settings)
+    engine = engine_for(settings)
+    program_id, mint = Pubkey.from_string(settings.program_id), Pubkey.from_string(settings.mint)
+    payer, other = b"\x09" * 32, b"\x07" * 32
+    hot, reader = _client(apps, settings, {**HOT, "AOP_API_FACTS_MAX_AGE_MS": "1000"})
+    max_age_s = 1.05
+
+    async def claim(wallet: bytes) -> dict:
+        return (await hot.get(f"/v1/channels/paid/claims/{b58(wallet)}")).json()
+
+    try:
+        sample = write_sample_root(
+            engine, channel="paid", root_seq=3, amounts={payer: 1000, other: 50},
+            program_id=program_id, mint=mint,
+        )  # fmt: skip
+        config = sample.root["channel_config"]
+        await _warm(hot, reader, "paid", payer)
+        write_claimed_total(engine, channel_config=config, wallet=payer, claimed_total=400,
+                            root_seq=3)  # fmt: skip
+        await asyncio.sleep(max_age_s)
+        assert reader.hot_facts is not None
+        first = await claim(payer)
+        assert (first["claimed_total"], first["claimable"], first["root_seq"]) == ("400", "600", 3)
+        reads = reader.hot_facts.reads
+        assert [(await claim(payer))["claimed_total"] for _ in range(5)] == ["400"] * 5
+        assert reader.hot_facts.reads == reads  # within the max age: no statement
+        assert reader._batcher.lookups == 1  # the warm-up's: the others came from memory
+
+        # the same slot as the claim already seen (write_claimed_total: slot root_seq*1000+1)
+        write_claimed_total(engine, channel_config=config, wallet=other, claimed_total=30,
+                            root_seq=3)  # fmt: skip
+        await asyncio.sleep(max_age_s)
+        later = await claim(other)
+        assert (later["claimed_total"], later["claimable"]) == ("30", "20")
+
+        write_sample_root(
+            engine, channel="paid", root_seq=4, amounts={payer: 1500},
+            program_id=program_id, mint=mint,
+        )  # fmt: skip
+        await asyncio.sleep(max_age_s)
+        newest = await claim(payer)
+        assert (newest["root_seq"], newest["latest_root_seq"]) == (4, 4)
+        assert (newest["claimed_total"], newest["claimable"]) == ("400", "1100")
+        assert proof_holds(newest, payer, settings.mint)
+    finally:
+        engine.dispose()
