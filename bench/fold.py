@@ -48,6 +48,7 @@ from solders.pubkey import Pubkey
 from aop.avro import AvroCodec
 from aop.kafka import CHAIN_EVENTS, EPOCH_ROOTS, consumer_config, ensure_topics, producer_config
 from aop.settings import Settings, load_settings
+from aop.slot_batch import SlotBatchDecoder
 from core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
@@ -58,7 +59,6 @@ from core.events import (
 from core.fold import ReferenceFold
 from core.fold_config import FoldConfig
 from streams.fold.config import fold_app_id, fold_config
-from streams.fold.decode import SlotBatchDecoder
 from streams.fold.worker import tune_gc
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -51,6 +51,7 @@ from solders.pubkey import Pubkey
 from aop.avro import AvroCodec
 from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
 from aop.settings import Settings, load_settings
+from aop.slot_batch import SlotBatchDecoder
 from core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
@@ -68,7 +69,6 @@ from streams.fold.config import fold_config
 from streams.listener.encoding import SlotBatchEncoder
 from streams.listener.model import RoutedEvent
 from streams.replay.chain import ChainReader
-from streams.replay.decode import SlotBatchDecoder
 from streams.replay.engine import ChannelTarget, gc_tuned, replay_partition
 from streams.replay.reader import LogReader, ReadRange, log_bounds
 from streams.replay.run import channel_targets, run_replay

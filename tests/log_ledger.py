@@ -15,8 +15,8 @@ from typing import Any
 
 from aop.kafka import CHAIN_EVENTS
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from simchain.process import SimChainProcess
-from streams.replay.decode import SlotBatchDecoder
 from streams.replay.reader import LogReader, ReadRange, log_bounds
 
 __all__ = ["LogAudit", "audit_log", "emitted_event_ids", "log_event_ids", "log_watermark"]

@@ -41,11 +41,11 @@ from faust.types import TP, EventT, StreamT
 from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from core.fold import PartitionFold
 from core.fold_output import BatchResult, Rejection, RootOutput
 from streams.fold import metrics
 from streams.fold.config import fold_app_id, fold_config
-from streams.fold.decode import SlotBatchDecoder
 from streams.fold.faults import FaultPlan
 from streams.fold.store import TableState
 from streams.fold.transport import use_fold_consumer

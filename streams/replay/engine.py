@@ -31,11 +31,11 @@ from solders.pubkey import Pubkey
 from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from core.claims import TreeScope, get_claim_format
 from core.fold import ReferenceFold
 from core.fold_config import ChannelSpec, FoldConfig
 from core.fold_output import BatchResult, RootOutput
-from streams.replay.decode import SlotBatchDecoder
 from streams.replay.errors import LogTruncatedError
 from streams.replay.reader import LogBounds, LogReader, ReadRange, log_bounds
 

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 
 from aop.avro import codec_for
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from core.epoch import EpochClock
 from core.errors import EventDecodeError
 from core.fold import ReferenceFold
 from core.fold_config import FoldConfig
 from core.policy import CLOSE, OPEN, policy_event_from_payload
 from streams.replay.compare import TracedEvent, WalletTrace
-from streams.replay.decode import SlotBatchDecoder
 from streams.replay.engine import ChannelTarget, FoldStep, fold_steps, narrow_config
 
 __all__ = ["trace_wallets"]

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 from aop.avro import AvroDecodeError, codec_for
 from aop.kafka import CHAIN_EVENTS, EPOCH_ROOTS
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from core.errors import CoreError
 from core.events import CumulativeRewardsClaimed, decode_event
 from projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
@@ -33,7 +34,6 @@ from projections.dataset import decode_root
 from projections.errors import RootRejectedError
 from projections.projector import CONSUMER_NAME
 from projections.writer import ClaimUpdate, OffsetUpdate, ProjectionWriter
-from streams.replay.decode import SlotBatchDecoder
 from streams.replay.reader import LogReader, ReadRange, log_bounds
 
 __all__ = ["LoadResult", "claims_of", "load_schema"]

@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from aop.avro import codec_for
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from core.fold_config import ChannelSpec, FoldConfig
 from core.fold_output import RootOutput
 from streams.replay.chain import ChainReader
@@ -41,7 +42,6 @@ from streams.replay.compare import (
     replayed_summary,
 )
 from streams.replay.context import chain_reader
-from streams.replay.decode import SlotBatchDecoder
 from streams.replay.engine import (
     ChannelTarget,
     PartitionRun,

@@ -21,11 +21,11 @@ from confluent_kafka.admin import AdminClient
 from aop.avro import AvroDecodeError
 from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
 from aop.settings import Settings
+from aop.slot_batch import SlotBatchDecoder
 from core.events import ChannelStaked
 from core.fold import ReferenceFold, fold_log
 from core.fold_output import BatchResult
 from streams.fold.config import fold_app_id, fold_config
-from streams.fold.decode import SlotBatchDecoder
 from tests.integration.fold.support import (
     CODEC,
     FoldWorker,

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from aop.avro import AvroCodec, AvroDecodeError
 from aop.errors import SettingsError
+from aop.slot_batch import SlotBatchDecoder
 from core.errors import EventDecodeError
 from core.events import decode_event
 from core.fold_state import ChannelMeta, PartitionMeta, Position
@@ -20,7 +21,6 @@ from core.policy import (
     policy_event_from_payload,
     split_emission,
 )
-from streams.fold.decode import SlotBatchDecoder
 from streams.fold.faults import FaultPlan
 from streams.fold.store import MAX_VALUE_BYTES, StateFormatError, StateTooLargeError, TableState
 from tests.unit.fold.logs import (

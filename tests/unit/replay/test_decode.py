@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aop.avro import AvroCodec, AvroDecodeError
+from aop.slot_batch import SlotBatchDecoder, decode_slot_batch_body, fold_view
 from streams.listener.encoding import encode_long
-from streams.replay.decode import SlotBatchDecoder, decode_slot_batch_body, fold_view
 
 CODEC = AvroCodec()
 
