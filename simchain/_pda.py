@@ -1,4 +1,5 @@
-"""A cached `find_program_address`: the workload and program rules derive the same PDAs often."""
+"""Cached address derivations: the workload and program rules derive the same PDAs and
+associated token accounts many times per transaction."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-__all__ = ["find_pda"]
+from core.pda import associated_token_address
+
+__all__ = ["find_ata", "find_pda"]
 
 
 @lru_cache(maxsize=65_536)
@@ -17,3 +20,9 @@ def _find(program_id: Pubkey, seeds: tuple[bytes, ...]) -> tuple[Pubkey, int]:
 def find_pda(seeds: list[bytes] | tuple[bytes, ...], program_id: Pubkey) -> tuple[Pubkey, int]:
     """(address, bump) of the PDA of `seeds` under `program_id`."""
     return _find(program_id, tuple(bytes(s) for s in seeds))
+
+
+@lru_cache(maxsize=65_536)
+def find_ata(owner: Pubkey, mint: Pubkey) -> Pubkey:
+    """`owner`'s Token-2022 associated token account for `mint`."""
+    return associated_token_address(owner=owner, mint=mint)

@@ -1,7 +1,8 @@
 """The simulated chain: slots, commitment levels, transactions, and the record of events.
 
 `SimChain` is synchronous and deterministic given its `SimConfig` and the transactions sent
-to it; the server drives `produce_slot()` on a timer. Each call:
+to it; the server drives `produce_slot()` on a timer (as `fill_steps()` then `seal_slot()`,
+answering requests between the steps). Each call:
 
 1. lets the workload add its transactions to the pending block;
 2. seals the pending block as the new tip (`processed`);
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from solders.hash import Hash
@@ -27,9 +28,9 @@ from solders.transaction import Transaction, VersionedTransaction
 
 from core.pda import channel_config_address, protocol_state_address
 from simchain.config import SimConfig
-from simchain.errors import RpcError, TransactionRejected
+from simchain.errors import RpcError, SimChainError, TransactionRejected
 from simchain.genesis import Genesis
-from simchain.keys import Keys
+from simchain.keys import Keys, public_key
 from simchain.ledger import Block, EmittedEvent, Ledger, TxRecord
 from simchain.runtime import Execution, Runtime
 from simchain.workload import Workload
@@ -129,9 +130,24 @@ class SimChain:
                 log.exception("chain listener failed", extra={"level": level, "slot": block.slot})
 
     def produce_slot(self) -> Block:
-        """Seal one slot (see the module steps) and return its block."""
-        if self.workload.enabled:
-            self.workload.fill(self.ledger.pending_slot)
+        """Fill and seal one slot (see the module steps) and return its block."""
+        for _ in self.fill_steps():
+            pass
+        return self.seal_slot()
+
+    def fill_steps(self) -> Iterator[None]:
+        """Step 1, one workload transaction per step. Stops early if the workload is paused
+        or the slot is sealed by someone else between steps (`sim_pause`, `sim_advance`)."""
+        slot = self.ledger.pending_slot
+        if not self.workload.enabled:
+            return
+        for _ in self.workload.fill_steps(slot):
+            yield
+            if not self.workload.enabled or self.ledger.pending_slot != slot:
+                return
+
+    def seal_slot(self) -> Block:
+        """Steps 2-4: seal the pending block as the new tip and move the commitments."""
         slot = self.ledger.pending_slot
         block = self.ledger.seal(
             blockhash=str(self.keys.blockhash(slot)), block_time=self.block_time(slot)
@@ -287,10 +303,27 @@ class SimChain:
         return self.land(execution, bytes(versioned))
 
     def sign(self, instructions: list[Any], signers: list[Keypair]) -> Transaction:
-        """A legacy transaction of `instructions`, fee payer signers[0], on the tip's blockhash."""
+        """A legacy transaction of `instructions`, fee payer signers[0], on the tip's blockhash.
+
+        Signs the message bytes directly: `Transaction(signers, ...)` derives every signer's
+        public key again, which cost as much as the signature itself.
+
+        Raises:
+            SimChainError: `signers` are not exactly the message's required signers.
+        """
         blockhash = self.keys.blockhash(self.tip)
-        message = Message.new_with_blockhash(instructions, signers[0].pubkey(), blockhash)
-        return Transaction(signers, message, blockhash)
+        by_key = {public_key(signer): signer for signer in signers}
+        message = Message.new_with_blockhash(instructions, public_key(signers[0]), blockhash)
+        required = message.account_keys[: message.header.num_required_signatures]
+        if set(required) != set(by_key):
+            raise SimChainError(
+                f"signers {sorted(map(str, by_key))} are not the message's required signers "
+                f"{sorted(map(str, required))}"
+            )
+        payload = bytes(message)
+        return Transaction.populate(
+            message, [by_key[key].sign_message(payload) for key in required]
+        )
 
     def airdrop(self, to: Pubkey, lamports: int) -> str:
         """`requestAirdrop`: a real faucet transfer transaction, landing in the next slot."""

@@ -10,7 +10,10 @@ methods are never subject to injected faults.
 * sim_setFaults {any `Faults` knob; clear=true first turns all off}: the faults and counters.
 * sim_dropConnections: {dropped: n}.
 * sim_setRate {rate (events/s)}: {rate}.
-* sim_pause / sim_resume (the workload): {enabled}.
+* sim_setMultiEventRatio {ratio (0..1)}: {multi_event_ratio}; the share of staking
+  transactions carrying several events (1: most events cost a share of a transaction).
+* sim_pause / sim_resume (the workload): {enabled}. A pause seals the slot being filled, so
+  every workload transaction is in a slot <= the tip it reports.
 * sim_advance {slots=1}: {tip}; produces slots now (also while the timer runs).
 * sim_injectTruncated {count=1}: {pending}.
 * sim_setupProtocol {admin, publisher, mint (base58), paused=false}: {protocol_state}.
@@ -67,6 +70,7 @@ class ControlRpc:
             "sim_setFaults": self.set_faults,
             "sim_dropConnections": lambda _: {"dropped": server.drop_connections()},
             "sim_setRate": self.set_rate,
+            "sim_setMultiEventRatio": self.set_multi_event_ratio,
             "sim_pause": lambda _: self._workload(False),
             "sim_resume": lambda _: self._workload(True),
             "sim_advance": self.advance,
@@ -120,8 +124,15 @@ class ControlRpc:
         self.server.chain.workload.set_rate(float(params["rate"]))
         return {"rate": self.server.chain.workload.rate}
 
+    def set_multi_event_ratio(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.server.chain.workload.set_multi_event_ratio(float(params["ratio"]))
+        return {"multi_event_ratio": self.server.chain.workload.multi_event_ratio}
+
     def _workload(self, enabled: bool) -> dict[str, Any]:
-        self.server.chain.workload.enabled = enabled
+        chain = self.server.chain
+        chain.workload.enabled = enabled
+        if not enabled and chain.ledger.pending:
+            chain.seal_slot()
         return {"enabled": enabled}
 
     def advance(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from solders.pubkey import Pubkey
 
 from core.accounts import ChannelConfigV2, ProtocolState, RootEntry
 from core.channel import subject_id
-from core.pda import associated_token_address, channel_config_address, protocol_state_address
+from core.pda import channel_config_address, protocol_state_address
 from core.program_ids import SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
-from simchain._pda import find_pda
+from simchain._pda import find_ata, find_pda
 from simchain.ledger import Account, AccountStore
 from simchain.program.state import ChannelStakePool
 from simchain.token import (
@@ -65,7 +65,7 @@ class Genesis:
 
     def token_account(self, owner: Pubkey, mint: Pubkey, amount: int, slot: int) -> Pubkey:
         """Create or overwrite `owner`'s ATA for `mint` holding `amount`."""
-        ata = associated_token_address(owner=owner, mint=mint)
+        ata = find_ata(owner, mint)
         data = encode_token_account(mint, owner, amount)
         self._put(
             ata, Account(rent_exempt_lamports(TOKEN_ACCOUNT_LEN), data, TOKEN_2022_PROGRAM_ID), slot
@@ -107,7 +107,7 @@ class Genesis:
             ),
             slot,
         )
-        treasury = associated_token_address(owner=pda.address, mint=mint)
+        treasury = find_ata(pda.address, mint)
         if self.store.get(treasury) is None:
             self.token_account(pda.address, mint, treasury_balance, slot)
         return pda.address

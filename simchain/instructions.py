@@ -13,9 +13,9 @@ from solders.sysvar import RENT
 
 from core.anchor import instruction_discriminator
 from core.borsh import Writer
-from core.pda import associated_token_address, channel_config_address, protocol_state_address
+from core.pda import channel_config_address, protocol_state_address
 from core.program_ids import ASSOCIATED_TOKEN_PROGRAM_ID, SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
-from simchain._pda import find_pda
+from simchain._pda import find_ata, find_pda
 from simchain.genesis import stake_pool_address, stake_vault_address
 
 __all__ = [
@@ -64,9 +64,9 @@ def stake_channel_instruction(
             _meta(pool, writable=True),
             _meta(user_stake_address(program_id, config, user), writable=True),
             _meta(stake_vault_address(program_id, pool), writable=True),
-            _meta(associated_token_address(owner=user, mint=mint), writable=True),
+            _meta(find_ata(user, mint), writable=True),
             _meta(nft_mint, writable=True),
-            _meta(associated_token_address(owner=user, mint=nft_mint), writable=True),
+            _meta(find_ata(user, nft_mint), writable=True),
             _meta(TOKEN_2022_PROGRAM_ID),
             _meta(ASSOCIATED_TOKEN_PROGRAM_ID),
             _meta(SYSTEM_PROGRAM_ID),
@@ -91,9 +91,9 @@ def _unstake(
             _meta(pool, writable=True),
             _meta(user_stake_address(program_id, config, user), writable=True),
             _meta(stake_vault_address(program_id, pool), writable=True),
-            _meta(associated_token_address(owner=user, mint=mint), writable=True),
+            _meta(find_ata(user, mint), writable=True),
             _meta(nft_mint, writable=True),
-            _meta(associated_token_address(owner=user, mint=nft_mint), writable=True),
+            _meta(find_ata(user, nft_mint), writable=True),
             _meta(TOKEN_2022_PROGRAM_ID),
             _meta(ASSOCIATED_TOKEN_PROGRAM_ID),
         ],

@@ -77,14 +77,19 @@ class TxState:
     inner: list[dict[str, Any]] = field(default_factory=list)
     #: index of the top-level instruction running (inner instructions are grouped by it).
     instruction_index: int = 0
+    #: account key -> its index in the message (a CPI records the indexes of its accounts).
+    key_indexes: dict[Pubkey, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key_indexes = {key: index for index, key in enumerate(self.account_keys)}
 
     def key_index(self, key: Pubkey) -> int:
-        try:
-            return self.account_keys.index(key)
-        except ValueError:
+        index = self.key_indexes.get(key)
+        if index is None:
             raise InstructionFailed(
                 "MissingAccount", "An account required by the instruction is missing"
-            ) from None
+            )
+        return index
 
 
 @dataclass

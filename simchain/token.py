@@ -14,8 +14,8 @@ import struct
 
 from solders.pubkey import Pubkey
 
-from core.pda import associated_token_address
 from core.program_ids import ASSOCIATED_TOKEN_PROGRAM_ID, SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
+from simchain._pda import find_ata
 from simchain.errors import InstructionFailed
 from simchain.invoke import InvokeContext, Overlay
 from simchain.ledger import Account
@@ -214,7 +214,7 @@ def create_ata(ctx: InvokeContext, *, payer: Pubkey, owner: Pubkey, mint: Pubkey
     program produces (GetAccountDataSize, CreateAccount, InitializeImmutableOwner,
     InitializeAccount3).
     """
-    ata = associated_token_address(owner=owner, mint=mint)
+    ata = find_ata(owner, mint)
     if ctx.accounts.exists(ata):
         return ata
 

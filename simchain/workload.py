@@ -1,16 +1,16 @@
 """The workload: wallets staking, unstaking, claiming and an admin at work, drawn at random.
 
-Deterministic given the seed (and the rate changes applied): `fill(slot)` draws how many
-events the slot gets (Poisson around rate x slot time) and builds real signed transactions
-that go through the same program rules as anything sent over RPC. State the workload keeps
-(open positions, claimed totals) changes only after a transaction landed successfully, so
-it never asks for an impossible unstake. Wallets and channels are drawn Zipf-like (rank r
-with weight 1/r^s): a few whales and hot channels, a long tail.
+Deterministic given the seed (and the rate and mix changes applied): `fill_steps(slot)`
+draws how many events the slot gets (Poisson around rate x slot time) and builds real signed
+transactions that go through the same program rules as anything sent over RPC. State the
+workload keeps (open positions, claimed totals) changes only after a transaction landed
+successfully, so it never asks for an impossible unstake. Wallets and channels are drawn
+Zipf-like (rank r with weight 1/r^s): a few whales and hot channels, a long tail.
 
 Transactions it builds:
 * stake: 1 `stake_channel` (or 2 on different channels, `multi_event_ratio`) -> ChannelStaked;
 * close: `unstake_channel` after the lock, else sometimes `emergency_unstake_channel`
-  (1-3 positions of one wallet per transaction);
+  (1, or with `multi_event_ratio` up to 3, positions of one wallet per transaction);
 * claim: `claim_cumulative` on a claim channel, against the simulator's own latest root;
 * admin: update_publisher (same publisher), update_channel_creator_fee, set_paused(false);
 * failures (`failed_tx_ratio`): an unstake before the lock ends (6052), a claim with a wrong
@@ -26,6 +26,7 @@ import itertools
 import logging
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,30 @@ class _Zipf:
         return bisect.bisect_left(self.cumulative, rng.random() * self.cumulative[-1])
 
 
+class _Holders:
+    """The wallets holding open positions, drawn uniformly in O(1) (a list with swap-remove):
+    copying every holder into a list for each draw made closes slower the longer a chain ran."""
+
+    def __init__(self) -> None:
+        self._wallets: list[int] = []
+        self._at: dict[int, int] = {}
+
+    def add(self, wallet: int) -> None:
+        if wallet not in self._at:
+            self._at[wallet] = len(self._wallets)
+            self._wallets.append(wallet)
+
+    def remove(self, wallet: int) -> None:
+        index = self._at.pop(wallet)
+        last = self._wallets.pop()
+        if last != wallet:
+            self._wallets[index] = last
+            self._at[last] = index
+
+    def draw(self, rng: random.Random) -> int:
+        return self._wallets[rng.randrange(len(self._wallets))]
+
+
 @dataclass
 class _Position:
     channel: int
@@ -116,12 +141,14 @@ class Workload:
         self.chain = chain
         self.enabled = True
         self.rate = config.rate
+        self.multi_event_ratio = config.multi_event_ratio
         self.rng = random.Random(config.seed)
         self.channels = list(config.channels)
         self.wallet_count = config.wallets
         self.wallets = _Zipf(config.wallets, config.zipf_s)
         self.channel_draw = _Zipf(len(self.channels), config.zipf_s)
         self.positions: dict[int, dict[int, _Position]] = {}  # wallet -> channel -> position
+        self._holders = _Holders()  # the wallets of `positions`
         self.staked_pairs: set[tuple[int, int]] = set()  # (wallet, channel) that ever staked
         #: staked_pairs in the order they staked: draws index it (sorting the set for every
         #: draw made the workload slower the longer it ran)
@@ -143,6 +170,12 @@ class Workload:
             raise ValueError(f"rate must be >= 0 (got {rate})")
         self.rate = rate
 
+    def set_multi_event_ratio(self, ratio: float) -> None:
+        """Share of staking transactions that carry several events (see SimConfig)."""
+        if not 0 <= ratio <= 1:
+            raise ValueError(f"multi_event_ratio must be in 0..1 (got {ratio})")
+        self.multi_event_ratio = ratio
+
     def inject_truncated(self, count: int = 1) -> None:
         """Build `count` transactions whose logs pass Solana's 10 KB limit (next slots)."""
         self._truncate += count
@@ -151,26 +184,31 @@ class Workload:
         return {
             "enabled": self.enabled,
             "rate": self.rate,
+            "multi_event_ratio": self.multi_event_ratio,
             "wallets": self.wallet_count,
             "open_positions": sum(len(p) for p in self.positions.values()),
             "counts": dict(self.counts),
         }
 
     # -- per slot --------------------------------------------------------------------------
-    def fill(self, slot: int) -> None:
-        """Add this slot's transactions to the chain's pending block."""
+    def fill_steps(self, slot: int) -> Iterator[None]:
+        """Add this slot's transactions to the chain's pending block, yielding after each one
+        (a server answers requests in between; see `SimChain.fill_steps`)."""
         for claim_channel in self.claim_channels:
             if slot >= claim_channel.next_root_slot:
                 claim_channel.next_root_slot = slot + self.chain.config.root_interval_slots
                 self._publish_root(claim_channel, slot)
+                yield
         while self._truncate > 0:
             self._truncate -= 1
             self._truncated_tx(slot)
+            yield
         events = self._draw_count()
-        attempts = 0
-        while events > 0 and attempts < 4 * events + 8:
-            attempts += 1
+        attempts = 4 * events + 8  # transactions that produce no event (failures) still count
+        while events > 0 and attempts > 0:
+            attempts -= 1
             events -= self._one(slot)
+            yield
 
     def _draw_count(self) -> int:
         """Poisson(rate x slot time) events; hand-driven chains (slot_ms 0) use 400 ms."""
@@ -209,8 +247,11 @@ class Workload:
     def _wallet(self, index: int) -> Keypair:
         return self.chain.keys.wallet(index)
 
+    def _wallet_key(self, index: int) -> Pubkey:
+        return self.chain.keys.wallet_key(index)
+
     def _fund(self, index: int, slot: int) -> None:
-        key = self._wallet(index).pubkey()
+        key = self._wallet_key(index)
         genesis = self.chain.genesis
         genesis.fund(key, _LAMPORTS, slot)
         genesis.token_account(key, self.chain.mint, _TOKENS, slot)
@@ -229,6 +270,15 @@ class Workload:
             if channel not in avoid and (wallet, channel) not in self.staked_pairs:
                 return wallet, channel
         return self._new_wallet(), self.channel_draw.draw(self.rng)
+
+    def _fresh_channel(self, wallet: int, *, avoid: int) -> int | None:
+        """A channel other than `avoid` that `wallet` never staked on (None if a few draws
+        find none): the second stake of a two-stake transaction."""
+        for _ in range(4):
+            channel = self.channel_draw.draw(self.rng)
+            if channel != avoid and (wallet, channel) not in self.staked_pairs:
+                return channel
+        return None
 
     def _lock(self) -> int:
         total = sum(w for w, _, _ in _LOCKS)
@@ -264,7 +314,7 @@ class Workload:
         return stake_channel_instruction(
             program_id=self.chain.program_id,
             mint=self.chain.mint,
-            user=self._wallet(wallet).pubkey(),
+            user=self._wallet_key(wallet),
             channel=self.channels[channel],
             amount=amount,
             lock_duration=lock,
@@ -274,26 +324,24 @@ class Workload:
         if not self.channels:
             return 0
         wallet, channel = self._fresh_pair()
-        picks = [(channel, self._amount(), self._lock())]
-        if self.rng.random() < self.chain.config.multi_event_ratio and len(self.channels) > 1:
-            other = self.channel_draw.draw(self.rng)
-            if other != channel and (wallet, other) not in self.staked_pairs:
-                picks.append((other, self._amount(), self._lock()))
+        channels = [channel]
+        if self.rng.random() < self.multi_event_ratio:
+            other = self._fresh_channel(wallet, avoid=channel)
+            if other is not None:
+                channels.append(other)
+        picks = [(c, self._amount(), self._lock()) for c in channels]
         record = self._send(
             [self._stake_ix(wallet, c, a, lk) for c, a, lk in picks], [self._wallet(wallet)]
         )
         if record is None or record.err is not None:
             return 0
         for c, amount, lock in picks:
-            self._staked(wallet, c)
-            self.positions.setdefault(wallet, {})[c] = _Position(
-                c, amount, slot + lock if lock else 0
-            )
+            self._open(wallet, _Position(c, amount, slot + lock if lock else 0))
         self._count("stake_tx")
         return len(record.events)
 
     def _close_tx(self, slot: int) -> int:
-        wallet = self.rng.choice(list(self.positions))
+        wallet = self._holders.draw(self.rng)
         held = self.positions[wallet]
         chosen = []
         for channel in sorted(held):
@@ -305,24 +353,21 @@ class Workload:
         if not chosen:
             return 0
         self.rng.shuffle(chosen)
-        chosen = chosen[: 1 if self.rng.random() >= self.chain.config.multi_event_ratio else 3]
-        user = self._wallet(wallet)
+        chosen = chosen[: 1 if self.rng.random() >= self.multi_event_ratio else 3]
         ixs = [
             build(
                 program_id=self.chain.program_id,
                 mint=self.chain.mint,
-                user=user.pubkey(),
+                user=self._wallet_key(wallet),
                 channel=self.channels[c],
             )
             for c, build in chosen
         ]
-        record = self._send(ixs, [user])
+        record = self._send(ixs, [self._wallet(wallet)])
         if record is None or record.err is not None:
             return 0
         for channel, _ in chosen:
-            del held[channel]
-        if not held:
-            del self.positions[wallet]
+            self._close(wallet, channel)
         self._count("close_tx")
         return len(record.events)
 
@@ -387,8 +432,7 @@ class Workload:
         root_seq = ChannelConfigV2.decode(account.data).latest_root_seq + 1
         scope = TreeScope(self.chain.program_id, self.chain.mint, channel.name, root_seq, 0)
         inputs = [
-            ClaimInput(bytes(self._wallet(w).pubkey()), total)
-            for w, total in channel.totals.items()
+            ClaimInput(bytes(self._wallet_key(w)), total) for w, total in channel.totals.items()
         ]
         tree = get_claim_format("cumulative-v2").build(scope, inputs)
         ix = publish_cumulative_root_instruction(
@@ -413,7 +457,7 @@ class Workload:
         return claim_cumulative_instruction(
             program_id=self.chain.program_id,
             mint=self.chain.mint,
-            claimer=self._wallet(wallet).pubkey(),
+            claimer=self._wallet_key(wallet),
             channel=channel,
             root_seq=tree.scope.root_seq,
             cumulative_total=total,
@@ -439,7 +483,7 @@ class Workload:
         index = self._wallet_index
         if wallet_bytes not in index:
             for i in itertools.islice(itertools.count(len(index)), self.wallet_count - len(index)):
-                index[bytes(self._wallet(i).pubkey())] = i
+                index[bytes(self._wallet_key(i))] = i
         return index.get(wallet_bytes)
 
     def _claim_tx(self) -> int:
@@ -447,7 +491,7 @@ class Workload:
         if not candidates:
             return 0
         channel, tree, wallet, total = candidates[self.rng.randrange(len(candidates))]
-        proof = tree.proof_for(bytes(self._wallet(wallet).pubkey()))
+        proof = tree.proof_for(bytes(self._wallet_key(wallet)))
         record = self._send([self._claim_ix(tree, wallet, total, proof)], [self._wallet(wallet)])
         if record is None or record.err is not None:
             return 0
@@ -455,9 +499,19 @@ class Workload:
         self._count("claim_tx")
         return len(record.events)
 
-    def _staked(self, wallet: int, channel: int) -> None:
-        self.staked_pairs.add((wallet, channel))
-        self._pair_order.append((wallet, channel))
+    def _open(self, wallet: int, position: _Position) -> None:
+        """Record a position that landed (and the pair as staked: it cannot stake again)."""
+        self.staked_pairs.add((wallet, position.channel))
+        self._pair_order.append((wallet, position.channel))
+        self.positions.setdefault(wallet, {})[position.channel] = position
+        self._holders.add(wallet)
+
+    def _close(self, wallet: int, channel: int) -> None:
+        held = self.positions[wallet]
+        del held[channel]
+        if not held:
+            del self.positions[wallet]
+            self._holders.remove(wallet)
 
     def _locked_position(self, slot: int, tries: int = 16) -> tuple[int, int] | None:
         """(wallet, channel) of an open position still locked at `slot`, from a few wallets
@@ -465,9 +519,8 @@ class Workload:
         each failing transaction made the workload slow down as positions piled up."""
         if not self.positions:
             return None
-        wallets = list(self.positions)
         for _ in range(tries):
-            wallet = wallets[self.rng.randrange(len(wallets))]
+            wallet = self._holders.draw(self.rng)
             locked = [c for c, p in self.positions[wallet].items() if p.lock_end > slot]
             if locked:
                 return wallet, locked[self.rng.randrange(len(locked))]
@@ -530,6 +583,5 @@ class Workload:
         if record is None or record.err is not None:
             return
         for wallet, channel, amount in picks:
-            self._staked(wallet, channel)
-            self.positions.setdefault(wallet, {})[channel] = _Position(channel, amount, 0)
+            self._open(wallet, _Position(channel, amount, 0))
         self._count("truncated_tx")

@@ -10,14 +10,14 @@ number as the custom program error.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import NoReturn, TypeVar
 
 from solders.pubkey import Pubkey
 
 from core.borsh import Reader
 from core.errors import AccountDecodeError, BorshDecodeError
-from core.pda import associated_token_address
-from simchain._pda import find_pda
+from simchain._pda import find_ata, find_pda
 from simchain.errors import InstructionFailed
 from simchain.invoke import InvokeContext
 from simchain.program.errors import ANCHOR, ORACLE, ErrorCode
@@ -111,7 +111,7 @@ def require_ata(
 ) -> Pubkey:
     """`associated_token::authority = owner, associated_token::mint = mint` (Token-2022)."""
     key = account_key(ctx, index)
-    expected = associated_token_address(owner=owner, mint=mint)
+    expected = find_ata(owner, mint)
     if key != expected:
         fail(ctx, "ConstraintAssociated", account=name)
     return key
@@ -154,9 +154,16 @@ def load(
         _left_right(ctx, account.owner, expected_owner)
         raise InstructionFailed.custom(3007)
     try:
-        return decode(account.data)
+        return _decoded(decode, account.data)
     except (AccountDecodeError, BorshDecodeError, ValueError):
         fail(ctx, "AccountDiscriminatorMismatch", account=name)
+
+
+@lru_cache(maxsize=4096)
+def _decoded(decode: Callable[[bytes], T], data: bytes) -> T:
+    """`decode(data)`, remembered: the protocol state and channel configs are read by every
+    stake and unstake and rarely change. The decoded accounts are frozen, so sharing is safe."""
+    return decode(data)
 
 
 def decode_args(ctx: InvokeContext, read: Callable[[Reader], T]) -> T:

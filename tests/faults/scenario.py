@@ -1,7 +1,8 @@
 """One fault scenario end to end: load, inject, recover, quiesce, audit.
 
 1. Start: a fresh schema and topic prefix, the simulated chain at the scenario's rate (four
-   staking channels, 40 ms slots, 50-slot epochs), and every service as its own process.
+   staking channels, 40 ms slots, 50-slot epochs, several events per staking transaction),
+   and every service as its own process.
 2. Warm up: wait until the pipeline is caught up with epoch 1 (roots flow end to end).
 3. The test injects its fault, takes `restart_mark()` just before restarting the component (or
    clearing the fault), and `recovered(label, mark)` measures the recovery time
@@ -34,12 +35,15 @@ from tests.log_ledger import audit_log, emitted_event_ids, log_watermark
 
 __all__ = ["FAULT_RATE", "FaultRun", "RestartMark", "fault_run"]
 
-#: events/s asked of the simulator; AOP_FAULT_RATE overrides (the issue asks for 2,000). The
-#: simulator builds and executes every transaction in Python on one event loop: on the shared
-#: 2-core box it peaked at ~860 events/s alone, and above ~400 its RPC answers starve
-#: (getTransaction ~6/s), so a restarted listener could never catch up. `rate_achieved` in the
-#: figures is what it really produced.
-FAULT_RATE = float(os.environ.get("AOP_FAULT_RATE", "400"))
+#: events/s asked of the simulator; AOP_FAULT_RATE overrides. The issue asks for 2,000: asked
+#: that on the shared 2-core box the simulator saturates its core at ~1,100-1,500 and a
+#: listener catching up over getTransaction (websockets down, listener killed) falls further
+#: behind (RELIABILITY.md, "Load"). `rate_achieved` in the figures is what it produced.
+FAULT_RATE = float(os.environ.get("AOP_FAULT_RATE", "1000"))
+#: every staking transaction carries several events (two stakes of one wallet, or up to three
+#: closes of its positions): the simulator signs and executes per transaction in Python, so
+#: fewer transactions per event is what lets it keep up with FAULT_RATE.
+MULTI_EVENT_RATIO = 1.0
 CHANNELS = ("fault:alpha", "fault:beta", "fault:gamma", "fault:delta")
 GENESIS_SLOT = 1000
 EPOCH_SLOTS = 50
@@ -47,13 +51,20 @@ EPOCH_SLOTS = 50
 CATCH_UP_TIMEOUT_S = 300.0
 
 
-def sim_args(rate: float, seed: int) -> list[str]:
-    """The simulated chain: 40 ms slots, finality 4 slots, no claim channels."""
+def sim_args(seed: int) -> list[str]:
+    """The simulated chain: 40 ms slots, finality 4 slots, no claim channels, and idle
+    (`start_load` sets the workload's mix and then its rate)."""
     return [
-        *("--rate", str(rate), "--wallets", "400", "--slot-ms", "40"),
+        *("--rate", "0", "--wallets", "400", "--slot-ms", "40"),
         *("--finality-depth", "4", "--claim-channels", "", "--seed", str(seed)),
         *("--channels", ",".join(CHANNELS)),
     ]
+
+
+def start_load(sim: SimChainProcess, rate: float) -> None:
+    """The workload's mix, then its rate: every event of the run comes from that mix."""
+    sim.control("sim_setMultiEventRatio", {"ratio": MULTI_EVENT_RATIO})
+    sim.control("sim_setRate", {"rate": rate})
 
 
 @dataclass(frozen=True)
@@ -192,7 +203,8 @@ def fault_run(
                 **(settings or {}),
             },
         )
-        sim = spawn_simchain(sim_args(figures.rate_target, seed), env=env)
+        sim = spawn_simchain(sim_args(seed), env=env)
+        start_load(sim, figures.rate_target)
         env.update(AOP_RPC_URL=sim.http_url, AOP_WS_URL=sim.ws_url)
         services = ServiceProcesses(env, ports, workdir)
         try:

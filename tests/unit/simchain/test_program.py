@@ -26,6 +26,7 @@ from core.events import (
 )
 from core.pda import associated_token_address, channel_state_address
 from simchain import SimChain, SimConfig
+from simchain.errors import SimChainError
 from simchain.instructions import (
     emergency_unstake_channel_instruction,
     set_paused_instruction,
@@ -33,6 +34,7 @@ from simchain.instructions import (
     unstake_channel_instruction,
     update_channel_creator_fee_instruction,
 )
+from simchain.keys import public_key
 from simchain.ledger import TxRecord
 from simchain.token import decode_token_account
 
@@ -129,6 +131,18 @@ def test_failed_instruction_rolls_back_the_whole_transaction(chain: SimChain) ->
     assert record.events == ()
     assert sum(line.startswith("Program data: ") for line in record.logs) == 1
     assert tokens(chain, user) == before
+
+
+def test_sign_orders_signatures_as_the_message_requires(chain: SimChain) -> None:
+    """Signers in any order sign the message in its own order; a missing signer is refused."""
+    user, other = chain.keys.wallet(2), chain.keys.wallet(3)
+    ixs = [stake(chain, user, 2 * 10**9, 0), stake(chain, other, 2 * 10**9, 0)]
+    tx = chain.sign(ixs, [user, other])
+    assert tx.verify_with_results() == [True, True]
+    assert chain.sign(list(reversed(ixs)), [other, user]).verify_with_results() == [True, True]
+    assert [public_key(user), public_key(other)] == [user.pubkey(), other.pubkey()]
+    with pytest.raises(SimChainError, match="are not the message's required signers"):
+        chain.sign(ixs, [user])
 
 
 def publish_tree(

@@ -254,3 +254,40 @@ async def test_send_transaction_accepts_base58_the_default_encoding(
         "Program 11111111111111111111111111111111 invoke [1]",
         "Program 11111111111111111111111111111111 success",
     )
+
+
+async def test_set_multi_event_ratio_control(sim: SimChainServer) -> None:
+    """sim_setMultiEventRatio changes the running workload's mix; out of 0..1 is -32602."""
+
+    def call(ratio: float) -> dict[str, object]:
+        return {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "sim_setMultiEventRatio",
+            "params": {"ratio": ratio},
+        }
+
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(sim.http_url, json=call(1.0))).json() == {
+            "jsonrpc": "2.0",
+            "result": {"multi_event_ratio": 1.0},
+            "id": 1,
+        }
+        assert sim.chain.workload.multi_event_ratio == 1.0
+        assert (await http.post(sim.http_url, json=call(2.0))).json()["error"] == {
+            "code": -32602,
+            "message": "Invalid params: multi_event_ratio must be in 0..1 (got 2.0)",
+        }
+
+
+async def test_pause_seals_the_slot_being_filled(sim: SimChainServer) -> None:
+    """After sim_pause every transaction is in a slot <= the tip it reports."""
+    signature = sim.chain.airdrop(Keypair().pubkey(), 1)
+    tip = sim.chain.tip
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(
+            sim.http_url, json={"jsonrpc": "2.0", "id": 1, "method": "sim_pause"}
+        )
+    assert reply.json()["result"] == {"enabled": False}
+    assert (sim.chain.tip, sim.chain.ledger.pending) == (tip + 1, [])
+    assert sim.chain.ledger.transaction(signature, sim.chain.tip).slot == tip + 1  # type: ignore[union-attr]

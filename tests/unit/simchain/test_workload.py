@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
@@ -138,3 +140,56 @@ def test_rate_and_skew() -> None:
         if e.name == "ChannelStaked"
     )
     assert stakes.most_common(1)[0][0] == bytes(chain.channel_config("twitch:a"))
+
+
+def test_fill_lands_every_drawn_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot gets the events drawn for it, not fewer: with one event per transaction and no
+    failures, 150 drawn events are 150 landed events."""
+    config = BUSY.replace(
+        claim_channels=(), failed_tx_ratio=0, admin_event_ratio=0, multi_event_ratio=0
+    )
+    chain = SimChain(config)
+    monkeypatch.setattr(chain.workload, "_draw_count", lambda: 150)
+    chain.produce_slot()
+    [block] = [chain.ledger.sealed(config.first_slot + 1)]
+    assert sum(len(tx.events) for tx in block.txs) == 150
+    assert len(block.txs) == 150
+
+
+def test_multi_event_transactions_stay_within_solana_limits() -> None:
+    """With every staking transaction carrying several events: 1-3 events per transaction,
+    each indexed from 0 under its signature, every packet within 1,232 bytes and no logs cut
+    at 10 KB."""
+    chain = run(BUSY.replace(multi_event_ratio=1.0, claim_channels=()), 30)
+    landed = [
+        tx
+        for slot in range(BUSY.first_slot + 1, chain.finalized_slot + 1)
+        for tx in chain.ledger.sealed(slot).txs
+        if tx.err is None
+    ]
+    assert {len(tx.events) for tx in landed} == {1, 2, 3}
+    assert max(len(tx.raw) for tx in landed) <= 1_232
+    assert not any(tx.truncated for tx in landed)
+    assert all(
+        [event.event_index for event in tx.events] == list(range(len(tx.events))) for tx in landed
+    )
+    assert chain.emitted_event_ids() == [event.id for tx in landed for event in tx.events]
+
+
+def test_multi_event_ratio_changes_on_a_running_workload() -> None:
+    chain = SimChain(BUSY)
+    chain.workload.set_multi_event_ratio(1.0)
+    assert chain.workload.status()["multi_event_ratio"] == 1.0
+    with pytest.raises(ValueError, match=r"multi_event_ratio must be in 0\.\.1 \(got 1\.5\)"):
+        chain.workload.set_multi_event_ratio(1.5)
+
+
+def test_fill_steps_stop_when_the_slot_is_sealed_meanwhile() -> None:
+    """A server fills a slot step by step; a slot sealed between two steps (`sim_advance`)
+    ends that fill, so no transaction lands in a slot it was not built for."""
+    chain = SimChain(BUSY)
+    steps = chain.fill_steps()
+    next(steps)
+    block = chain.seal_slot()
+    assert list(steps) == []
+    assert (block.slot, len(block.txs), chain.ledger.pending) == (BUSY.first_slot + 1, 1, [])
