@@ -74,10 +74,6 @@ class HotFacts:
             task.add_done_callback(lambda _: self._reads.pop(channel_config, None))
         return await asyncio.shield(task)
 
-    def drop(self, channel_config: str) -> None:
-        """Forget the channel's facts (its hot root is gone); the next `get` reads them anew."""
-        self._facts.pop(channel_config, None)
-
     async def _read(self, channel_config: str, known: ChannelFacts | None) -> ChannelFacts | None:
         started = time.monotonic()
         since = known.since_slot if known is not None else 0

@@ -189,24 +189,23 @@ SELECT q.i, {_CLAIM_COLUMNS}
 #: what may change once a root is written, for claims answered from a hot root
 #: (`api.hot_roots`): the root_id of the channel's latest root, latest root_seq and epoch, the
 #: wallet's claimed total and the latest root's settlement status; first column i as above.
+#: channel c's latest root r and its settlement outbox row o (none yet: NULLs).
+_LATEST_ROOT_JOINS = """
+  JOIN roots r ON r.channel_config = c.channel_config AND r.root_seq = c.latest_root_seq
+  LEFT JOIN settlement_outbox o
+         ON o.channel_config = c.channel_config AND o.root_seq = c.latest_root_seq"""
 CLAIM_FACTS_BATCH_SQL = f"""
 SELECT q.i, r.root_id, c.latest_root_seq, c.latest_epoch, ct.claimed_total, o.status
   FROM {_BATCH_PAIRS}
-  JOIN channels c ON c.channel_config = q.config
-  JOIN roots r ON r.channel_config = c.channel_config AND r.root_seq = c.latest_root_seq
+  JOIN channels c ON c.channel_config = q.config{_LATEST_ROOT_JOINS}
   LEFT JOIN claimed_totals ct ON ct.channel_config = c.channel_config AND ct.wallet = q.wallet
-  LEFT JOIN settlement_outbox o
-         ON o.channel_config = c.channel_config AND o.root_seq = c.latest_root_seq
 """
 
 #: what can change under a hot root (`api.hot_facts`): the channel's latest root and its
 #: settlement status...
-HOT_FACTS_CHANNEL_SQL = """
+HOT_FACTS_CHANNEL_SQL = f"""
 SELECT r.root_id, c.latest_root_seq, c.latest_epoch, o.status
-  FROM channels c
-  JOIN roots r ON r.channel_config = c.channel_config AND r.root_seq = c.latest_root_seq
-  LEFT JOIN settlement_outbox o
-         ON o.channel_config = c.channel_config AND o.root_seq = c.latest_root_seq
+  FROM channels c{_LATEST_ROOT_JOINS}
  WHERE c.channel_config = %(config)s
 """
 #: ...and the claimed totals changed at or after a slot (all of them from slot 0).
