@@ -236,8 +236,9 @@ class Settings(BaseSettings):
     #: tree levels of at most this many nodes are kept in the root cache (x 32 bytes, about
     #: 2x per root in all); proofs slice only the larger levels in SQL. 0: every level in SQL.
     api_cache_level_nodes: Annotated[int, Field(ge=0, le=1 << 24)] = 16384
-    #: memory for channels' hot latest roots held whole (leaves + every level, ~110 MB per
-    #: 1M wallets): a claim against one needs no tree or leaf query. 0: none held.
+    #: memory for channels' hot latest roots held whole (leaves, every level and, for
+    #: cumulative-v2, claim-state addresses: ~140 MB per 1M wallets): a claim against one needs
+    #: no tree or leaf query and derives no PDA. 0: none held.
     api_hot_roots_bytes: Annotated[int, Field(ge=0)] = 256 * 1024 * 1024
     #: claims a channel's latest root answers from SQL before it is loaded into memory.
     api_hot_root_claims: Annotated[int, Field(ge=1)] = 200

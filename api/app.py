@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         try:
             yield
         finally:
+            reader.hot_roots.close()
             await pool.close()
 
     routes = handlers.routes()

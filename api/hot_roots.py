@@ -11,10 +11,14 @@ re-read at most every AOP_API_FACTS_MAX_AGE_MS (`api.hot_facts`), or, with 0, re
 claim by a much smaller batched query (`queries.CLAIM_FACTS_BATCH_SQL`): the hot root answers
 only while it is still the channel's latest root.
 
-Memory: one record of 48 bytes per leaf (wallet, leaf_index, amount) plus every level
-(~64 bytes per leaf): ~110 MB for a 1M-wallet root. The roots held are bounded by
-`max_bytes` (AOP_API_HOT_ROOTS_BYTES), least recently used out; a root larger than the whole
-budget is never loaded, and 0 turns hot roots off. Cold roots are served from Postgres.
+A cumulative-v2 root also holds each wallet's ClaimStateV2 address, derived at load
+(`api.claim_states`), so an answer derives none.
+
+Memory: one record of 48 bytes per leaf (wallet, leaf_index, amount), every level (~64 bytes
+per leaf) and 32 bytes per leaf of claim-state addresses: ~140 MB for a 1M-wallet root. The
+roots held are bounded by `max_bytes` (AOP_API_HOT_ROOTS_BYTES), least recently used out; a
+root larger than the whole budget is never loaded, and 0 turns hot roots off. Cold roots are
+served from Postgres.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from array import array
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 
 from api import queries
+from api.claim_states import ClaimStateDeriver, ClaimStateKeys
 from api.db import Database
 from api.errors import DatabaseUnavailableError
 from api.metrics import HOT_ROOTS_BYTES
@@ -73,14 +79,17 @@ def _bucket_starts(records: bytes) -> array[int]:
     return starts
 
 
-def _estimated_size(*, leaf_count: int) -> int:
-    """What `HotRoot.size` will be, at most: records, levels (< 2 nodes per leaf), buckets."""
-    return leaf_count * (RECORD + 2 * _NODE) + _BUCKETS_SIZE
+def _estimated_size(*, leaf_count: int, claim_states: bool) -> int:
+    """What `HotRoot.size` will be, at most: records, levels (< 2 nodes per leaf), claim-state
+    addresses, buckets."""
+    per_leaf = RECORD + 2 * _NODE + (_NODE if claim_states else 0)
+    return leaf_count * per_leaf + _BUCKETS_SIZE
 
 
 @dataclass(frozen=True, eq=False)
 class HotRoot:
-    """One root in memory: leaf records sorted by wallet, their buckets and every level."""
+    """One root in memory: leaf records sorted by wallet, their buckets, every level, and
+    the wallets' claim-state addresses in record order (b"": not derived)."""
 
     channel_config: str
     root_id: int
@@ -91,6 +100,7 @@ class HotRoot:
     records: bytes
     levels: tuple[bytes, ...]
     buckets: array[int]
+    claim_states: bytes = b""
 
     @classmethod
     def build(
@@ -120,15 +130,27 @@ class HotRoot:
 
     @property
     def size(self) -> int:
-        """The bytes it holds (records, levels and buckets)."""
+        """The bytes it holds (records, levels, buckets and claim-state addresses)."""
         return (
             len(self.records)
+            + len(self.claim_states)
             + sum(len(nodes) for nodes in self.levels)
             + len(self.buckets) * self.buckets.itemsize
         )
 
-    def find(self, wallet: bytes) -> tuple[int, int] | None:
-        """(leaf_index, amount) of the 32-byte `wallet`, or None if the root has no leaf for it."""
+    def with_claim_states(self, claim_states: bytes) -> HotRoot:
+        """This root with the claim-state addresses of its records (32 bytes each, in order).
+
+        Raises:
+            ValueError: not one address per record.
+        """
+        if len(claim_states) != len(self.records) // RECORD * _NODE:
+            raise ValueError(f"{len(claim_states)} bytes of claim-state addresses")
+        return replace(self, claim_states=claim_states)
+
+    def find(self, wallet: bytes) -> tuple[int, int, bytes | None] | None:
+        """(leaf_index, amount, claim-state address or None if not derived) of the 32-byte
+        `wallet`, or None if the root has no leaf for it."""
         prefix = wallet[0] << 8 | wallet[1]
         first, end = self.buckets[prefix] * RECORD, self.buckets[prefix + 1] * RECORD
         at = self.records.find(wallet, first, end)
@@ -139,7 +161,9 @@ class HotRoot:
         start = at + _WALLET
         leaf_index = int.from_bytes(self.records[start : start + 8])
         amount = int.from_bytes(self.records[start + 8 : start + 16], signed=True)
-        return leaf_index, amount + _AMOUNT_OFFSET
+        state_at = at // RECORD * _NODE
+        claim_state = self.claim_states[state_at : state_at + _NODE] or None
+        return leaf_index, amount + _AMOUNT_OFFSET, claim_state
 
     def proof(self, leaf_index: int) -> tuple[bytes, list[bytes]]:
         """The leaf and its siblings from the leaf up (every level is here: no pairs to cut,
@@ -157,10 +181,18 @@ class HotRoot:
 class HotRoots:
     """The channels' hot latest roots (see the module docstring)."""
 
-    def __init__(self, db: Database, *, max_bytes: int, promote_after: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_bytes: int,
+        promote_after: int,
+        deriver: ClaimStateDeriver | None = None,
+    ) -> None:
         self._db = db
         self._max_bytes = max_bytes
         self._promote_after = promote_after
+        self._deriver = deriver or ClaimStateDeriver()
         self._roots: OrderedDict[str, HotRoot] = OrderedDict()
         #: per channel: (root_id, claims answered from SQL) of its latest root.
         self._counts: dict[str, tuple[int, int]] = {}
@@ -189,9 +221,16 @@ class HotRoots:
             del self._roots[channel_config]
             HOT_ROOTS_BYTES.set(self.held_bytes)
 
-    def note_claim(self, channel_config: str, root_id: int) -> None:
+    def close(self) -> None:
+        """Stop the claim-state helper process, if one was started."""
+        self._deriver.close()
+
+    def note_claim(
+        self, channel_config: str, root_id: int, claim_state_keys: ClaimStateKeys | None
+    ) -> None:
         """Count a claim answered from SQL against the channel's latest root `root_id`; the
-        `promote_after`-th starts loading it (one load at a time)."""
+        `promote_after`-th starts loading it (one load at a time), with its wallets'
+        claim-state addresses if `claim_state_keys` (the channel's seeds) are given."""
         held = self._roots.get(channel_config)
         if self._max_bytes <= 0 or root_id in self._skipped or (held and held.root_id == root_id):
             return
@@ -200,7 +239,7 @@ class HotRoots:
         self._counts[channel_config] = (root_id, count)
         if count >= self._promote_after and (self._loading is None or self._loading.done()):
             self._loading = asyncio.get_running_loop().create_task(
-                self._load(channel_config, root_id)
+                self._load(channel_config, root_id, claim_state_keys)
             )
 
     async def wait_loaded(self) -> None:
@@ -208,9 +247,11 @@ class HotRoots:
         if self._loading is not None:
             await asyncio.shield(self._loading)
 
-    async def _load(self, channel_config: str, root_id: int) -> None:
+    async def _load(
+        self, channel_config: str, root_id: int, claim_state_keys: ClaimStateKeys | None
+    ) -> None:
         try:
-            root = await self._fetch(channel_config, root_id)
+            root = await self._fetch(channel_config, root_id, claim_state_keys)
         except DatabaseUnavailableError as exc:  # counted again from zero, then retried
             log.warning("hot root %d not loaded: %s", root_id, exc)
             self._counts.pop(channel_config, None)
@@ -232,8 +273,11 @@ class HotRoots:
         HOT_ROOTS_BYTES.set(total)
         log.info("hot root %d of %s loaded (%d bytes)", root_id, channel_config, root.size)
 
-    async def _fetch(self, channel_config: str, root_id: int) -> HotRoot | None:
-        """The root read whole, or None if it would not fit the budget.
+    async def _fetch(
+        self, channel_config: str, root_id: int, claim_state_keys: ClaimStateKeys | None
+    ) -> HotRoot | None:
+        """The root read whole (with its claim-state addresses, if keys are given), or None if
+        it would not fit the budget.
 
         Raises:
             DatabaseUnavailableError: the database failed.
@@ -248,12 +292,21 @@ class HotRoots:
             if row is None:
                 return None
             meta = (int(row[0]), int(row[1]), bytes(row[2]), int(row[3]), int(row[4]))
-            if _estimated_size(leaf_count=meta[4]) > self._max_bytes:
+            wanted = _estimated_size(leaf_count=meta[4], claim_states=bool(claim_state_keys))
+            if wanted > self._max_bytes:
                 return None
             await cursor.execute(queries.HOT_ROOT_LEAVES_SQL, {"root_id": root_id})
             (records,) = await cursor.fetchone() or (None,)
             await cursor.execute(queries.ROOT_ALL_LEVELS_SQL, {"root_id": root_id})
             levels = {int(level): bytes(nodes) for level, nodes in await cursor.fetchall()}
-        return await asyncio.to_thread(
+        root = await asyncio.to_thread(
             HotRoot.build, channel_config, root_id, meta, bytes(records or b""), levels
         )
+        if claim_state_keys is None:
+            return root
+        try:
+            addresses = await self._deriver.derive(claim_state_keys, root.records, stride=RECORD)
+        except BrokenProcessPool as exc:  # held anyway: its answers derive their own addresses
+            log.warning("claim states of hot root %d not derived: %s", root_id, exc)
+            return root
+        return root.with_claim_states(addresses)

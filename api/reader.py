@@ -31,6 +31,7 @@ from solders.pubkey import Pubkey
 from api import queries
 from api.batch import ClaimBatcher
 from api.cache import AsyncLRU
+from api.claim_states import ClaimStateKeys
 from api.db import Database
 from api.errors import DatabaseUnavailableError, NotFoundError
 from api.hot_facts import HotFacts
@@ -60,16 +61,20 @@ class ChannelInfo:
     mint: str
 
     @cached_property
-    def _keys(self) -> tuple[Pubkey, Pubkey] | None:
+    def claim_state_keys(self) -> ClaimStateKeys | None:
+        """The seeds of its ClaimStateV2 PDAs besides the wallet (cumulative-v2 only; ring-v0
+        has no such account)."""
+        if self.format != "cumulative-v2":
+            return None
         try:
             return Pubkey.from_string(self.program_id), Pubkey.from_string(self.channel_config)
         except ValueError:
             return None
 
     def claim_state(self, wallet: bytes) -> str | None:
-        """The wallet's ClaimStateV2 PDA (cumulative-v2 only; ring-v0 has no such account)."""
-        keys = self._keys
-        if self.format != "cumulative-v2" or keys is None:
+        """The wallet's ClaimStateV2 PDA, or None (see `claim_state_keys`)."""
+        keys = self.claim_state_keys
+        if keys is None:
             return None
         program_id, config = keys
         return str(
@@ -224,8 +229,10 @@ def _leaf_fields(
     epoch: int,
     leaf_index: int,
     amount: int,
+    claim_state: bytes | None = None,
 ) -> dict[str, Any]:
-    """The fields every claim answer starts with: whose leaf, in which root, for how much."""
+    """The fields every claim answer starts with: whose leaf, in which root, for how much
+    (`claim_state`: the wallet's address if already derived)."""
     return {
         "channel": info.name,
         "channel_config": info.channel_config,
@@ -233,7 +240,9 @@ def _leaf_fields(
         "program_id": info.program_id,
         "mint": info.mint,
         "wallet": str(Pubkey(wallet)),
-        "claim_state": info.claim_state(wallet),
+        "claim_state": info.claim_state(wallet)
+        if claim_state is None
+        else str(Pubkey(claim_state)),
         "root_seq": root_seq,
         "epoch": epoch,
         "leaf_index": leaf_index,
@@ -257,14 +266,17 @@ def _claim_dict(
     latest_epoch: int,
     claimed: Any,
     status: str | None,
+    claim_state: bytes | None = None,
 ) -> dict[str, Any]:
-    """A claim as `Reader.claim` answers it (`claimed`: the stored claimed total or None)."""
+    """A claim as `Reader.claim` answers it (`claimed`: the stored claimed total or None;
+    `claim_state`: the wallet's address if already derived)."""
     fmt = info.format
     cumulative = fmt == "cumulative-v2"
     claimed_total = int(claimed) if claimed is not None else 0
     leaf_fields = _leaf_fields(
-        info, wallet, fmt, root_seq=root_seq, epoch=epoch, leaf_index=leaf_index, amount=amount
-    )
+        info, wallet, fmt, root_seq=root_seq, epoch=epoch, leaf_index=leaf_index, amount=amount,
+        claim_state=claim_state,
+    )  # fmt: skip
     return {
         **leaf_fields,
         "claimed_total": str(claimed_total) if cumulative else None,
@@ -537,13 +549,13 @@ class Reader:
         if latest_root_id != hot.root_id:
             self.hot_roots.discard(info.channel_config, hot.root_id)
             return None
-        leaf_index, amount = found
+        leaf_index, amount, claim_state = found
         leaf, proof = hot.proof(leaf_index)
         return _claim_dict(
             info, wallet, root_seq=hot.root_seq, epoch=hot.epoch, root=hot.root,
             leaf_index=leaf_index, amount=amount, leaf=leaf, proof=proof,
             latest_root_seq=int(latest_root_seq), latest_epoch=int(latest_epoch),
-            claimed=claimed, status=status,
+            claimed=claimed, status=status, claim_state=claim_state,
         )  # fmt: skip
 
     async def claim(self, info: ChannelInfo, wallet: bytes) -> dict[str, Any]:
@@ -564,7 +576,7 @@ class Reader:
                 f"wallet {Pubkey(wallet)} has no leaf in any root of channel {info.name!r}",
             )
         if row[0] == row[3]:  # the newest root holding the wallet is the channel's latest
-            self.hot_roots.note_claim(info.channel_config, int(row[2]))
+            self.hot_roots.note_claim(info.channel_config, int(row[2]), info.claim_state_keys)
         return await self._claim_from_row(info, row, wallet)
 
     async def wallet_claims(

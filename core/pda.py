@@ -21,6 +21,7 @@ __all__ = [
     "channel_config_address",
     "channel_state_address",
     "claim_state_address",
+    "claim_state_addresses",
     "protocol_state_address",
 ]
 
@@ -52,9 +53,31 @@ def channel_config_address(*, program_id: Pubkey, mint: Pubkey, channel: str) ->
     return _find(program_id, b"channel_cfg_v2", bytes(mint), subject_id(channel))
 
 
+_CLAIM_STATE_SEED = b"claim_state_v2"
+
+
 def claim_state_address(*, program_id: Pubkey, channel_config: Pubkey, wallet: Pubkey) -> Pda:
     """ClaimStateV2: seeds ["claim_state_v2", channel_config PDA, wallet]."""
-    return _find(program_id, b"claim_state_v2", bytes(channel_config), bytes(wallet))
+    return _find(program_id, _CLAIM_STATE_SEED, bytes(channel_config), bytes(wallet))
+
+
+def claim_state_addresses(
+    *, program_id: Pubkey, channel_config: Pubkey, wallets: bytes, stride: int = 32
+) -> bytes:
+    """The ClaimStateV2 addresses of many wallets at once (a whole root's), uncached.
+
+    Args:
+        wallets: 32-byte wallets, one starting every `stride` bytes (e.g. the first 32 bytes
+            of each fixed-size record).
+    Returns:
+        the addresses, 32 bytes each, in the wallets' order.
+    """
+    config = bytes(channel_config)
+    find = Pubkey.find_program_address
+    return b"".join(
+        bytes(find([_CLAIM_STATE_SEED, config, wallets[at : at + 32]], program_id)[0])
+        for at in range(0, len(wallets), stride)
+    )
 
 
 def channel_state_address(*, program_id: Pubkey, mint: Pubkey, channel: str) -> Pda:

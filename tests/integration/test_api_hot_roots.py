@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 
 from aop.settings import Settings, load_settings
 from api.app import create_app
+from api.hot_roots import RECORD
 from api.reader import Reader
 from api.sample import write_claimed_total, write_sample_root
 from projections.db import engine_for, upgrade
@@ -81,6 +82,11 @@ async def test_every_claim_from_memory_equals_the_claim_from_postgres(
             assert from_memory.content == from_sql.content
             assert from_memory.headers == from_sql.headers
     assert len(reader.hot_roots) == len(seeded.roots)
+    for config in seeded.configs.values():  # cumulative-v2 roots came with their addresses
+        held = reader.hot_roots.get(config)
+        assert held is not None
+        assert len(held.claim_states) == (0 if held.channel_config == seeded.configs["ringy"]
+                                          else 32 * len(held.records) // RECORD)  # fmt: skip
     if reader.hot_facts is None:  # facts read per claim
         assert reader._facts.lookups > 1000
     else:  # read per channel: two statements a channel at least, not per claim

@@ -7,7 +7,9 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from solders.pubkey import Pubkey
 
+from api.claim_states import ClaimStateDeriver
 from api.hot_roots import RECORD, HotRoot
 from core.merkle import build_levels, proof_from_levels
 
@@ -40,7 +42,7 @@ def test_finds_every_wallet_and_cuts_cores_proof(count: int, seed: int) -> None:
     ]
     root, levels = _hot_root(wallets, amounts)
     for index, (wallet, amount) in enumerate(zip(wallets, amounts, strict=True)):
-        assert root.find(wallet) == (index, amount)
+        assert root.find(wallet) == (index, amount, None)
         leaf, proof = root.proof(index)
         assert leaf == levels[0][32 * index : 32 * index + 32]
         assert proof == proof_from_levels(levels, index)
@@ -55,13 +57,43 @@ def test_a_match_across_two_records_is_not_a_wallet() -> None:
     second = first[8:] + (0).to_bytes(8, "big")  # = record 0's bytes 8..40, a straddle
     root, _ = _hot_root([first, second], [5, 6])
     assert root.records.find(second) == 8
-    assert root.find(second) == (1, 6)
+    assert root.find(second) == (1, 6, None)
     assert root.find(first[8:] + (1).to_bytes(8, "big")) is None
 
 
-def test_size_counts_records_levels_and_buckets() -> None:
+def test_size_counts_records_levels_buckets_and_claim_states() -> None:
     root, levels = _hot_root([bytes([i]) * 32 for i in range(5)], [1] * 5)
     assert root.size == 5 * RECORD + sum(map(len, levels)) + 4 * (1 << 16 | 1)
+    assert root.with_claim_states(bytes(5 * 32)).size == root.size + 5 * 32
+
+
+def test_claim_states_are_found_with_their_wallets() -> None:
+    """The addresses are in record order (by wallet), not leaf order."""
+    wallets = [bytes([9 - i]) * 32 for i in range(6)]  # leaf order: descending wallets
+    root, _ = _hot_root(wallets, [7] * 6)
+    states = b"".join(bytes([0xA0 + w[0]]) * 32 for w in sorted(wallets))
+    held = root.with_claim_states(states)
+    for index, wallet in enumerate(wallets):
+        assert held.find(wallet) == (index, 7, bytes([0xA0 + wallet[0]]) * 32)
+    with pytest.raises(ValueError, match="claim-state addresses"):
+        root.with_claim_states(states[:-1])
+
+
+@pytest.mark.parametrize("inline_max", [0, 4096])  # 0: in the helper process
+async def test_claim_states_derived_for_a_root_are_each_wallets_pda(inline_max: int) -> None:
+    program_id, config = Pubkey(bytes([3]) * 32), Pubkey(bytes([4]) * 32)
+    wallets = sorted(random.Random(5).randbytes(32) for _ in range(40))
+    root, _ = _hot_root(wallets, [1] * 40)
+    deriver = ClaimStateDeriver(inline_max=inline_max)
+    try:
+        blob = await deriver.derive((program_id, config), root.records, stride=RECORD)
+    finally:
+        deriver.close()
+    expected = [
+        bytes(Pubkey.find_program_address([b"claim_state_v2", bytes(config), w], program_id)[0])
+        for w in wallets
+    ]
+    assert [blob[at : at + 32] for at in range(0, len(blob), 32)] == expected
 
 
 def test_inconsistent_reads_are_refused() -> None:

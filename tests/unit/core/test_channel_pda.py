@@ -13,6 +13,7 @@ from core.pda import (
     channel_config_address,
     channel_state_address,
     claim_state_address,
+    claim_state_addresses,
     protocol_state_address,
 )
 from tests.unit.core import independent
@@ -87,6 +88,23 @@ def test_claim_state_address_of_wallet0_matches_reference() -> None:
         wallet=Pubkey.from_string(WALLET0),
     )
     assert str(pda.address) == CLAIM_STATE_WALLET0
+
+
+def test_claim_state_addresses_of_records_are_each_wallets_address() -> None:
+    """Wallets read out of 48-byte records (the reference's wallet0 among them) give the
+    addresses one by one, in order."""
+    config = Pubkey.from_string(CHANNEL_CONFIG)
+    wallets = [bytes(Pubkey.from_string(WALLET0)), *(bytes([i]) * 32 for i in range(1, 6))]
+    records = b"".join(wallet + bytes([i]) * 16 for i, wallet in enumerate(wallets))
+    blob = claim_state_addresses(
+        program_id=PROGRAM, channel_config=config, wallets=records, stride=48
+    )
+    expected = [
+        Pubkey.find_program_address([b"claim_state_v2", bytes(config), wallet], PROGRAM)[0]
+        for wallet in wallets
+    ]
+    assert [Pubkey(blob[at : at + 32]) for at in range(0, len(blob), 32)] == expected
+    assert str(Pubkey(blob[:32])) == CLAIM_STATE_WALLET0
 
 
 def test_treasury_is_token_2022_ata_of_protocol_state() -> None:
