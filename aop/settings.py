@@ -118,8 +118,15 @@ class Settings(BaseSettings):
     listener_max_range_txs: Annotated[int, Field(ge=1)] = 20_000
     #: getSignaturesForAddress page size (the RPC allows 1..1000).
     listener_signatures_page: Annotated[int, Field(ge=1, le=1000)] = 1000
-    #: concurrent getTransaction calls while backfilling.
+    #: concurrent getTransaction (and getBlock) calls while backfilling.
     listener_rpc_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    #: a slot with at least this many program transactions whose logs the websocket did not
+    #: deliver is read with one getBlock instead of that many getTransaction calls. 4: below
+    #: that, the slot's getTransaction calls run side by side (rpc_concurrency) and cost about
+    #: one round trip, while a getBlock answer carries every transaction of the slot, the
+    #: program's or not (on mainnet over a thousand, megabytes of JSON, and providers often
+    #: rate-limit it harder): raise it where getBlock is costly.
+    listener_block_fetch_min_txs: Annotated[int, Field(ge=1)] = 4
     #: timeout of one JSON-RPC call (HTTP or websocket), in seconds.
     listener_rpc_timeout_s: Annotated[float, Field(gt=0)] = 10.0
     #: reconnect backoff: full jitter over min(max, initial * 2**attempt).

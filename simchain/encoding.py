@@ -21,6 +21,7 @@ __all__ = [
     "context",
     "status_json",
     "transaction_json",
+    "transaction_with_meta",
 ]
 
 #: the Agave version simchain answers as (getVersion, context.apiVersion).
@@ -126,8 +127,10 @@ def _group_inner(record: TxRecord) -> list[tuple[int, list[dict[str, Any]]]]:
     return sorted(groups.items())
 
 
-def meta_json(record: TxRecord) -> dict[str, Any]:
-    return {
+def meta_json(record: TxRecord, *, show_rewards: bool = True) -> dict[str, Any]:
+    """A transaction's `meta`; `rewards` is left out when not asked for (getBlock's
+    `rewards: false`), as Agave does."""
+    meta: dict[str, Any] = {
         "computeUnitsConsumed": record.units,
         "err": record.err,
         "fee": record.fee,
@@ -141,12 +144,18 @@ def meta_json(record: TxRecord) -> dict[str, Any]:
         "rewards": [],
         "status": status_json(record.err),
     }
+    if not show_rewards:
+        del meta["rewards"]
+    return meta
 
 
-def transaction_json(
-    record: TxRecord, *, encoding: str, max_version: int | None, block_time: int
+def transaction_with_meta(
+    record: TxRecord, *, encoding: str, max_version: int | None, show_rewards: bool = True
 ) -> dict[str, Any]:
-    """getTransaction's `result` for a landed transaction.
+    """`{transaction, meta, version}` of a landed transaction: an entry of getBlock's
+    `transactions`, and getTransaction's `result` without its slot and block time.
+
+    `version` is there only when the client gave maxSupportedTransactionVersion (as Agave).
 
     Raises:
         RpcError: -32015 for a version-0 transaction without maxSupportedTransactionVersion;
@@ -176,11 +185,17 @@ def transaction_json(
             f"(got {encoding})",
         )
     result: dict[str, Any] = {
-        "blockTime": block_time,
-        "meta": meta_json(record),
-        "slot": record.slot,
+        "meta": meta_json(record, show_rewards=show_rewards),
         "transaction": transaction,
     }
     if max_version is not None:
         result["version"] = record.version
     return result
+
+
+def transaction_json(
+    record: TxRecord, *, encoding: str, max_version: int | None, block_time: int
+) -> dict[str, Any]:
+    """getTransaction's `result` for a landed transaction (errors: `transaction_with_meta`)."""
+    encoded = transaction_with_meta(record, encoding=encoding, max_version=max_version)
+    return {"blockTime": block_time, "slot": record.slot, **encoded}

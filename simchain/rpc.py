@@ -2,14 +2,16 @@
 
 `SolanaRpc.call(method, params)` returns the `result` or raises `RpcError`; the HTTP layer
 wraps it in the JSON-RPC envelope. Reads take `commitment` (default finalized, as Agave) and
-see the chain at that slot; getSignaturesForAddress and getTransaction refuse `processed`,
-as Agave does.
+see the chain at that slot; getSignaturesForAddress, getTransaction and getBlock refuse
+`processed`, as Agave does. `SolanaRpc.served` counts the calls of each method (tests assert
+which methods a client used).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +21,14 @@ from solders.transaction import VersionedTransaction
 
 from core.program_ids import TOKEN_2022_PROGRAM_ID
 from simchain.chain import SimChain, simulation_value
-from simchain.encoding import API_VERSION, account_json, context, status_json, transaction_json
+from simchain.encoding import (
+    API_VERSION,
+    account_json,
+    context,
+    status_json,
+    transaction_json,
+    transaction_with_meta,
+)
 from simchain.errors import RpcError, TransactionRejected
 from simchain.runtime import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE
 from simchain.token import DECIMALS, decode_token_account, rent_exempt_lamports
@@ -30,6 +39,8 @@ _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
 _MAX_PACKET = 1232
 SLOTS_PER_EPOCH = 432_000
+#: getBlock's `transactionDetails` levels simchain serves ("accounts" is not offered).
+_BLOCK_DETAILS = ("full", "signatures", "none")
 
 
 def decode_b58(text: str) -> bytes:
@@ -59,6 +70,12 @@ def _config(params: list[Any], index: int) -> dict[str, Any]:
     return value
 
 
+def _encoding_config(params: list[Any], index: int) -> dict[str, Any]:
+    """The config of getTransaction/getBlock: an object, or the deprecated encoding string."""
+    value = _param(params, index, {})
+    return {"encoding": value} if isinstance(value, str) else _config(params, index)
+
+
 def _pubkey(value: Any) -> Pubkey:
     try:
         return Pubkey.from_string(value)
@@ -79,9 +96,12 @@ class SolanaRpc:
 
     def __init__(self, chain: SimChain) -> None:
         self.chain = chain
+        #: calls served per method (known methods only, failed calls included).
+        self.served: Counter[str] = Counter()
         self.methods: dict[str, Callable[[list[Any]], Any]] = {
             "getAccountInfo": self.get_account_info,
             "getBalance": self.get_balance,
+            "getBlock": self.get_block,
             "getBlockHeight": self.get_slot,
             "getBlockTime": self.get_block_time,
             "getEpochInfo": self.get_epoch_info,
@@ -113,6 +133,7 @@ class SolanaRpc:
         handler = self.methods.get(method)
         if handler is None:
             raise RpcError(-32601, "Method not found")
+        self.served[method] += 1
         return handler(params)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -273,9 +294,7 @@ class SolanaRpc:
         signature = _param(params, 0)
         if not isinstance(signature, str):
             raise RpcError(-32602, "Invalid params: signature must be a base58 string")
-        config = _param(params, 1, {})
-        if isinstance(config, str):  # the deprecated positional encoding
-            config = {"encoding": config}
+        config = _encoding_config(params, 1)
         slot = self._slot(config, minimum="confirmed")
         record = self.chain.ledger.transaction(signature, slot)
         if record is None:
@@ -286,6 +305,56 @@ class SolanaRpc:
             max_version=config.get("maxSupportedTransactionVersion"),
             block_time=self.chain.block_time(record.slot),
         )
+
+    def get_block(self, params: list[Any]) -> dict[str, Any]:
+        """A sealed block at the asked commitment, shaped as Agave's `UiConfirmedBlock`.
+
+        Errors as Agave's: a slot above the commitment (or not produced yet) is -32004 "Block
+        not available"; a slot before the ledger's first is -32001 "cleaned up". simchain
+        skips no slot, so -32007/-32009 ("was skipped") never occur.
+        """
+        slot = _int(_param(params, 0), "slot")
+        config = _encoding_config(params, 1)
+        visible = self._slot(config, minimum="confirmed")
+        details = config.get("transactionDetails") or "full"
+        if details not in _BLOCK_DETAILS:
+            raise RpcError(
+                -32602,
+                "Invalid params: simchain serves transactionDetails full, signatures or none "
+                f"(got {details})",
+            )
+        first = self.chain.config.first_slot
+        if slot < first:
+            raise RpcError(
+                -32001,
+                f"Block {slot} cleaned up, does not exist on node. First available block: {first}",
+            )
+        block = self.chain.ledger.block(slot)
+        if block is None or slot > visible:
+            raise RpcError(-32004, f"Block not available for slot {slot}")
+        show_rewards = config.get("rewards")
+        show_rewards = True if show_rewards is None else bool(show_rewards)
+        result: dict[str, Any] = {
+            "blockHeight": block.slot,  # no skipped slots: the height is the slot
+            "blockTime": block.block_time,
+            "blockhash": block.blockhash,
+            "parentSlot": block.parent_slot,
+            "previousBlockhash": block.previous_blockhash,
+        }
+        if details == "full":
+            encoding = config.get("encoding") or "json"
+            max_version = config.get("maxSupportedTransactionVersion")
+            result["transactions"] = [
+                transaction_with_meta(
+                    record, encoding=encoding, max_version=max_version, show_rewards=show_rewards
+                )
+                for record in block.txs
+            ]
+        elif details == "signatures":
+            result["signatures"] = [record.signature for record in block.txs]
+        if show_rewards:
+            result["rewards"] = []
+        return result
 
     def get_signature_statuses(self, params: list[Any]) -> dict[str, Any]:
         signatures = _param(params, 0, [])

@@ -1,7 +1,8 @@
 """The chain side: standard Solana JSON-RPC through the `solana` client.
 
-* `ChainRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness) and
-  `getTransaction` (logs of a transaction the websocket did not deliver).
+* `ChainRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
+  `getTransaction` (logs of a transaction the websocket did not deliver) and `getBlock` (the
+  logs of every transaction of a slot in one call, when many of them are missing).
 * `LogsWatcher` (websocket): `logsSubscribe` mentioning the program. Its notifications are a
   low-latency trigger and a cache of logs (`LogsCache`), never a source of completeness:
   they may be missed, repeated or cut off by a reconnect.
@@ -47,7 +48,7 @@ class ChainRpc:
         commitment: the commitment of every call.
         timeout_s: per request.
         page: getSignaturesForAddress page size.
-        concurrency: concurrent getTransaction calls.
+        concurrency: concurrent getTransaction and getBlock calls (one gate for both).
     """
 
     def __init__(
@@ -119,6 +120,34 @@ class ChainRpc:
         logs = None if meta is None or meta.log_messages is None else tuple(meta.log_messages)
         block_time = info.block_time if info.block_time is not None else value.block_time
         return TxLogs(info.signature, info.slot, block_time, info.err, logs)
+
+    async def block(self, slot: int) -> dict[str, TxLogs]:
+        """getBlock of `slot`: every transaction of the slot, by signature, with its logs,
+        error and the block's time (`position` is left 0: the caller knows the order)."""
+        async with self._gate:
+            response = await self._call("getBlock", partial(self._get_block, slot))
+        value = response.value
+        found: dict[str, TxLogs] = {}
+        for tx in value.transactions or ():
+            meta = tx.meta
+            signature = str(tx.transaction.signatures[0])
+            logs = None if meta is None or meta.log_messages is None else tuple(meta.log_messages)
+            err = None if meta is None or meta.err is None else _error_text(meta.err)
+            found[signature] = TxLogs(signature, slot, value.block_time, err, logs)
+        return found
+
+    async def _get_block(self, slot: int) -> Any:
+        # json, as getTransaction: its signatures come as text, no transaction to decode.
+        response = await self._client.get_block(
+            slot,
+            encoding="json",
+            max_supported_transaction_version=0,
+            rewards=False,
+            commitment=self._commitment,
+        )
+        if response.value is None:
+            raise RpcUnavailableError(f"getBlock {slot}: not available yet")
+        return response
 
     async def _get_transaction(self, info: SignatureInfo) -> Any:
         response = await self._client.get_transaction(

@@ -13,7 +13,8 @@ Each step (at most one per `listener_min_interval_ms`, at least one per
 1. F = getSlot(commitment): everything up to F is final at that commitment.
 2. List the program's signatures above the checkpoint and at or below F
    (getSignaturesForAddress back to the checkpoint's cursor); anything above F waits.
-3. Take each transaction's logs from the websocket cache, else getTransaction.
+3. Take each transaction's logs from the websocket cache, else fetch them: one getBlock for a
+   slot missing at least `listener_block_fetch_min_txs` of them, getTransaction for the rest.
 4. Decode (events, dead letters), plan the SlotBatches of [checkpoint + 1, F] for every
    partition (empty ones included), and write them with the dead letters in ONE Kafka
    transaction; only then advance the checkpoint, audit and count.
@@ -35,7 +36,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 
 from aop.avro import AvroCodec, codec_for
@@ -57,7 +58,7 @@ from streams.listener.model import DeadLetter, RoutedEvent, SignatureInfo, TxLog
 from streams.listener.rpc_source import ChainRpc, LogsCache, LogsWatcher
 from streams.listener.sink import KafkaSink, WrittenBatch
 
-__all__ = ["Listener", "StepResult"]
+__all__ = ["FetchPlan", "Listener", "StepResult", "plan_fetches"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,26 @@ class StepResult:
     @property
     def events(self) -> int:
         return sum(len(w.batch.events) for w in self.written)
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    """How the missing logs of a step are fetched: `blocks` (slot -> its missing signatures,
+    block order) by one getBlock each, `singles` by one getTransaction each."""
+
+    blocks: dict[int, list[SignatureInfo]]
+    singles: list[SignatureInfo]
+
+
+def plan_fetches(missing: Sequence[SignatureInfo], *, block_min_txs: int) -> FetchPlan:
+    """Group `missing` by slot: a slot with at least `block_min_txs` of them is one getBlock
+    (one call instead of that many), the others' transactions are fetched one by one.
+    Input order is kept, in each block and among the singles."""
+    by_slot: dict[int, list[SignatureInfo]] = {}
+    for info in missing:
+        by_slot.setdefault(info.slot, []).append(info)
+    blocks = {slot: infos for slot, infos in by_slot.items() if len(infos) >= block_min_txs}
+    return FetchPlan(blocks, [info for info in missing if info.slot not in blocks])
 
 
 class Listener:
@@ -275,38 +296,67 @@ class Listener:
         return fresh + [info for info in backlog if info.signature not in listed]
 
     async def _logs_of(self, signatures: Sequence[SignatureInfo]) -> list[TxLogs]:
-        """Each signature's logs: from the websocket cache, else getTransaction (cached too).
+        """Each signature's logs: from the websocket cache, else fetched (and cached too): by
+        one getBlock for a slot missing many, by getTransaction otherwise (`plan_fetches`).
 
         Each gets its position in its slot: getSignaturesForAddress lists a slot's
         transactions newest first (the reverse of block order).
         """
         out: list[TxLogs] = []
-        missing: list[tuple[int, SignatureInfo]] = []
+        missing: dict[str, int] = {}  # signature -> its index in `out`
+        to_fetch: list[SignatureInfo] = []
         per_slot: Counter[int] = Counter()
         for info in reversed(signatures):
             position = per_slot[info.slot]
             per_slot[info.slot] += 1
             cached = self._cache.get(info.signature)
             if cached is None or cached.slot != info.slot:
-                missing.append((len(out), info))
+                missing[info.signature] = len(out)
+                to_fetch.append(info)
                 cached = TxLogs(info.signature, info.slot, None, None, None)
             out.append(
                 TxLogs(info.signature, info.slot, info.block_time, info.err, cached.logs, position)
             )
+        plan = plan_fetches(to_fetch, block_min_txs=self._settings.listener_block_fetch_min_txs)
         # Each answer is cached as it comes, so a step that fails keeps what it fetched.
-        fetched = await asyncio.gather(
-            *(self._fetch(info) for _, info in missing), return_exceptions=True
+        fetched = await _gather_all(
+            *(self._fetch_block(slot, infos) for slot, infos in plan.blocks.items()),
+            *(self._fetch(info) for info in plan.singles),
         )
-        for (at, _), tx in zip(missing, fetched, strict=True):
-            if isinstance(tx, BaseException):
-                raise tx
-            out[at] = replace(tx, position=out[at].position)
+        for group in fetched:
+            for tx in group:
+                at = missing[tx.signature]
+                out[at] = replace(tx, position=out[at].position)
         return out
 
-    async def _fetch(self, info: SignatureInfo) -> TxLogs:
+    async def _fetch(self, info: SignatureInfo) -> list[TxLogs]:
         tx = await self._rpc.transaction(info)
         self._cache.put(tx)
-        return tx
+        return [tx]
+
+    async def _fetch_block(self, slot: int, infos: Sequence[SignatureInfo]) -> list[TxLogs]:
+        """The logs of `infos` (all of `slot`) from one getBlock; a signature the block does
+        not hold (it should, at the same commitment) is asked by getTransaction."""
+        block = await self._rpc.block(slot)
+        found: list[TxLogs] = []
+        absent: list[SignatureInfo] = []
+        for info in infos:
+            tx = block.get(info.signature)
+            if tx is None:
+                absent.append(info)
+            else:
+                self._cache.put(tx)
+                found.append(tx)
+        if absent:
+            log.warning(
+                "getBlock %d lacks %d listed signatures; fetching them by getTransaction",
+                slot,
+                len(absent),
+                extra={"slot": slot, "absent": [info.signature for info in absent[:5]]},
+            )
+            for group in await _gather_all(*(self._fetch(info) for info in absent)):
+                found.extend(group)
+        return found
 
     def _record(
         self,
@@ -357,6 +407,16 @@ def _backoff(settings: Settings) -> Backoff:
     initial_ms = settings.listener_backoff_initial_ms
     cap_ms = max(settings.listener_backoff_max_ms, initial_ms)
     return Backoff(initial_s=initial_ms / 1000, cap_s=cap_ms / 1000)
+
+
+async def _gather_all(*calls: Awaitable[list[TxLogs]]) -> list[list[TxLogs]]:
+    """Await every call to its end, then raise the first failure: a failing call does not
+    abandon the others, so what they fetch still reaches the cache."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [result for result in results if not isinstance(result, BaseException)]
 
 
 def _newest_per_slot(signatures: Sequence[SignatureInfo]) -> list[tuple[int, str]]:
