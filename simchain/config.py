@@ -44,9 +44,9 @@ class SimConfig:
         rate: workload events per wall-clock second (0 = idle chain).
         zipf_s: skew of wallet and channel popularity (rank r drawn with weight 1/r^s).
         multi_event_ratio: share of staking transactions that carry several events of one
-            wallet: two stakes on different channels, or up to three closes of its positions
-            (1.0 costs about 35% fewer transactions per event; `sim_setMultiEventRatio`
-            changes it on a running chain).
+            wallet: further stakes on other channels (each with this probability, three at
+            most), or up to three closes of its positions (1.0: ~2.2 events per staking
+            transaction; `sim_setMultiEventRatio` changes it on a running chain).
         failed_tx_ratio: share of workload transactions built to fail on-chain.
         admin_event_ratio: share of events that are admin events.
         claim_ratio: share of events that are claims (when a claim channel has a root).

@@ -87,6 +87,10 @@ class PubSubServer:
             process_request=self._process_request,
             max_size=2**20,
             ping_interval=20,
+            # no permessage-deflate: compressing every notification cost ~6 % of the
+            # simulator's CPU under load (py-spy), and the listener's ~4 % to inflate them,
+            # for a loopback link
+            compression=None,
         )
         sockets = list(self._server.sockets)
         return int(sockets[0].getsockname()[1])

@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 _LAMPORTS = 10 * 1_000_000_000
 _TOKENS = 100_000_000 * 10**9
 _MAX_CACHED_WALLETS = 1 << 20
+#: stakes (each on another channel) in one multi-event transaction: three fit the 1,232-byte
+#: packet (asserted in tests/unit/simchain/test_workload.py), a fourth would not.
+_MAX_STAKES_PER_TX = 3
 #: (weight, low, high) of lock durations in slots: no lock, short, then the boost tiers.
 _LOCKS = (
     (35, 0, 0),
@@ -271,12 +274,12 @@ class Workload:
                 return wallet, channel
         return self._new_wallet(), self.channel_draw.draw(self.rng)
 
-    def _fresh_channel(self, wallet: int, *, avoid: int) -> int | None:
-        """A channel other than `avoid` that `wallet` never staked on (None if a few draws
-        find none): the second stake of a two-stake transaction."""
+    def _fresh_channel(self, wallet: int, *, avoid: list[int]) -> int | None:
+        """A channel not in `avoid` that `wallet` never staked on (None if a few draws find
+        none): a further stake of a multi-stake transaction."""
         for _ in range(4):
             channel = self.channel_draw.draw(self.rng)
-            if channel != avoid and (wallet, channel) not in self.staked_pairs:
+            if channel not in avoid and (wallet, channel) not in self.staked_pairs:
                 return channel
         return None
 
@@ -325,10 +328,11 @@ class Workload:
             return 0
         wallet, channel = self._fresh_pair()
         channels = [channel]
-        if self.rng.random() < self.multi_event_ratio:
-            other = self._fresh_channel(wallet, avoid=channel)
-            if other is not None:
-                channels.append(other)
+        while len(channels) < _MAX_STAKES_PER_TX and self.rng.random() < self.multi_event_ratio:
+            other = self._fresh_channel(wallet, avoid=channels)
+            if other is None:
+                break
+            channels.append(other)
         picks = [(c, self._amount(), self._lock()) for c in channels]
         record = self._send(
             [self._stake_ix(wallet, c, a, lk) for c, a, lk in picks], [self._wallet(wallet)]

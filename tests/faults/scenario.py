@@ -1,7 +1,7 @@
 """One fault scenario end to end: load, inject, recover, quiesce, audit.
 
 1. Start: a fresh schema and topic prefix, the simulated chain at the scenario's rate (four
-   staking channels, 40 ms slots, 50-slot epochs, several events per staking transaction),
+   staking channels, 80 ms slots, 50-slot epochs, several events per staking transaction),
    and every service as its own process.
 2. Warm up: wait until the pipeline is caught up with epoch 1 (roots flow end to end).
 3. The test injects its fault, takes `restart_mark()` just before restarting the component (or
@@ -35,27 +35,35 @@ from tests.log_ledger import audit_log, emitted_event_ids, log_watermark
 
 __all__ = ["FAULT_RATE", "FaultRun", "RestartMark", "fault_run"]
 
-#: events/s asked of the simulator; AOP_FAULT_RATE overrides. The issue asks for 2,000: asked
-#: that on the shared 2-core box the simulator saturates its core at ~1,100-1,500 and a
-#: listener catching up over getTransaction (websockets down, listener killed) falls further
-#: behind (RELIABILITY.md, "Load"). `rate_achieved` in the figures is what it produced.
-FAULT_RATE = float(os.environ.get("AOP_FAULT_RATE", "1000"))
-#: every staking transaction carries several events (two stakes of one wallet, or up to three
-#: closes of its positions): the simulator signs and executes per transaction in Python, so
+#: events/s asked of the simulator; AOP_FAULT_RATE overrides. The issue's load is >= 2,000
+#: events/s: on the shared 2-core box the simulated chain (Python, beside the whole pipeline,
+#: Kafka and PostgreSQL) produces less than it is asked when its core is contended, so it is
+#: asked 2,600 and achieves ~2,000 (RELIABILITY.md, "Load"); the figures' `rate_achieved` is
+#: what it produced.
+FAULT_RATE = float(os.environ.get("AOP_FAULT_RATE", "2600"))
+#: the services run at this niceness: in production the chain is other machines, here the
+#: simulated chain shares 2 cores with the pipeline, and a chain starved of CPU would make the
+#: load, not the pipeline, the thing measured (+5-10 % achieved rate, measured).
+SERVICE_NICENESS = 5
+#: every staking transaction carries several events (up to three stakes of one wallet, or up
+#: to three closes of its positions): the simulator signs and executes per transaction in Python, so
 #: fewer transactions per event is what lets it keep up with FAULT_RATE.
 MULTI_EVENT_RATIO = 1.0
 CHANNELS = ("fault:alpha", "fault:beta", "fault:gamma", "fault:delta")
 GENESIS_SLOT = 1000
+#: slot time of the simulated chain (Solana's is ~400 ms; shorter gives more epochs a minute,
+#: but each slot costs the simulator a seal, notifications and the pipeline's per-slot work).
+SLOT_MS = 80
 EPOCH_SLOTS = 50
 #: generous: a loaded 2-core machine folds a backlog slowly; a faster one finishes early.
 CATCH_UP_TIMEOUT_S = 300.0
 
 
 def sim_args(seed: int) -> list[str]:
-    """The simulated chain: 40 ms slots, finality 4 slots, no claim channels, and idle
+    """The simulated chain: SLOT_MS slots, finality 4 slots, no claim channels, and idle
     (`start_load` sets the workload's mix and then its rate)."""
     return [
-        *("--rate", "0", "--wallets", "400", "--slot-ms", "40"),
+        *("--rate", "0", "--wallets", "400", "--slot-ms", str(SLOT_MS)),
         *("--finality-depth", "4", "--claim-channels", "", "--seed", str(seed)),
         *("--channels", ",".join(CHANNELS)),
     ]
@@ -206,7 +214,7 @@ def fault_run(
         sim = spawn_simchain(sim_args(seed), env=env)
         start_load(sim, figures.rate_target)
         env.update(AOP_RPC_URL=sim.http_url, AOP_WS_URL=sim.ws_url)
-        services = ServiceProcesses(env, ports, workdir)
+        services = ServiceProcesses(env, ports, workdir, niceness=SERVICE_NICENESS)
         try:
             services.start_all()
             run = FaultRun(

@@ -32,8 +32,12 @@ class ServiceProcesses:
         ports: Mapping[str, int],
         log_dir: Path,
         names: Sequence[str] = tuple(SERVICES),
+        niceness: int = 0,
     ) -> None:
         self.env = dict(env)
+        #: run the services at this niceness (`nice -n`, which execs: same pid), so a
+        #: simulated chain sharing the host keeps its core (see tests/faults/scenario.py).
+        self._niceness = niceness
         self._ports = dict(ports)
         self._log_dir = log_dir
         self._names = list(names)
@@ -52,8 +56,9 @@ class ServiceProcesses:
         self._started_at[name] = time.monotonic()
         env = {**os.environ, **service_env(self.env, self._ports, name)}
         with (self._log_dir / f"{name}.log").open("ab") as output:  # the child keeps a copy
+            nice = ["nice", "-n", str(self._niceness)] if self._niceness else []
             self._processes[name] = subprocess.Popen(
-                [*AOP, SERVICES[name]], env=env, stdout=output, stderr=subprocess.STDOUT
+                [*nice, *AOP, SERVICES[name]], env=env, stdout=output, stderr=subprocess.STDOUT
             )
 
     def start_all(self) -> None:
