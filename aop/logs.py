@@ -1,14 +1,29 @@
-"""JSON-lines logging, configured once by the `aop` entry point."""
+"""JSON-lines logging, configured once by the `aop` entry point.
+
+Every line is also scrubbed of the secrets URLs carry, whoever logged them (our code passes
+URLs through `aop.settings.redact_url`, but libraries log their own: websockets' DEBUG
+handshake line holds the request path and query): a user-info password and the value of
+every query parameter (RPC providers' `?api-key=`) become `***`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+#: `://user:password@` and `?name=value` / `&name=value` (value up to a separator or quote).
+_URL_PASSWORD = re.compile(r"(://[^/\s:@\"']+:)[^@\s\"']+@")
+_QUERY_VALUE = re.compile(r"([?&][\w.~%-]+=)[^&#\s\"'\\]+")
+
+
+def scrub_secrets(text: str) -> str:
+    """`text` with URL passwords and query values replaced by `***`."""
+    return _QUERY_VALUE.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,7 +42,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return scrub_secrets(json.dumps(entry, default=str))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -380,20 +380,29 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 
 def redact_url(url: object) -> object:
-    """`url` with the password of its user info replaced by `***` (other values unchanged).
+    """`url` with the password of its user info and the value of every query parameter
+    replaced by `***` (RPC providers put API keys in the query: `?api-key=...`); other values
+    unchanged.
 
     Args:
-        url: a URL such as AOP_DATABASE_URL; anything else is returned as it is.
+        url: a URL such as AOP_DATABASE_URL or AOP_RPC_URL; anything else is returned as it is.
     """
     if not isinstance(url, str):
         return url
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        password = parts.password
     except ValueError:  # not parseable: nothing of it is shown
         return "<unparseable URL, hidden>"
-    if not password:
-        return url
-    return url.replace(f":{password}@", ":***@", 1)
+    if password:
+        url = url.replace(f":{password}@", ":***@", 1)
+    if parts.query:
+        masked = "&".join(
+            f"{name}=***" if sep else name
+            for name, sep, _ in (field.partition("=") for field in parts.query.split("&"))
+        )
+        url = url.replace(f"?{parts.query}", f"?{masked}", 1)
+    return url
 
 
 def _describe(exc: ValidationError) -> str:

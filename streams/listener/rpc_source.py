@@ -26,6 +26,7 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import LogsNotification
 from solders.signature import Signature
 
+from aop.settings import redact_url
 from streams.listener.backoff import Backoff
 from streams.listener.errors import RpcUnavailableError
 from streams.listener.model import SignatureInfo, TxLogs
@@ -280,7 +281,7 @@ class LogsWatcher:
             )
             self.connected.set()
             self._backoff.reset()
-            log.info("websocket subscribed", extra={"ws_url": self._url})
+            log.info("websocket subscribed", extra={"ws_url": redact_url(self._url)})
             # Reconnected: the service backfills the gap from its checkpoint on every step.
             self._notify()
             async for notification in client:

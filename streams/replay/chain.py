@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import httpx
 
+from aop.settings import redact_url
 from core.accounts import ChannelConfigV2, ChannelState
 from core.errors import AccountDecodeError
 from streams.replay.compare import ChainReport
@@ -49,10 +50,10 @@ class ChainReader:
             client.close()
             if mode == "on":
                 raise ChainUnavailableError(
-                    f"--chain: the RPC at {rpc_url} does not answer ({exc}); operator action: "
-                    "set AOP_RPC_URL or run with --no-chain"
+                    f"--chain: the RPC at {redact_url(rpc_url)} does not answer ({exc}); "
+                    "operator action: set AOP_RPC_URL or run with --no-chain"
                 ) from exc
-            self.reason = f"RPC at {rpc_url} not answering"
+            self.reason = f"RPC at {redact_url(rpc_url)} not answering"
             log.info("chain comparison skipped", extra={"reason": self.reason})
             return
         self._client = client

@@ -1,8 +1,8 @@
 """Secrets stay out of logs and metrics: every service runs (DEBUG logs, dry-run settlement
 holding the publisher keypair) with a database login whose password is known, until a root is
-projected and served; then their logs, /metrics and refusals are searched for the password
-and for the secret key in every form it could be printed in (JSON array, base58, hex, the
-32-byte seed alone)."""
+projected and served, with an API key in the RPC URLs' query as providers issue them; then
+their logs, /metrics and refusals are searched for the password, the API key and the secret
+key in every form it could be printed in (JSON array, base58, hex, the 32-byte seed alone)."""
 
 from __future__ import annotations
 
@@ -66,11 +66,14 @@ def password_login(database_url: str) -> Iterator[tuple[str, str]]:
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
 
 
-def _run_until_served(env: dict[str, str], ports: dict[str, int], logs: Path) -> dict[str, str]:
+def _run_until_served(
+    env: dict[str, str], ports: dict[str, int], logs: Path, *, rpc_key: str
+) -> dict[str, str]:
     """Every service, logging to `logs/<name>.log`, until the API serves a root; the
-    /metrics text of each."""
+    /metrics text of each. The RPC URLs carry `rpc_key` as providers' API keys do."""
     sim = spawn_simchain([*SIM_ARGS, "--channels", ",".join(CHANNELS)], env=env)
-    env = {**env, "AOP_RPC_URL": sim.http_url, "AOP_WS_URL": sim.ws_url}
+    query = f"?api-key={rpc_key}"
+    env = {**env, "AOP_RPC_URL": sim.http_url + query, "AOP_WS_URL": sim.ws_url + query}
     specs = [
         ServiceSpec(name, [*AOP, command], service_env(env, ports, name), logs / f"{name}.log")
         for name, command in SERVICES.items()
@@ -100,7 +103,7 @@ def _run_until_served(env: dict[str, str], ports: dict[str, int], logs: Path) ->
         sim.stop()
 
 
-def test_no_service_logs_or_exports_the_keypair_or_the_database_password(
+def test_no_service_logs_or_exports_the_keypair_the_database_password_or_rpc_key(
     kafka_bootstrap: str, database_url: str, password_login: tuple[str, str], tmp_path: Path
 ) -> None:
     url, password = password_login
@@ -115,9 +118,10 @@ def test_no_service_logs_or_exports_the_keypair_or_the_database_password(
             channels=CHANNELS,
             settings={"AOP_LOG_LEVEL": "DEBUG"},
         )
-        scrapes = _run_until_served(env, ports, logs)
+        rpc_key = f"k3y{uuid.uuid4().hex}"
+        scrapes = _run_until_served(env, ports, logs, rpc_key=rpc_key)
     secret = bytes(json.loads((tmp_path / "publisher.json").read_text()))
-    forbidden = secret_forms(secret) | {password}
+    forbidden = secret_forms(secret) | {password, rpc_key}
     texts = {f"{p.name}": p.read_text(errors="replace") for p in logs.glob("*.log")}
     texts |= {f"{name} /metrics": text for name, text in scrapes.items()}
     assert set(texts) == {f"{n}.log" for n in SERVICES} | {f"{n} /metrics" for n in scrapes}

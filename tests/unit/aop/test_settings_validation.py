@@ -114,11 +114,13 @@ def test_database_url_password_is_masked_in_repr_str_and_refusals() -> None:
         ("postgresql+psycopg://u:p%40ss@h/db", "postgresql+psycopg://u:***@h/db"),
         ("https://user:key@registry:8081", "https://user:***@registry:8081"),
         ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("https://rpc.example/?api-key=k3y&x=1#f", "https://rpc.example/?api-key=***&x=***#f"),
+        ("wss://u:pw@rpc.example/ws?token=k3y&flag", "wss://u:***@rpc.example/ws?token=***&flag"),
         ("http://[::1", "<unparseable URL, hidden>"),
         (None, None),
     ],
 )
-def test_redact_url_masks_only_the_password(url: Any, shown: Any) -> None:
+def test_redact_url_masks_the_password_and_query_values(url: Any, shown: Any) -> None:
     assert redact_url(url) == shown
 
 
