@@ -26,7 +26,9 @@ class ScenarioFigures:
 
     Attributes:
         rate_target: events/s asked of the simulator; `rate_achieved` is what it produced
-            (finalized events / wall-clock seconds of the loaded phase).
+            (finalized events / wall-clock seconds of the loaded phase, warm-up included:
+            the services' start slows the simulator; `extra["rate_after_warm_up"]` leaves it
+            out, the load while the faults happen).
         recovery_s: per injected fault, seconds from restart (or fault cleared) until caught
             up (`tests.faults.progress`).
         crashes: services that exited on their own during the run (restarted by the test).

@@ -96,6 +96,9 @@ class FaultRun:
     figures: ScenarioFigures
     started_at: float
     events_at_start: int
+    #: when the warm-up ended and the events emitted by then: the load while faults happen.
+    warmed_at: float = 0.0
+    events_at_warm: int = 0
 
     def metric(self, service: str, name: str) -> float | None:
         """The sum of `name`'s samples on `service`'s /metrics (None: it does not answer)."""
@@ -150,9 +153,12 @@ class FaultRun:
         """Steps 4 and 5 of the module docstring; records the figures and returns them."""
         self.sim.control("sim_pause")
         status = self.sim.control("sim_status")
-        loaded_s = time.monotonic() - self.started_at
+        now = time.monotonic()
+        loaded_s = now - self.started_at
         emitted_events = int(status["counts"]["events"]) - self.events_at_start
         self.figures.rate_achieved = round(emitted_events / loaded_s, 1)
+        after_warm_up = int(status["counts"]["events"]) - self.events_at_warm
+        rate_after_warm_up = after_warm_up / (now - self.warmed_at)
         tip = int(status["tip"])
         finalized = wait_until(
             lambda: (slot := self.finalized_slot()) >= tip and slot,
@@ -177,6 +183,7 @@ class FaultRun:
         self.figures.crashes = {k: v for k, v in self.services.crashes.items() if v}
         self.figures.extra.update(
             loaded_seconds=round(loaded_s, 1),
+            rate_after_warm_up=round(rate_after_warm_up, 1),
             root_statuses=roots.statuses,
             roots_per_channel=roots.per_channel,
             log_examples=list(log.examples),
@@ -235,6 +242,8 @@ def fault_run(
                 events_at_start=int(sim.control("sim_status")["counts"]["events"]),
             )
             run.wait_caught_up(1, what="warm-up")
+            run.warmed_at = time.monotonic()
+            run.events_at_warm = int(sim.control("sim_status")["counts"]["events"])
             yield run
         finally:
             services.stop_all()
