@@ -1,9 +1,10 @@
 """JSON-lines logging, configured once by the `aop` entry point.
 
-Every line is also scrubbed of the secrets URLs carry, whoever logged them (our code passes
-URLs through `aop.settings.redact_url`, but libraries log their own: websockets' DEBUG
-handshake line holds the request path and query): a user-info password and the value of
-every query parameter (RPC providers' `?api-key=`) become `***`.
+Every line is also scrubbed of the secrets URLs carry, whoever logged them (our start lines
+name the RPC URLs; websockets' DEBUG handshake line holds the request path and query): a
+user-info password and the value of every query parameter (RPC providers' `?api-key=`) become
+`***`. Text that leaves by other ways (a settings error, a report) goes through
+`aop.settings.redact_url`.
 """
 
 from __future__ import annotations

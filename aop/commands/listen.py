@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aop.logs import configure_logging
 from aop.metrics import serve_metrics
-from aop.settings import load_settings, redact_url
+from aop.settings import load_settings
 
 if TYPE_CHECKING:
     from streams.listener import Listener
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
         "listener starting",
         extra={
             "program_id": settings.program_id,
-            "rpc_url": redact_url(settings.rpc_url),
-            "ws_url": redact_url(settings.ws_url),
+            "rpc_url": settings.rpc_url,
+            "ws_url": settings.ws_url,
             "commitment": settings.commitment,
             "partitions": settings.chain_partitions,
         },

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from aop.logs import configure_logging
 from aop.metrics import serve_metrics
-from aop.settings import Settings, load_settings, redact_url
+from aop.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from solders.keypair import Keypair
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         "settlement starting",
         extra={
             "publisher": str(keypair.pubkey()),
-            "rpc_url": redact_url(settings.rpc_url),
+            "rpc_url": settings.rpc_url,
             "commitment": settings.commitment,
             "auto_publish": settings.auto_publish,
         },

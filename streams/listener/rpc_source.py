@@ -26,7 +26,6 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import LogsNotification
 from solders.signature import Signature
 
-from aop.settings import redact_url
 from streams.listener.backoff import Backoff
 from streams.listener.errors import RpcUnavailableError
 from streams.listener.model import SignatureInfo, TxLogs
@@ -117,8 +116,7 @@ class ChainRpc:
         async with self._gate:
             response = await self._call("getTransaction", partial(self._get_transaction, info))
         value = response.value
-        meta = value.transaction.meta
-        logs = None if meta is None or meta.log_messages is None else tuple(meta.log_messages)
+        logs = _log_lines(value.transaction.meta)
         block_time = info.block_time if info.block_time is not None else value.block_time
         return TxLogs(info.signature, info.slot, block_time, info.err, logs)
 
@@ -132,7 +130,7 @@ class ChainRpc:
         for tx in value.transactions or ():
             meta = tx.meta
             signature = str(tx.transaction.signatures[0])
-            logs = None if meta is None or meta.log_messages is None else tuple(meta.log_messages)
+            logs = _log_lines(meta)
             err = None if meta is None or meta.err is None else _error_text(meta.err)
             found[signature] = TxLogs(signature, slot, value.block_time, err, logs)
         return found
@@ -281,7 +279,7 @@ class LogsWatcher:
             )
             self.connected.set()
             self._backoff.reset()
-            log.info("websocket subscribed", extra={"ws_url": redact_url(self._url)})
+            log.info("websocket subscribed", extra={"ws_url": self._url})
             # Reconnected: the service backfills the gap from its checkpoint on every step.
             self._notify()
             async for notification in client:
@@ -300,3 +298,8 @@ class LogsWatcher:
 def _error_text(err: object) -> str:
     """A transaction error in one line (solders types print over several)."""
     return " ".join(str(err).split())
+
+
+def _log_lines(meta: Any) -> tuple[str, ...] | None:
+    """A transaction meta's log messages (None: the RPC gave none)."""
+    return None if meta is None or meta.log_messages is None else tuple(meta.log_messages)
