@@ -4,8 +4,11 @@ fastavro builds every field of every ChainEvent, including the `fields` map of d
 the listener adds for humans (~7 entries): ~15-25 µs per event here, more than the fold
 itself. The fold reads four fields of an event: `id`, `slot`, `program_id` and `data`. This
 decoder walks the Avro binary body of `schemas/avro/SlotBatch.avsc` and keeps exactly those,
-skipping the rest without building it (~2-3x faster). Its output is therefore NOT a full
-ChainEvent: each event dict has the keys `id`, `slot`, `program_id`, `data` only.
+skipping the rest without building it (~2-3x faster). The `fields` map, which the listener
+writes as one block with its byte size (`streams.listener.encoding`), is passed in one jump;
+maps written entry by entry (fastavro's way) are walked string by string. Its output is
+therefore NOT a full ChainEvent: each event dict has the keys `id`, `slot`, `program_id`,
+`data` only.
 
 Framing: a single-object record whose fingerprint is SlotBatch's, or a Confluent-framed record
 whose schema id the `AvroCodec` resolved to SlotBatch once, takes the fast path; anything else
@@ -152,13 +155,29 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
                 if b == 0:
                     pos += 1
                     break
-                if b < 0x80 and not b & 1:  # a block of fewer than 64 entries
+                if b & 1 and b < 0x80:  # a sized block (the listener's): jump over it
+                    b = buf[pos + 1]
+                    if b < 0x80:  # under 64 bytes
+                        pos += 2 + (b >> 1)
+                        continue
+                    c = buf[pos + 2]
+                    if c < 0x80 and not b & 1:  # under 8,192 bytes (a size is never < 0)
+                        pos += 3 + (((b & 0x7F) | (c << 7)) >> 1)
+                        continue
+                    size, pos = varint(buf, pos + 1)
+                    if size < 0:
+                        raise ValueError(f"negative map block size {size}")
+                    pos += size
+                    continue
+                if b < 0x80:  # a block of fewer than 64 entries
                     entries = b >> 1
                     pos += 1
                 else:
                     entries, pos = varint(buf, pos)
                     if entries < 0:
                         size, pos = varint(buf, pos)
+                        if size < 0:
+                            raise ValueError(f"negative map block size {size}")
                         pos += size
                         continue
                 for _ in range(entries + entries):

@@ -2,9 +2,16 @@
 
 fastavro spends ~8 µs per ChainEvent (its map and union handling); this encoder, specialised
 to the two schemas and caching the strings that repeat (program id, names, field keys), spends
-about a quarter of that. The bytes are identical: `SlotBatchEncoder` checks itself against
-`AvroCodec` once at construction and falls back to it on any difference, and the unit tests
-compare both on arbitrary values. Field order follows `schemas/avro/{ChainEvent,SlotBatch}.avsc`.
+about a quarter of that. Field order follows `schemas/avro/{ChainEvent,SlotBatch}.avsc`.
+
+The bytes are fastavro's but for one thing: a non-empty `fields` map (the decoded text the
+listener adds for humans, ~7 entries, a third of an event's bytes) is written as one block
+with a negative count followed by the block's byte size. The Avro spec allows this so that
+readers projecting a record can skip the block without parsing it, and it is what the fold's
+and the replay's decoder (`aop.slot_batch`) do: one jump per event instead of a loop over 14
+strings. Every Avro reader decodes it to the same value. `SlotBatchEncoder` checks itself
+against `AvroCodec` once at construction and falls back to it on any difference; the unit
+tests check the bytes against a layout built from the codec's own on arbitrary values.
 """
 
 from __future__ import annotations
@@ -101,13 +108,17 @@ def encode_chain_event(event: RoutedEvent) -> bytes:
         encode_long(len(data)),
         data,
     ]
-    if fields:
-        parts.append(encode_long(len(fields)))
+    if fields:  # one block: -count, byte size, entries (module docstring)
+        entries = []
         for key, value in fields.items():
             raw = value.encode()
-            parts.append(strings.get(key) or _cached_string(key))
-            parts.append(small[len(raw)] if len(raw) < _SMALL else _varint(len(raw)))
-            parts.append(raw)
+            entries.append(strings.get(key) or _cached_string(key))
+            entries.append(small[len(raw)] if len(raw) < _SMALL else _varint(len(raw)))
+            entries.append(raw)
+        block = b"".join(entries)
+        parts.append(_varint(-len(fields)))
+        parts.append(small[len(block)] if len(block) < _SMALL else _varint(len(block)))
+        parts.append(block)
     parts.append(b"\x00")
     return b"".join(parts)
 
@@ -184,4 +195,7 @@ class SlotBatchEncoder:
             "cursor": "c",
         }
         mine = self._header + encode_slot_batch_body(5, -3, 2**62, probe, "c")
-        return mine == self._codec.encode("SlotBatch", value, topic=self._topic)
+        reference = self._codec.encode("SlotBatch", value, topic=self._topic)
+        # the same value, and the bytes differ by the sized block's one extra varint only
+        same_value = self._codec.decode_as("SlotBatch", mine) == value
+        return same_value and len(mine) == len(reference) + 1

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from aop.avro import AvroCodec, AvroDecodeError
 from aop.slot_batch import SlotBatchDecoder, decode_slot_batch_body, fold_view
-from streams.listener.encoding import encode_long
+from streams.listener.encoding import SlotBatchEncoder, encode_long
+from streams.listener.model import RoutedEvent
 
 CODEC = AvroCodec()
 
@@ -110,3 +111,42 @@ def test_decode_refuses_other_records_and_garbage() -> None:
     )
     with pytest.raises(AvroDecodeError, match="SlotBatch body does not parse"):
         decoder.decode(batch[:-2])
+
+
+routed_events = st.builds(
+    RoutedEvent,
+    partition=st.just(0),
+    slot=longs,
+    signature=texts,
+    event_index=st.integers(min_value=0, max_value=2**31 - 1),
+    name=texts,
+    block_time=st.none() | longs,
+    program_id=texts,
+    data=st.binary(max_size=300),
+    fields=st.dictionaries(texts, st.text(max_size=400), max_size=12),
+)
+
+
+@given(st.lists(routed_events, max_size=12), st.none() | texts)
+def test_decode_of_the_listeners_records_equals_the_fastavro_view(
+    events: list[RoutedEvent], cursor: str | None
+) -> None:
+    """The listener writes `fields` as sized blocks: the fast path jumps over them and keeps
+    what fastavro decodes (block sizes of 1, 2 and more varint bytes all occur)."""
+    framed = SlotBatchEncoder(CODEC, topic="t").encode(0, 1, 2, events, cursor)
+    assert decode_slot_batch_body(framed, 10) == fold_view(CODEC.decode_as("SlotBatch", framed))
+
+
+def test_decode_jumps_over_map_blocks_of_every_size_class() -> None:
+    """Block sizes under 64 bytes, under 8,192 and above (1, 2 and 3 varint bytes)."""
+    sizes = {"small": 10, "medium": 3_000, "large": 20_000}
+    events = [
+        RoutedEvent(0, 7, f"s{i}", i, "N", None, "P", bytes([i]), {"k": "x" * n})
+        for i, n in enumerate(sizes.values())
+    ]
+    framed = SlotBatchEncoder(CODEC, topic="t").encode(0, 7, 7, events, None)
+    blocks = [2 + len(encode_long(n)) + n for n in sizes.values()]  # "k", the text's length, it
+    assert [len(encode_long(b)) for b in blocks] == [1, 2, 3]
+    assert decode_slot_batch_body(framed, 10)["events"] == [
+        {"id": f"s{i}:{i}", "slot": 7, "program_id": "P", "data": bytes([i])} for i in range(3)
+    ]
