@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.pool import NullPool
 
 from aop.avro import codec_for
+from aop.kafka import CHAIN_EVENTS
 from aop.settings import Settings
 from aop.slot_batch import SlotBatchDecoder
 from core.fold_config import ChannelSpec, FoldConfig
@@ -46,12 +47,13 @@ from streams.replay.engine import (
     ChannelTarget,
     PartitionRun,
     ReadProgress,
-    partition_bounds,
+    gc_tuned,
     replay_partition,
     root_account,
 )
 from streams.replay.errors import NothingToReplayError, UnknownChannelError
 from streams.replay.explain import trace_wallets
+from streams.replay.reader import log_bounds
 from streams.replay.store import RootStore
 
 __all__ = [
@@ -265,18 +267,20 @@ def _replay_group(
     progress: ReadProgress | None,
     explain: bool,
 ) -> list[ChannelRun]:
-    """Steps 1-5 for the channels of one partition."""
+    """Steps 1-5 for the channels of one partition (under `gc_tuned`, left once the folds
+    are dropped)."""
     comparer = _Comparer(store, chain, settings.replay_max_wallets)
-    read = replay_partition(
-        settings, config, partition, group, on_root=comparer, decoder=decoder, progress=progress
-    )
     out = []
-    for target in group:
-        run = ChannelRun(target.name, target.key, partition, target.format, target.mode, read)
-        run.roots = _settle(target, read, store, comparer.reports.get(target.key, {}))
-        if explain and settings.replay_explain_wallets > 0:
-            _explain(settings, config, target, run, store, decoder)
-        out.append(run)
+    with gc_tuned():
+        read = replay_partition(
+            settings, config, partition, group, on_root=comparer, decoder=decoder, progress=progress
+        )
+        for target in group:
+            run = ChannelRun(target.name, target.key, partition, target.format, target.mode, read)
+            run.roots = _settle(target, read, store, comparer.reports.get(target.key, {}))
+            if explain and settings.replay_explain_wallets > 0:
+                _explain(settings, config, target, run, store, decoder)
+            out.append(run)
     return out
 
 
@@ -319,17 +323,22 @@ def _in_processes(
     explain: bool,
     workers: int,
 ) -> list[ChannelRun]:
-    """Partitions spread over `workers` processes (spawned: no forked librdkafka state)."""
+    """Partitions spread over `workers` processes (spawned: no forked librdkafka state),
+    the costliest first (`costliest_first`)."""
+    topic = settings.topic(CHAIN_EVENTS)
+    records = {p: b.stop for p, b in log_bounds(settings, topic, by_partition).items()}
     if progress is not None:
-        total = sum(partition_bounds(settings, p).stop for p in by_partition)
-        progress.start(f"{len(by_partition)} partitions, {workers} processes", total)
+        label = f"{len(by_partition)} partitions, {workers} processes"
+        progress.start(label, sum(records.values()))
     out: list[ChannelRun] = []
     try:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [
-                pool.submit(_group_in_worker, settings, config, p, group, chain.enabled, explain)
-                for p, group in sorted(by_partition.items(), key=lambda kv: kv[0])
+                pool.submit(
+                    _group_in_worker, settings, config, p, by_partition[p], chain.enabled, explain
+                )
+                for p in costliest_first(by_partition, records)
             ]
             for future in as_completed(futures):
                 runs = future.result()
@@ -341,6 +350,20 @@ def _in_processes(
         if progress is not None:
             progress.finish()
     return out
+
+
+def costliest_first(
+    by_partition: Mapping[int, Sequence[ChannelTarget]], records: Mapping[int, int]
+) -> list[int]:
+    """The partitions in the order to hand them to a pool: the costliest first.
+
+    Longest-processing-time-first scheduling: a pool that takes the big jobs first ends with
+    small ones, so no worker is left folding one big partition while the others idle. A
+    partition's cost is estimated by its channel count (every epoch close of a channel reads
+    all of its wallets and builds a tree over them, most of a replay's time on a busy log),
+    then its record count; ties by partition number, so the order is stable.
+    """
+    return sorted(by_partition, key=lambda p: (-len(by_partition[p]), -records.get(p, 0), p))
 
 
 def _settle(
