@@ -20,12 +20,17 @@ import pytest
 from psycopg import sql
 
 from aop.settings import Settings, load_settings
+from tests.topics import JANITOR
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_KAFKA = f"127.0.0.1:{os.environ.get('AOP_LOCAL_KAFKA_PORT', '19092')}"
 LOCAL_DATABASE = (
     f"postgresql+psycopg://aop:aop@127.0.0.1:{os.environ.get('AOP_LOCAL_PG_PORT', '15432')}/aop"
 )
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    JANITOR.delete_all()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,6 +57,7 @@ def _local_service(name: str) -> None:
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap address of a real Kafka-compatible broker."""
     if os.environ.get("AOP_KAFKA_BOOTSTRAP"):
+        JANITOR.bootstrap = os.environ["AOP_KAFKA_BOOTSTRAP"]
         yield os.environ["AOP_KAFKA_BOOTSTRAP"]
     elif _docker_answers():
         from testcontainers.kafka import RedpandaContainer
@@ -60,6 +66,7 @@ def kafka_bootstrap() -> Iterator[str]:
             yield redpanda.get_bootstrap_server()
     else:
         _local_service("kafka")
+        JANITOR.bootstrap = LOCAL_KAFKA
         yield LOCAL_KAFKA
 
 
@@ -83,9 +90,14 @@ def libpq_url(database_url: str) -> str:
     return database_url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
+def new_topic_prefix() -> str:
+    """A fresh topic prefix, whose topics are deleted when the session ends."""
+    return JANITOR.track(f"t{uuid.uuid4().hex[:12]}.")
+
+
 @pytest.fixture
 def topic_prefix() -> str:
-    return f"t{uuid.uuid4().hex[:12]}."
+    return new_topic_prefix()
 
 
 @pytest.fixture

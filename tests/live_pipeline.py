@@ -30,7 +30,7 @@ from aop.services import METRICS_PORTS, SERVICES
 from aop.supervisor import ServiceSpec, Supervisor
 from settlement.keypair import write_publisher_keypair
 from simchain.process import SimChainProcess, spawn_simchain
-from tests.conftest import libpq_url
+from tests.conftest import libpq_url, new_topic_prefix
 
 __all__ = [
     "AOP",
@@ -129,7 +129,7 @@ def pipeline_env(
     env = {
         "AOP_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "AOP_DATABASE_URL": database_url,
-        "AOP_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:12]}.",
+        "AOP_TOPIC_PREFIX": new_topic_prefix(),
         "AOP_DATABASE_SCHEMA": schema,
         "AOP_CHAIN_PARTITIONS": "2",
         "AOP_CHANNELS": ",".join(channels),
