@@ -182,7 +182,7 @@ def gc_tuned() -> Iterator[None]:
     Enter it around the whole use of a fold, and leave it once the fold's state is dropped:
     the first allocation after the thresholds are restored runs the collections they held
     back, a full one when due, and over a live fold state that took ~30 ms per partition
-    (3 % of a 1,000,000-event replay, py-spy). `fold_steps` callers enter it.
+    (2.5 % of a 1,000,000-event replay, py-spy). `fold_steps` callers enter it.
     """
     before = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
