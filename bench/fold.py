@@ -6,9 +6,9 @@ Run: .venv/bin/python bench/fold.py [--events 400000] [--events-per-batch 500] [
 
 Input: a staking log of --events events (60% opens, 30% closes, 10% claims) over --channels
 channels and 4 partitions, --wallets wallets per channel, --events-per-batch events per
-SlotBatch (ChainEvents as the listener writes them: ids, signatures, raw bytes and the decoded
-`fields` map), spanning 4 epochs (so epoch closes and roots are part of the run). Produced
-once, before anything is timed.
+SlotBatch (ChainEvents as the listener writes them, with its encoder: ids, signatures, raw
+bytes and the decoded `fields` map as one sized block), spanning 4 epochs (so epoch closes and
+roots are part of the run). Produced once, before anything is timed.
 
 Measured, same log, same broker, alternating (best of --repeat; the host is shared):
 * fold: `aop fold` as a subprocess (fresh app id, memory store, default settings), from the
@@ -60,6 +60,8 @@ from core.fold import ReferenceFold
 from core.fold_config import FoldConfig
 from streams.fold.config import fold_app_id, fold_config
 from streams.fold.worker import tune_gc
+from streams.listener.encoding import SlotBatchEncoder
+from streams.listener.model import RoutedEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4
@@ -175,13 +177,35 @@ def staking_log(
     return out
 
 
+def listener_bytes(encoder: SlotBatchEncoder, partition: int, batch: dict[str, Any]) -> bytes:
+    """The SlotBatch record as `aop listen` writes it (its encoder: `fields` as sized blocks)."""
+    events = [
+        RoutedEvent(
+            partition,
+            e["slot"],
+            e["signature"],
+            e["event_index"],
+            e["name"],
+            e["block_time"],
+            e["program_id"],
+            e["data"],
+            e["fields"],
+        )
+        for e in batch["events"]
+    ]
+    first, last = batch["first_slot"], batch["last_slot"]
+    return encoder.encode(partition, first, last, events, batch["cursor"])
+
+
 def produce(settings: Settings, batches: list[tuple[int, dict[str, Any]]]) -> None:
     producer = Producer(producer_config(settings))
     topic = settings.topic(CHAIN_EVENTS)
+    encoder = SlotBatchEncoder(CODEC, topic=topic)
     for partition, batch in batches:
+        value = listener_bytes(encoder, partition, batch)
         while True:
             try:
-                producer.produce(topic, CODEC.encode("SlotBatch", batch), partition=partition)
+                producer.produce(topic, value, partition=partition)
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -403,10 +427,10 @@ def _close_latency(
         reader.assign([TopicPartition(roots_topic, spec.partition, OFFSET_END)])
         reader.consume(1, 1.0)  # join the partition's end before the close
         producer = Producer(producer_config(settings))
+        topic = settings.topic(CHAIN_EVENTS)
+        encoder = SlotBatchEncoder(CODEC, topic=topic)
         producer.produce(
-            settings.topic(CHAIN_EVENTS),
-            CODEC.encode("SlotBatch", closing),
-            partition=spec.partition,
+            topic, listener_bytes(encoder, spec.partition, closing), partition=spec.partition
         )
         producer.flush(10)
         sent = time.perf_counter()
