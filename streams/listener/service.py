@@ -325,8 +325,12 @@ class Listener:
         )
         for group in fetched:
             for tx in group:
+                # the answer brings the logs (and the block time if the list had none); the
+                # error stays the list's, as for cached logs, whichever call fetched them
                 at = missing[tx.signature]
-                out[at] = replace(tx, position=out[at].position)
+                listed = out[at]
+                block_time = tx.block_time if listed.block_time is None else listed.block_time
+                out[at] = replace(listed, logs=tx.logs, block_time=block_time)
         return out
 
     async def _fetch(self, info: SignatureInfo) -> list[TxLogs]:

@@ -156,3 +156,39 @@ async def test_a_failed_get_block_fails_the_step_but_keeps_what_was_fetched(
     rpc.failing_blocks.clear()
     assert await listener._logs_of(listed(CHAIN)) == expected(CHAIN)
     assert rpc.calls == [("getBlock", 12)]
+
+
+async def test_the_signature_list_gives_error_and_time_whichever_call_fetched_the_logs(
+    listener: Listener,
+) -> None:
+    """getBlock's and getTransaction's answers bring logs only: the error text and the block
+    time written are the signature list's, as for cached logs (the block time of the answer
+    only where the list has none), so the record never depends on how logs were fetched."""
+    chain = [
+        SignatureInfo("sig-20-0", 20, None, None),
+        *(info(20, n, "InstructionError(0, Custom(1))") for n in range(1, 3)),
+        SignatureInfo("sig-21-0", 21, None, "InstructionError(1, Custom(2))"),
+    ]
+
+    class OtherWording(FakeRpc):
+        """Answers with another error text and another block time than the list."""
+
+        async def block(self, slot: int) -> dict[str, TxLogs]:
+            return {
+                s: TxLogs(s, slot, 99, "other text", tx.logs)
+                for s, tx in (await super().block(slot)).items()
+            }
+
+        async def transaction(self, wanted: SignatureInfo) -> TxLogs:
+            tx = await super().transaction(wanted)
+            return TxLogs(tx.signature, tx.slot, 99, "other text", tx.logs)
+
+    listener._rpc = OtherWording(chain)  # type: ignore[assignment]
+    got = await listener._logs_of(listed(chain))
+    assert [(t.signature, t.block_time, t.err, t.logs) for t in got] == [
+        ("sig-20-0", 99, None, logs_of("sig-20-0")),
+        ("sig-20-1", 1_700_000_020, "InstructionError(0, Custom(1))", logs_of("sig-20-1")),
+        ("sig-20-2", 1_700_000_020, "InstructionError(0, Custom(1))", logs_of("sig-20-2")),
+        ("sig-21-0", 99, "InstructionError(1, Custom(2))", logs_of("sig-21-0")),
+    ]
+    assert ("getBlock", 20) in listener._rpc.calls  # type: ignore[attr-defined]
