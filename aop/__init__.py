@@ -1,5 +1,15 @@
-"""Shared plumbing of the Attention Oracle Pipeline: settings, CLI, logging, the log codec.
+"""Attention Oracle Pipeline: Solana program events -> the log -> Merkle roots -> on-chain.
 
-`core/` is the pure heart; `aop/` holds what every service needs around it (reading settings
-once at the entry point, JSON logging, the `aop` command) and must never be imported by `core/`.
+One import namespace. In the repository each layer is a top-level folder (`core/`,
+`runtime/`, `log/`, `streams/`, `projections/`, `settlement/`, `api/`, `replay/`, `cli/`,
+`simchain/`, `schemas/`), mapped to `aop.<folder>` by setuptools `package-dir` when built and
+by the relative links beside this file when run from a checkout. Layers import downward only;
+the contract is in `pyproject.toml` (`[tool.importlinter]`) and `docs/architecture.md`.
 """
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("attention-oracle-pipeline")
+except PackageNotFoundError:  # a checkout that was never installed
+    __version__ = "0+unknown"

@@ -4,6 +4,6 @@
 `api.openapi` documents them.
 """
 
-from api.app import create_app
+from aop.api.app import create_app
 
 __all__ = ["create_app"]

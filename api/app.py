@@ -21,16 +21,16 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from aop.settings import Settings
-from api.dataset import DatasetStreams
-from api.db import Database
-from api.errors import ApiError
-from api.hot_route import HotRoute
-from api.http import api_error_response, error_response
-from api.metrics import MetricsMiddleware
-from api.openapi import docs_html, openapi_document
-from api.reader import Reader
-from api.routes import Handlers
+from aop.api.dataset import DatasetStreams
+from aop.api.db import Database
+from aop.api.errors import ApiError
+from aop.api.hot_route import HotRoute
+from aop.api.http import api_error_response, error_response
+from aop.api.metrics import MetricsMiddleware
+from aop.api.openapi import docs_html, openapi_document
+from aop.api.reader import Reader
+from aop.api.routes import Handlers
+from aop.runtime.settings import Settings
 
 __all__ = ["create_app"]
 

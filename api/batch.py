@@ -25,9 +25,9 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from api.db import Database
-from api.errors import DatabaseUnavailableError
-from api.metrics import CLAIM_BATCH_SIZE
+from aop.api.db import Database
+from aop.api.errors import DatabaseUnavailableError
+from aop.api.metrics import CLAIM_BATCH_SIZE
 
 __all__ = ["ClaimBatcher"]
 

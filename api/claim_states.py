@@ -20,7 +20,7 @@ from functools import partial
 
 from solders.pubkey import Pubkey
 
-from core.pda import claim_state_addresses
+from aop.core.pda import claim_state_addresses
 
 __all__ = ["ClaimStateDeriver", "ClaimStateKeys"]
 

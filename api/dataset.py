@@ -25,10 +25,10 @@ from solders.pubkey import Pubkey
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api import queries
-from api.db import Database
-from api.errors import DatabaseUnavailableError, ServiceBusyError
-from api.reader import RootMeta
+from aop.api import queries
+from aop.api.db import Database
+from aop.api.errors import DatabaseUnavailableError, ServiceBusyError
+from aop.api.reader import RootMeta
 
 __all__ = ["DATASET_FORMATS", "MEDIA_TYPES", "DatasetStreams"]
 

@@ -27,9 +27,9 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.pq import TransactionStatus
 
-from aop.settings import Settings
-from api.errors import DatabaseUnavailableError
-from projections.db import libpq_options, libpq_url
+from aop.api.errors import DatabaseUnavailableError
+from aop.projections.db import libpq_options, libpq_url
+from aop.runtime.settings import Settings
 
 __all__ = ["Database"]
 

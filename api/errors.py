@@ -7,7 +7,7 @@ database being unreachable is a 503; a 500 is a bug.
 
 from __future__ import annotations
 
-from aop.errors import AopError
+from aop.runtime.errors import AopError
 
 __all__ = [
     "ApiError",

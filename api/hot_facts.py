@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from api import queries
-from api.db import Database
+from aop.api import queries
+from aop.api.db import Database
 
 __all__ = ["ChannelFacts", "HotFacts"]
 

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
-from api import queries
-from api.claim_states import ClaimStateDeriver, ClaimStateKeys
-from api.db import Database
-from api.errors import DatabaseUnavailableError
-from api.metrics import HOT_ROOTS_BYTES
+from aop.api import queries
+from aop.api.claim_states import ClaimStateDeriver, ClaimStateKeys
+from aop.api.db import Database
+from aop.api.errors import DatabaseUnavailableError
+from aop.api.metrics import HOT_ROOTS_BYTES
 
 __all__ = ["HotRoot", "HotRoots"]
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError
+from aop.api.errors import ApiError
 
 __all__ = ["HotRoute"]
 

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.errors import ApiError
+from aop.api.errors import ApiError
 
 __all__ = [
     "IMMUTABLE",

@@ -10,8 +10,8 @@ import html
 import json
 from typing import Any
 
-from api.dataset import DATASET_FORMATS, MEDIA_TYPES
-from api.params import I64_MAX, MAX_LIMIT, U64_MAX
+from aop.api.dataset import DATASET_FORMATS, MEDIA_TYPES
+from aop.api.params import I64_MAX, MAX_LIMIT, U64_MAX
 
 __all__ = ["docs_html", "openapi_document"]
 

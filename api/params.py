@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from api.errors import BadRequestError
-from core.channel import MAX_CHANNEL_NAME_LEN
+from aop.api.errors import BadRequestError
+from aop.core.channel import MAX_CHANNEL_NAME_LEN
 
 __all__ = [
     "I64_MAX",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import TextClause
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 
-from projections.queries import CLAIM_SQL, PROOF_SQL
+from aop.projections.queries import CLAIM_SQL, PROOF_SQL
 
 __all__ = [
     "CHANNELS_SQL",

@@ -28,19 +28,19 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from api import queries
-from api.batch import ClaimBatcher
-from api.cache import AsyncLRU
-from api.claim_states import ClaimStateKeys
-from api.db import Database
-from api.errors import DatabaseUnavailableError, NotFoundError
-from api.hot_facts import HotFacts
-from api.hot_roots import HotRoot, HotRoots
-from api.params import ChannelRef
-from core.accounts import CHANNEL_RING_SLOTS
-from core.claims.ring_v0 import ring_claim_id
-from core.errors import CoreError
-from core.pda import claim_state_address
+from aop.api import queries
+from aop.api.batch import ClaimBatcher
+from aop.api.cache import AsyncLRU
+from aop.api.claim_states import ClaimStateKeys
+from aop.api.db import Database
+from aop.api.errors import DatabaseUnavailableError, NotFoundError
+from aop.api.hot_facts import HotFacts
+from aop.api.hot_roots import HotRoot, HotRoots
+from aop.api.params import ChannelRef
+from aop.core.accounts import CHANNEL_RING_SLOTS
+from aop.core.claims.ring_v0 import ring_claim_id
+from aop.core.errors import CoreError
+from aop.core.pda import claim_state_address
 
 __all__ = ["ROOT_RING", "ChannelInfo", "Reader", "RootMeta", "claim_json", "cut_proof", "is_stale"]
 

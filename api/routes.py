@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from api.dataset import DATASET_FORMATS, MEDIA_TYPES, DatasetStreams, dataset_etag
-from api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
-from api.http import (
+from aop.api.dataset import DATASET_FORMATS, MEDIA_TYPES, DatasetStreams, dataset_etag
+from aop.api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from aop.api.http import (
     IMMUTABLE,
     body_response,
     etag_matches,
@@ -20,9 +20,9 @@ from api.http import (
     mutable,
     not_modified,
 )
-from api.params import parse_channel, parse_limit, parse_pubkey, parse_seq, parse_wallet
-from api.reader import Reader, claim_json
-from api.verify import parse_json_body, verify_claim
+from aop.api.params import parse_channel, parse_limit, parse_pubkey, parse_seq, parse_wallet
+from aop.api.reader import Reader, claim_json
+from aop.api.verify import parse_json_body, verify_claim
 
 __all__ = ["Handlers"]
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from api.errors import BadRequestError
-from api.params import I64_MAX, U64_MAX, parse_hex32, parse_pubkey
-from core.channel import MAX_CHANNEL_NAME_LEN
-from core.claims.cumulative_v2 import cumulative_leaf
-from core.merkle import MAX_PROOF_LEN, hash_pair
-from core.pda import channel_config_address
+from aop.api.errors import BadRequestError
+from aop.api.params import I64_MAX, U64_MAX, parse_hex32, parse_pubkey
+from aop.core.channel import MAX_CHANNEL_NAME_LEN
+from aop.core.claims.cumulative_v2 import cumulative_leaf
+from aop.core.merkle import MAX_PROOF_LEN, hash_pair
+from aop.core.pda import channel_config_address
 
 __all__ = ["VERIFY_FIELDS", "parse_json_body", "verify_claim"]
 

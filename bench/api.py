@@ -56,10 +56,10 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 from solders.pubkey import Pubkey  # noqa: E402
 
-from aop.settings import Settings, load_settings  # noqa: E402
-from api.sample import random_amounts, write_sample_root  # noqa: E402
-from core.merkle import verify_proof  # noqa: E402
-from projections.db import engine_for, libpq_url, upgrade  # noqa: E402
+from aop.core.merkle import verify_proof  # noqa: E402
+from aop.projections.db import engine_for, libpq_url, upgrade  # noqa: E402
+from aop.runtime.settings import Settings, load_settings  # noqa: E402
+from tests.support.api_sample import random_amounts, write_sample_root  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "bench"

@@ -15,7 +15,7 @@ Measured, same log, same broker, alternating (best of --repeat; the host is shar
   moment its consumer group is stable to the moment its `aop_fold_records_total` metric
   counts every record: consume, decode, fold, roots, changelog writes;
 * bare (the baseline): a confluent-kafka consume loop over the same records running the same
-  policy code (`aop.avro` decode + `core.fold.ReferenceFold`), in-memory state, no Faust.
+  policy code (`aop.log.avro` decode + `core.fold.ReferenceFold`), in-memory state, no Faust.
 
 Then the epoch-close-to-root latency: a channel with --close-wallets staked wallets (in
 SlotBatches of 5,000 events); once the worker has folded them, the batch that closes the epoch
@@ -45,23 +45,22 @@ from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from solders.pubkey import Pubkey
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, EPOCH_ROOTS, consumer_config, ensure_topics, producer_config
-from aop.settings import Settings, load_settings
-from aop.slot_batch import SlotBatchDecoder
-from core.events import (
+from aop.core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
     ChannelUnstaked,
     CumulativeRewardsClaimed,
     Event,
 )
-from core.fold import ReferenceFold
-from core.fold_config import FoldConfig
-from streams.fold.config import fold_app_id, fold_config
-from streams.fold.worker import tune_gc
-from streams.listener.encoding import SlotBatchEncoder
-from streams.listener.model import RoutedEvent
+from aop.core.fold import ReferenceFold
+from aop.core.fold_config import FoldConfig
+from aop.log.avro import AvroCodec
+from aop.log.chain_event import RoutedEvent
+from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, consumer_config, ensure_topics, producer_config
+from aop.log.slot_batch import SlotBatchDecoder, SlotBatchEncoder
+from aop.runtime.settings import Settings, load_settings
+from aop.streams.fold.config import fold_app_id, fold_config
+from aop.streams.fold.worker import tune_gc
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4

@@ -39,10 +39,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Producer
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
-from aop.settings import Settings, load_settings
-from core.events import (
+from aop.core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
     ChannelUnstaked,
@@ -50,17 +47,21 @@ from core.events import (
     Event,
     ProtocolPaused,
 )
-from core.program_ids import (
+from aop.core.program_ids import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
     DEFAULT_PROGRAM_ID,
     SYSTEM_PROGRAM_ID,
     TOKEN_2022_PROGRAM_ID,
 )
-from streams.listener.batcher import PlannedBatch, plan_range
-from streams.listener.decode import TxDecoder
-from streams.listener.encoding import SlotBatchEncoder
-from streams.listener.model import DeadLetter, RoutedEvent, TxLogs
-from streams.listener.sink import KafkaSink
+from aop.log.avro import AvroCodec
+from aop.log.chain_event import RoutedEvent
+from aop.log.kafka import CHAIN_EVENTS, ensure_topics, producer_config
+from aop.log.slot_batch import SlotBatchEncoder
+from aop.runtime.settings import Settings, load_settings
+from aop.streams.listener.batcher import PlannedBatch, plan_range
+from aop.streams.listener.decode import TxDecoder
+from aop.streams.listener.model import DeadLetter, TxLogs
+from aop.streams.listener.sink import KafkaSink
 
 GOAL_EVENTS_PER_S = 50_000
 GOAL_RATIO = 0.5

@@ -33,9 +33,9 @@ import tempfile
 import time
 import uuid
 
-from aop.settings import load_settings
-from simchain.process import SimChainProcess, spawn_simchain
-from streams.listener import Listener
+from aop.runtime.settings import load_settings
+from aop.simchain.process import SimChainProcess, spawn_simchain
+from aop.streams.listener import Listener
 
 CHAIN = (
     *("--rate", "0", "--wallets", "400", "--slot-ms", "40", "--finality-depth", "4"),

@@ -31,9 +31,9 @@ from typing import TypeVar
 from sha3 import keccak_256
 from solders.pubkey import Pubkey
 
-from core.claims import ClaimInput, TreeScope, get_claim_format
-from core.merkle import NODE_LEN, proof_from_levels
-from core.program_ids import DEFAULT_PROGRAM_ID
+from aop.core.claims import ClaimInput, TreeScope, get_claim_format
+from aop.core.merkle import NODE_LEN, proof_from_levels
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
 
 MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
 GOAL_RATIO = 2.0

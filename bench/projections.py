@@ -44,14 +44,14 @@ import psycopg
 from confluent_kafka import Producer
 from solders.pubkey import Pubkey
 
-from aop.avro import AvroCodec
-from aop.kafka import EPOCH_ROOTS, ensure_topics, producer_config
-from aop.settings import Settings, load_settings
-from core.claims import TreeScope, get_claim_format
-from core.program_ids import DEFAULT_PROGRAM_ID
-from projections._copy import leaves_copy_payload
-from projections.db import libpq_options, libpq_url, upgrade
-from projections.sample import build_sample_root
+from aop.core.claims import TreeScope, get_claim_format
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
+from aop.log.avro import AvroCodec
+from aop.log.kafka import EPOCH_ROOTS, ensure_topics, producer_config
+from aop.projections._copy import leaves_copy_payload
+from aop.projections.db import libpq_options, libpq_url, upgrade
+from aop.runtime.settings import Settings, load_settings
+from tests.support.sample_roots import build_sample_root
 
 GOAL_S = 15.0
 ROOT = Path(__file__).resolve().parent.parent

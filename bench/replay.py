@@ -49,31 +49,30 @@ from psycopg import sql
 from sha3 import keccak_256
 from solders.pubkey import Pubkey
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
-from aop.settings import Settings, load_settings
-from aop.slot_batch import SlotBatchDecoder
-from core.events import (
+from aop.core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
     ChannelUnstaked,
     CumulativeRewardsClaimed,
     Event,
 )
-from core.fold import ReferenceFold
-from core.fold_config import FoldConfig
-from core.fold_output import RootOutput
-from projections.dataset import decode_root
-from projections.db import engine_for, libpq_url, upgrade
-from projections.writer import ProjectionWriter
-from streams.fold.config import fold_config
-from streams.listener.encoding import SlotBatchEncoder
-from streams.listener.model import RoutedEvent
-from streams.replay.chain import ChainReader
-from streams.replay.engine import ChannelTarget, gc_tuned, replay_partition
-from streams.replay.reader import LogReader, ReadRange, log_bounds
-from streams.replay.run import channel_targets, run_replay
-from streams.replay.store import RootStore
+from aop.core.fold import ReferenceFold
+from aop.core.fold_config import FoldConfig
+from aop.core.fold_output import RootOutput
+from aop.log.avro import AvroCodec
+from aop.log.chain_event import RoutedEvent
+from aop.log.kafka import CHAIN_EVENTS, ensure_topics, producer_config
+from aop.log.slot_batch import SlotBatchDecoder, SlotBatchEncoder
+from aop.projections.dataset import decode_root
+from aop.projections.db import engine_for, libpq_url, upgrade
+from aop.projections.writer import ProjectionWriter
+from aop.replay.chain import ChainReader
+from aop.replay.engine import ChannelTarget, gc_tuned, replay_partition
+from aop.replay.reader import LogReader, ReadRange, log_bounds
+from aop.replay.run import channel_targets, run_replay
+from aop.replay.store import RootStore
+from aop.runtime.settings import Settings, load_settings
+from aop.streams.fold.config import fold_config
 
 GOAL_EVENTS_S = 100_000
 GOAL_RATIO = 0.5

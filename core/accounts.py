@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from core.anchor import account_discriminator
-from core.borsh import Reader, Writer
-from core.errors import AccountDecodeError, BorshDecodeError, BorshEncodeError
-from core.validation import check_uint
+from aop.core.anchor import account_discriminator
+from aop.core.borsh import Reader, Writer
+from aop.core.errors import AccountDecodeError, BorshDecodeError, BorshEncodeError
+from aop.core.validation import check_uint
 
 __all__ = [
     "CHANNEL_BITMAP_BYTES",

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable, Iterable
 from typing import Self, TypeVar
 
-from core.errors import BorshDecodeError, BorshEncodeError
+from aop.core.errors import BorshDecodeError, BorshEncodeError
 
 __all__ = ["PUBKEY_LEN", "Reader", "Writer"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.errors import InvalidChannelNameError
-from core.keccak import keccak256
+from aop.core.errors import InvalidChannelNameError
+from aop.core.keccak import keccak256
 
 __all__ = ["MAX_CHANNEL_NAME_LEN", "subject_id", "validate_channel_name"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.errors import InvalidIntegerError
+from aop.core.errors import InvalidIntegerError
 
 __all__ = ["EpochClock"]
 

@@ -17,8 +17,8 @@ import struct
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self, get_type_hints
 
-from core.anchor import event_discriminator
-from core.errors import BorshEncodeError, EventDecodeError
+from aop.core.anchor import event_discriminator
+from aop.core.errors import BorshEncodeError, EventDecodeError
 
 __all__ = [
     "EVENT_TYPES",

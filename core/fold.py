@@ -38,18 +38,18 @@ from itertools import repeat
 from operator import add
 from typing import Any
 
-from core.claims import TreeScope, get_claim_format
-from core.errors import (
+from aop.core.claims import TreeScope, get_claim_format
+from aop.core.errors import (
     ClaimIdTooLongError,
     CoreError,
     DuplicateWalletError,
     EventDecodeError,
     TooManyClaimsError,
 )
-from core.events import UnknownEvent, decode_event
-from core.fold_config import ChannelSpec, FoldConfig
-from core.fold_output import BatchResult, Rejection, RootOutput, leaf_chunks
-from core.fold_state import (
+from aop.core.events import UnknownEvent, decode_event
+from aop.core.fold_config import ChannelSpec, FoldConfig
+from aop.core.fold_output import BatchResult, Rejection, RootOutput, leaf_chunks
+from aop.core.fold_state import (
     CLAIMED,
     FIRST_SEEN,
     RATE,
@@ -61,7 +61,7 @@ from core.fold_state import (
     PartitionMeta,
     Position,
 )
-from core.policy import (
+from aop.core.policy import (
     CLOSE,
     OPEN,
     PolicyEvent,

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from core.claims import get_claim_format
-from core.epoch import EpochClock
-from core.pda import channel_config_address
-from core.routing import partition_for_channel
+from aop.core.claims import get_claim_format
+from aop.core.epoch import EpochClock
+from aop.core.pda import channel_config_address
+from aop.core.routing import partition_for_channel
 
 __all__ = ["DEFAULT_SOURCE_TOPIC", "ChannelSpec", "FoldConfig"]
 

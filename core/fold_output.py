@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.claims import ClaimTree
+from aop.core.claims import ClaimTree
 
 __all__ = ["LEAF_CHUNK_ENTRIES", "BatchResult", "Rejection", "RootOutput", "leaf_chunks"]
 

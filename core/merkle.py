@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from sha3 import keccak_256
 
-from core.errors import InvalidNodeError, LeafIndexError, MalformedLevelsError, TreeTooDeepError
+from aop.core.errors import InvalidNodeError, LeafIndexError, MalformedLevelsError, TreeTooDeepError
 
 __all__ = [
     "MAX_PROOF_LEN",

@@ -12,8 +12,8 @@ from typing import NamedTuple
 from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
 
-from core.channel import subject_id
-from core.program_ids import TOKEN_2022_PROGRAM_ID
+from aop.core.channel import subject_id
+from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
 
 __all__ = [
     "Pda",

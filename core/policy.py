@@ -31,8 +31,8 @@ from itertools import compress, repeat
 from operator import eq, ge, gt, itemgetter, mul
 from typing import Any, NamedTuple, get_type_hints
 
-from core.errors import CoreError, EventDecodeError
-from core.events import (
+from aop.core.errors import CoreError, EventDecodeError
+from aop.core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
     ChannelUnstaked,
@@ -40,7 +40,7 @@ from core.events import (
     Event,
     UnknownEvent,
 )
-from core.validation import U64_MAX
+from aop.core.validation import U64_MAX
 
 __all__ = [
     "CLAIM",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from core.errors import ProgramLogError
+from aop.core.errors import ProgramLogError
 
 __all__ = ["ProgramData", "ProgramLogs", "extract_program_data", "program_payloads"]
 

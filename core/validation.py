@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-from core.errors import InvalidIntegerError, InvalidPubkeyError
+from aop.core.errors import InvalidIntegerError, InvalidPubkeyError
 
 __all__ = ["U64_MAX", "check_pubkey_bytes", "check_uint", "describe_wallet"]
 

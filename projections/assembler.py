@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.dataset import ENTRY_SIZES
+from aop.projections.dataset import ENTRY_SIZES
 
 __all__ = ["CompleteRoot", "RejectedRecord", "RootAssembler"]
 

@@ -23,12 +23,12 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from core.channel import subject_id
-from core.claims import ClaimFormat, TreeScope, get_claim_format
-from core.claims.cumulative_v2 import DATASET_LAYOUT as CUMULATIVE_LAYOUT
-from core.claims.ring_v0 import DATASET_LAYOUT as RING_LAYOUT
-from core.errors import CoreError
-from projections.errors import RootRejectedError
+from aop.core.channel import subject_id
+from aop.core.claims import ClaimFormat, TreeScope, get_claim_format
+from aop.core.claims.cumulative_v2 import DATASET_LAYOUT as CUMULATIVE_LAYOUT
+from aop.core.claims.ring_v0 import DATASET_LAYOUT as RING_LAYOUT
+from aop.core.errors import CoreError
+from aop.projections.errors import RootRejectedError
 
 __all__ = [
     "ENTRY_SIZES",

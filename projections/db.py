@@ -8,6 +8,7 @@ programmatically (`upgrade`); the version table lives in the same schema.
 from __future__ import annotations
 
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from aop.settings import Settings
-from projections.errors import SchemaNotCurrentError, UnsafeSchemaNameError
+from aop.projections.errors import SchemaNotCurrentError, UnsafeSchemaNameError
+from aop.runtime.settings import Settings
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -32,7 +33,9 @@ __all__ = [
     "upgrade",
 ]
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Alembic's script directory, package data of `aop.projections.migrations` (a real directory
+#: in a wheel install and a checkout alike: setuptools installs packages unzipped)
+MIGRATIONS_DIR = Path(str(resources.files("aop.projections.migrations")))
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 

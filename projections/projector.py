@@ -36,22 +36,22 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aop.avro import AvroCodec, AvroDecodeError, codec_for
-from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
-from aop.settings import Settings
-from core.errors import CoreError
-from core.events import CumulativeRewardsClaimed, decode_event
-from projections import metrics
-from projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
-from projections.dataset import DecodedRoot, VerifiedRoot, decode_root, verify_decoded
-from projections.errors import ProjectionError, RootRejectedError
-from projections.writer import (
+from aop.core.errors import CoreError
+from aop.core.events import CumulativeRewardsClaimed, decode_event
+from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
+from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
+from aop.projections import metrics
+from aop.projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
+from aop.projections.dataset import DecodedRoot, VerifiedRoot, decode_root, verify_decoded
+from aop.projections.errors import ProjectionError, RootRejectedError
+from aop.projections.writer import (
     ClaimUpdate,
     OffsetConflictError,
     OffsetUpdate,
     ProjectionWriter,
     root_differences,
 )
+from aop.runtime.settings import Settings
 
 __all__ = ["CONSUMER_NAME", "Projector", "lag_from_stats"]
 

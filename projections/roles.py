@@ -20,9 +20,9 @@ from collections.abc import Mapping
 import psycopg
 from psycopg import sql
 
-from aop.settings import Settings
-from projections.db import libpq_options, libpq_url
-from projections.errors import RoleSetupError
+from aop.projections.db import libpq_options, libpq_url
+from aop.projections.errors import RoleSetupError
+from aop.runtime.settings import Settings
 
 __all__ = ["ROLE_GRANTS", "apply_roles"]
 

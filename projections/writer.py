@@ -27,10 +27,10 @@ from typing import Any, Literal
 from solders.pubkey import Pubkey
 from sqlalchemy import Connection, Engine, text
 
-from core.events import CumulativeRewardsClaimed
-from projections._copy import COPY_LEAVES_SQL, leaves_copy_payload
-from projections.dataset import DecodedRoot, VerifiedRoot, verify_decoded
-from projections.errors import ProjectionError, RootRejectedError
+from aop.core.events import CumulativeRewardsClaimed
+from aop.projections._copy import COPY_LEAVES_SQL, leaves_copy_payload
+from aop.projections.dataset import DecodedRoot, VerifiedRoot, verify_decoded
+from aop.projections.errors import ProjectionError, RootRejectedError
 
 __all__ = [
     "ClaimUpdate",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
-from settlement.errors import PublisherKeypairError
+from aop.settlement.errors import PublisherKeypairError
 
 __all__ = ["load_publisher_keypair", "write_publisher_keypair"]
 

@@ -20,8 +20,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
-from core.accounts import ChannelConfigV2, ChannelState
-from core.errors import AccountDecodeError
+from aop.core.accounts import ChannelConfigV2, ChannelState
+from aop.core.errors import AccountDecodeError
 
 __all__ = ["ChainView", "Verdict", "classify"]
 

@@ -22,8 +22,8 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from aop.settings import Commitment
-from settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.runtime.settings import Commitment
+from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
 
 __all__ = ["COMMITMENT_RANK", "ChainRpc", "SignatureState", "SolanaRpc"]
 

@@ -52,16 +52,16 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from aop.avro import AvroCodec, codec_for
-from aop.kafka import SETTLEMENT
-from aop.settings import Settings
-from core.claims import TreeScope, get_claim_format
-from core.errors import CoreError
-from settlement import metrics
-from settlement.errors import RpcUnavailableError, TransactionRejectedError
-from settlement.onchain import ChainView, Verdict, classify
-from settlement.rpc import ChainRpc, SignatureState
-from settlement.store import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
+from aop.core.claims import TreeScope, get_claim_format
+from aop.core.errors import CoreError
+from aop.log.avro import AvroCodec, codec_for
+from aop.log.kafka import SETTLEMENT
+from aop.runtime.settings import Settings
+from aop.settlement import metrics
+from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.settlement.onchain import ChainView, Verdict, classify
+from aop.settlement.rpc import ChainRpc, SignatureState
+from aop.settlement.store import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
 
 __all__ = ["Settler"]
 

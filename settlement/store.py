@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from aop.settings import Settings
-from projections.db import libpq_options, libpq_url
+from aop.projections.db import libpq_options, libpq_url
+from aop.runtime.settings import Settings
 
 __all__ = ["FINAL_OUTCOMES", "Intent", "OutboxEntry", "SettlementStore"]
 

@@ -11,13 +11,13 @@ record of every program event in a finalized slot, to compare with what the pipe
         ...  # sim.http_url, sim.ws_url, sim.faults, sim.emitted_event_ids()
 """
 
-from simchain.chain import SimChain
-from simchain.config import SimConfig
-from simchain.errors import RpcError, SimChainError
-from simchain.faults import Faults
-from simchain.ledger import EmittedEvent
-from simchain.process import SimChainProcess, spawn_simchain
-from simchain.server import SimChainServer, ThreadedSimChain
+from aop.simchain.chain import SimChain
+from aop.simchain.config import SimConfig
+from aop.simchain.errors import RpcError, SimChainError
+from aop.simchain.faults import Faults
+from aop.simchain.ledger import EmittedEvent
+from aop.simchain.process import SimChainProcess, spawn_simchain
+from aop.simchain.server import SimChainServer, ThreadedSimChain
 
 __all__ = [
     "EmittedEvent",

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from solders.pubkey import Pubkey
 
-from core.pda import associated_token_address
+from aop.core.pda import associated_token_address
 
 __all__ = ["find_ata", "find_pda"]
 

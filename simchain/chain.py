@@ -26,14 +26,14 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
-from core.pda import channel_config_address, protocol_state_address
-from simchain.config import SimConfig
-from simchain.errors import RpcError, SimChainError, TransactionRejected
-from simchain.genesis import Genesis
-from simchain.keys import Keys, public_key
-from simchain.ledger import Block, EmittedEvent, Ledger, TxRecord
-from simchain.runtime import Execution, Runtime
-from simchain.workload import Workload
+from aop.core.pda import channel_config_address, protocol_state_address
+from aop.simchain.config import SimConfig
+from aop.simchain.errors import RpcError, SimChainError, TransactionRejected
+from aop.simchain.genesis import Genesis
+from aop.simchain.keys import Keys, public_key
+from aop.simchain.ledger import Block, EmittedEvent, Ledger, TxRecord
+from aop.simchain.runtime import Execution, Runtime
+from aop.simchain.workload import Workload
 
 __all__ = ["Commitment", "Listener", "SimChain"]
 
@@ -396,7 +396,7 @@ class SimChain:
                 -32602,
                 f"Invalid params: no ProtocolState for mint {mint}; set up the protocol first",
             )
-        from core.accounts import ProtocolState
+        from aop.core.accounts import ProtocolState
 
         authority = Pubkey(ProtocolState.decode(state.data).admin)
         return self.genesis.channel(
@@ -411,7 +411,7 @@ class SimChain:
 
     def serve(self, port: int = 0, ws_port: int = 0, *, host: str = "127.0.0.1") -> Any:
         """Serve this chain: `async with chain.serve() as sim: sim.http_url, sim.ws_url`."""
-        from simchain.server import SimChainServer  # the server wraps this class
+        from aop.simchain.server import SimChainServer  # the server wraps this class
 
         return SimChainServer(chain=self, host=host).serve(port, ws_port)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from core.program_ids import DEFAULT_PROGRAM_ID
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
 
 __all__ = ["CCM_MINT", "SimConfig", "default_channel_names"]
 

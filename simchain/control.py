@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from solders.pubkey import Pubkey
 
-from simchain.errors import RpcError
+from aop.simchain.errors import RpcError
 
 if TYPE_CHECKING:
-    from simchain.server import SimChainServer
+    from aop.simchain.server import SimChainServer
 
 __all__ = ["ControlRpc"]
 

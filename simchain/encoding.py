@@ -11,9 +11,9 @@ from typing import Any
 
 from solders.transaction import VersionedTransaction
 
-from simchain.errors import RpcError
-from simchain.invoke import b58
-from simchain.ledger import Account, TxRecord
+from aop.simchain.errors import RpcError
+from aop.simchain.invoke import b58
+from aop.simchain.ledger import Account, TxRecord
 
 __all__ = [
     "API_VERSION",

@@ -11,14 +11,14 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2, ProtocolState, RootEntry
-from core.channel import subject_id
-from core.pda import channel_config_address, protocol_state_address
-from core.program_ids import SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
-from simchain._pda import find_ata, find_pda
-from simchain.ledger import Account, AccountStore
-from simchain.program.state import ChannelStakePool
-from simchain.token import (
+from aop.core.accounts import ChannelConfigV2, ProtocolState, RootEntry
+from aop.core.channel import subject_id
+from aop.core.pda import channel_config_address, protocol_state_address
+from aop.core.program_ids import SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
+from aop.simchain._pda import find_ata, find_pda
+from aop.simchain.ledger import Account, AccountStore
+from aop.simchain.program.state import ChannelStakePool
+from aop.simchain.token import (
     DECIMALS,
     MINT_LEN,
     TOKEN_ACCOUNT_LEN,

@@ -11,12 +11,16 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.sysvar import RENT
 
-from core.anchor import instruction_discriminator
-from core.borsh import Writer
-from core.pda import channel_config_address, protocol_state_address
-from core.program_ids import ASSOCIATED_TOKEN_PROGRAM_ID, SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
-from simchain._pda import find_ata, find_pda
-from simchain.genesis import stake_pool_address, stake_vault_address
+from aop.core.anchor import instruction_discriminator
+from aop.core.borsh import Writer
+from aop.core.pda import channel_config_address, protocol_state_address
+from aop.core.program_ids import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+)
+from aop.simchain._pda import find_ata, find_pda
+from aop.simchain.genesis import stake_pool_address, stake_vault_address
 
 __all__ = [
     "emergency_unstake_channel_instruction",

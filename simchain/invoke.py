@@ -16,9 +16,9 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from simchain.errors import InstructionFailed
-from simchain.ledger import Account, AccountStore
-from simchain.logs import LogCollector
+from aop.simchain.errors import InstructionFailed
+from aop.simchain.ledger import Account, AccountStore
+from aop.simchain.logs import LogCollector
 
 __all__ = ["Frame", "InvokeContext", "Overlay", "TxState", "b58", "jitter"]
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from solders.pubkey import Pubkey
 
-from simchain.errors import SimChainError
+from aop.simchain.errors import SimChainError
 
 __all__ = ["Account", "AccountStore", "Block", "EmittedEvent", "Ledger", "TxRecord"]
 

@@ -13,7 +13,7 @@ from typing import IO, Any, cast
 
 import httpx
 
-from simchain.errors import SimChainError
+from aop.simchain.errors import SimChainError
 
 __all__ = ["SimChainProcess", "spawn_simchain"]
 

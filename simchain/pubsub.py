@@ -27,10 +27,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from simchain.chain import Commitment, SimChain
-from simchain.errors import RpcError
-from simchain.faults import Faults
-from simchain.ledger import Block
+from aop.simchain.chain import Commitment, SimChain
+from aop.simchain.errors import RpcError
+from aop.simchain.faults import Faults
+from aop.simchain.ledger import Block
 
 __all__ = ["PubSubServer"]
 

@@ -19,9 +19,9 @@ from solders.message import Message, MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
-from core.program_ids import TOKEN_2022_PROGRAM_ID
-from simchain.chain import SimChain, simulation_value
-from simchain.encoding import (
+from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
+from aop.simchain.chain import SimChain, simulation_value
+from aop.simchain.encoding import (
     API_VERSION,
     account_json,
     context,
@@ -29,9 +29,9 @@ from simchain.encoding import (
     transaction_json,
     transaction_with_meta,
 )
-from simchain.errors import RpcError, TransactionRejected
-from simchain.runtime import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE
-from simchain.token import DECIMALS, decode_token_account, rent_exempt_lamports
+from aop.simchain.errors import RpcError, TransactionRejected
+from aop.simchain.runtime import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE
+from aop.simchain.token import DECIMALS, decode_token_account, rent_exempt_lamports
 
 __all__ = ["SolanaRpc", "decode_b58"]
 

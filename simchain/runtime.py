@@ -22,12 +22,12 @@ from typing import Any, Literal
 from solders.pubkey import Pubkey
 from solders.transaction import Legacy, VersionedTransaction
 
-from core.program_ids import SYSTEM_PROGRAM_ID
-from simchain import program as oracle
-from simchain.errors import InstructionFailed, RpcError, TransactionRejected
-from simchain.invoke import Frame, InvokeContext, Overlay, TxState
-from simchain.ledger import Account, Ledger
-from simchain.logs import LogCollector
+from aop.core.program_ids import SYSTEM_PROGRAM_ID
+from aop.simchain import program as oracle
+from aop.simchain.errors import InstructionFailed, RpcError, TransactionRejected
+from aop.simchain.invoke import Frame, InvokeContext, Overlay, TxState
+from aop.simchain.ledger import Account, Ledger
+from aop.simchain.logs import LogCollector
 
 __all__ = [
     "COMPUTE_BUDGET_PROGRAM_ID",

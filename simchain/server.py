@@ -34,13 +34,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from simchain.chain import SimChain
-from simchain.config import SimConfig
-from simchain.control import ControlRpc
-from simchain.errors import RpcError, SimChainError
-from simchain.faults import Faults
-from simchain.pubsub import PubSubServer
-from simchain.rpc import SolanaRpc
+from aop.simchain.chain import SimChain
+from aop.simchain.config import SimConfig
+from aop.simchain.control import ControlRpc
+from aop.simchain.errors import RpcError, SimChainError
+from aop.simchain.faults import Faults
+from aop.simchain.pubsub import PubSubServer
+from aop.simchain.rpc import SolanaRpc
 
 __all__ = ["SimChainServer", "ThreadedSimChain"]
 

@@ -14,11 +14,15 @@ import struct
 
 from solders.pubkey import Pubkey
 
-from core.program_ids import ASSOCIATED_TOKEN_PROGRAM_ID, SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
-from simchain._pda import find_ata
-from simchain.errors import InstructionFailed
-from simchain.invoke import InvokeContext, Overlay
-from simchain.ledger import Account
+from aop.core.program_ids import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+)
+from aop.simchain._pda import find_ata
+from aop.simchain.errors import InstructionFailed
+from aop.simchain.invoke import InvokeContext, Overlay
+from aop.simchain.ledger import Account
 
 __all__ = [
     "DECIMALS",

@@ -35,14 +35,14 @@ from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2, ProtocolState
-from core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
-from core.claims.cumulative_v2 import (
+from aop.core.accounts import ChannelConfigV2, ProtocolState
+from aop.core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
+from aop.core.claims.cumulative_v2 import (
     claim_cumulative_instruction,
     publish_cumulative_root_instruction,
 )
-from core.pda import associated_token_address, protocol_state_address
-from simchain.instructions import (
+from aop.core.pda import associated_token_address, protocol_state_address
+from aop.simchain.instructions import (
     emergency_unstake_channel_instruction,
     set_paused_instruction,
     stake_channel_instruction,
@@ -50,11 +50,11 @@ from simchain.instructions import (
     update_channel_creator_fee_instruction,
     update_publisher_instruction,
 )
-from simchain.program.staking import MIN_STAKE_AMOUNT, SLOTS_PER_DAY
+from aop.simchain.program.staking import MIN_STAKE_AMOUNT, SLOTS_PER_DAY
 
 if TYPE_CHECKING:
-    from simchain.chain import SimChain
-    from simchain.ledger import TxRecord
+    from aop.simchain.chain import SimChain
+    from aop.simchain.ledger import TxRecord
 
 __all__ = ["Workload"]
 

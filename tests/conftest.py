@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from aop.settings import Settings, load_settings
+from aop.runtime.settings import Settings, load_settings
 from tests.topics import JANITOR
 
 ROOT = Path(__file__).resolve().parent.parent

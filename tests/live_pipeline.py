@@ -26,10 +26,10 @@ import psycopg
 from psycopg import sql
 from solders.keypair import Keypair
 
-from aop.services import METRICS_PORTS, SERVICES
-from aop.supervisor import ServiceSpec, Supervisor
-from settlement.keypair import write_publisher_keypair
-from simchain.process import SimChainProcess, spawn_simchain
+from aop.cli.services import METRICS_PORTS, SERVICES
+from aop.cli.supervisor import ServiceSpec, Supervisor
+from aop.settlement.keypair import write_publisher_keypair
+from aop.simchain.process import SimChainProcess, spawn_simchain
 from tests.conftest import libpq_url, new_topic_prefix
 
 __all__ = [

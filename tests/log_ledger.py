@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aop.kafka import CHAIN_EVENTS
-from aop.settings import Settings
-from aop.slot_batch import SlotBatchDecoder
-from simchain.process import SimChainProcess
-from streams.replay.reader import LogReader, ReadRange, log_bounds
+from aop.log.kafka import CHAIN_EVENTS
+from aop.log.slot_batch import SlotBatchDecoder
+from aop.replay.reader import LogReader, ReadRange, log_bounds
+from aop.runtime.settings import Settings
+from aop.simchain.process import SimChainProcess
 
 __all__ = ["LogAudit", "audit_log", "emitted_event_ids", "log_event_ids", "log_watermark"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from core.claims.base import (
+from aop.core.claims.base import (
     ClaimEntry,
     ClaimFormat,
     ClaimInput,
@@ -17,9 +17,9 @@ from core.claims.base import (
     DatasetLayout,
     TreeScope,
 )
-from core.claims.cumulative_v2 import CumulativeV2
-from core.claims.ring_v0 import RingV0
-from core.errors import UnknownClaimFormatError
+from aop.core.claims.cumulative_v2 import CumulativeV2
+from aop.core.claims.ring_v0 import RingV0
+from aop.core.errors import UnknownClaimFormatError
 
 __all__ = [
     "CLAIM_FORMATS",

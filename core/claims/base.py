@@ -29,16 +29,16 @@ from typing import ClassVar, Literal, NamedTuple
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
 
-from core.channel import validate_channel_name
-from core.errors import (
+from aop.core.channel import validate_channel_name
+from aop.core.errors import (
     DuplicateWalletError,
     InvalidAmountError,
     InvalidWalletError,
     WalletNotInTreeError,
 )
-from core.merkle import MerkleTree
-from core.pda import channel_config_address, protocol_state_address
-from core.validation import U64_MAX, check_uint, describe_wallet
+from aop.core.merkle import MerkleTree
+from aop.core.pda import channel_config_address, protocol_state_address
+from aop.core.validation import U64_MAX, check_uint, describe_wallet
 
 __all__ = [
     "AmountBasis",

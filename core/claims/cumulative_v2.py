@@ -23,10 +23,10 @@ from sha3 import keccak_256
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2
-from core.anchor import instruction_discriminator
-from core.borsh import Writer
-from core.claims.base import (
+from aop.core.accounts import ChannelConfigV2
+from aop.core.anchor import instruction_discriminator
+from aop.core.borsh import Writer
+from aop.core.claims.base import (
     ClaimFormat,
     ClaimInput,
     ClaimTree,
@@ -34,20 +34,20 @@ from core.claims.base import (
     TreeScope,
     unique_wallet_amounts,
 )
-from core.keccak import keccak256
-from core.merkle import MerkleTree
-from core.pda import (
+from aop.core.keccak import keccak256
+from aop.core.merkle import MerkleTree
+from aop.core.pda import (
     associated_token_address,
     channel_config_address,
     claim_state_address,
     protocol_state_address,
 )
-from core.program_ids import (
+from aop.core.program_ids import (
     ASSOCIATED_TOKEN_PROGRAM_ID,
     SYSTEM_PROGRAM_ID,
     TOKEN_2022_PROGRAM_ID,
 )
-from core.validation import U64_MAX, check_pubkey_bytes, check_uint
+from aop.core.validation import U64_MAX, check_pubkey_bytes, check_uint
 
 __all__ = [
     "DATASET_LAYOUT",

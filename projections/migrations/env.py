@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from projections.models import Base
+from aop.projections.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from core.anchor import instruction_discriminator
-from simchain.invoke import InvokeContext, jitter
-from simchain.program import admin, cumulative, ring, staking
-from simchain.program.anchor import fail
+from aop.core.anchor import instruction_discriminator
+from aop.simchain.invoke import InvokeContext, jitter
+from aop.simchain.program import admin, cumulative, ring, staking
+from aop.simchain.program.anchor import fail
 
 __all__ = ["INSTRUCTIONS", "execute"]
 

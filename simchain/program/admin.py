@@ -10,18 +10,18 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from core.accounts import ProtocolState
-from core.events import CreatorFeeUpdated, ProtocolPaused, PublisherUpdated, RootSeqRecovered
-from simchain.invoke import InvokeContext
-from simchain.program.anchor import (
+from aop.core.accounts import ProtocolState
+from aop.core.events import CreatorFeeUpdated, ProtocolPaused, PublisherUpdated, RootSeqRecovered
+from aop.simchain.invoke import InvokeContext
+from aop.simchain.program.anchor import (
     account_key,
     decode_args,
     require,
     require_signer,
     require_writable,
 )
-from simchain.program.common import load_channel_config, load_protocol, store
-from simchain.program.cumulative import MAX_CREATOR_FEE_BPS
+from aop.simchain.program.common import load_channel_config, load_protocol, store
+from aop.simchain.program.cumulative import MAX_CREATOR_FEE_BPS
 
 __all__ = ["admin_recover_root_seq", "set_paused", "update_channel_creator_fee", "update_publisher"]
 

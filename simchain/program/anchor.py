@@ -15,12 +15,12 @@ from typing import NoReturn, TypeVar
 
 from solders.pubkey import Pubkey
 
-from core.borsh import Reader
-from core.errors import AccountDecodeError, BorshDecodeError
-from simchain._pda import find_ata, find_pda
-from simchain.errors import InstructionFailed
-from simchain.invoke import InvokeContext
-from simchain.program.errors import ANCHOR, ORACLE, ErrorCode
+from aop.core.borsh import Reader
+from aop.core.errors import AccountDecodeError, BorshDecodeError
+from aop.simchain._pda import find_ata, find_pda
+from aop.simchain.errors import InstructionFailed
+from aop.simchain.invoke import InvokeContext
+from aop.simchain.program.errors import ANCHOR, ORACLE, ErrorCode
 
 __all__ = [
     "account_key",

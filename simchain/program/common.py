@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2, ProtocolState
-from core.channel import subject_id
-from core.errors import InvalidChannelNameError
-from simchain.invoke import InvokeContext
-from simchain.ledger import Account
-from simchain.program.anchor import account_key, fail, load, require_pda
+from aop.core.accounts import ChannelConfigV2, ProtocolState
+from aop.core.channel import subject_id
+from aop.core.errors import InvalidChannelNameError
+from aop.simchain.invoke import InvokeContext
+from aop.simchain.ledger import Account
+from aop.simchain.program.anchor import account_key, fail, load, require_pda
 
 __all__ = ["channel_subject", "load_channel_config", "load_protocol", "store"]
 

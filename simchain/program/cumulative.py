@@ -11,14 +11,14 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2, ProtocolState, RootEntry
-from core.borsh import Reader
-from core.claims.cumulative_v2 import cumulative_leaf
-from core.events import CumulativeRewardsClaimed
-from core.merkle import MAX_PROOF_LEN, verify_proof
-from core.program_ids import TOKEN_2022_PROGRAM_ID
-from simchain.invoke import InvokeContext
-from simchain.program.anchor import (
+from aop.core.accounts import ChannelConfigV2, ProtocolState, RootEntry
+from aop.core.borsh import Reader
+from aop.core.claims.cumulative_v2 import cumulative_leaf
+from aop.core.events import CumulativeRewardsClaimed
+from aop.core.merkle import MAX_PROOF_LEN, verify_proof
+from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
+from aop.simchain.invoke import InvokeContext
+from aop.simchain.program.anchor import (
     account_key,
     decode_args,
     fail,
@@ -30,9 +30,9 @@ from simchain.program.anchor import (
     require_signer,
     require_writable,
 )
-from simchain.program.common import channel_subject, load_channel_config, load_protocol, store
-from simchain.program.state import ClaimStateV2
-from simchain.token import create_account, create_ata, transfer_checked
+from aop.simchain.program.common import channel_subject, load_channel_config, load_protocol, store
+from aop.simchain.program.state import ClaimStateV2
+from aop.simchain.token import create_account, create_ata, transfer_checked
 
 __all__ = ["claim_cumulative", "initialize_channel_cumulative", "publish_cumulative_root"]
 

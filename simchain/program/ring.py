@@ -11,12 +11,12 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from core.accounts import CHANNEL_BITMAP_BYTES, CHANNEL_RING_SLOTS, ChannelSlot, ChannelState
-from core.claims.ring_v0 import MAX_CLAIMS, MAX_ID_BYTES, ring_leaf
-from core.merkle import MAX_PROOF_LEN, verify_proof
-from simchain._pda import find_pda
-from simchain.invoke import InvokeContext
-from simchain.program.anchor import (
+from aop.core.accounts import CHANNEL_BITMAP_BYTES, CHANNEL_RING_SLOTS, ChannelSlot, ChannelState
+from aop.core.claims.ring_v0 import MAX_CLAIMS, MAX_ID_BYTES, ring_leaf
+from aop.core.merkle import MAX_PROOF_LEN, verify_proof
+from aop.simchain._pda import find_pda
+from aop.simchain.invoke import InvokeContext
+from aop.simchain.program.anchor import (
     account_key,
     decode_args,
     load,
@@ -25,8 +25,8 @@ from simchain.program.anchor import (
     require_signer,
     require_writable,
 )
-from simchain.program.common import channel_subject, load_protocol, store
-from simchain.token import create_account, create_ata, transfer_checked
+from aop.simchain.program.common import channel_subject, load_protocol, store
+from aop.simchain.token import create_account, create_ata, transfer_checked
 
 __all__ = ["claim_channel_open", "set_channel_merkle_root"]
 

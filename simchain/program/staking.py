@@ -15,13 +15,13 @@ import struct
 
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2
-from core.events import ChannelEmergencyUnstaked, ChannelStaked, ChannelUnstaked
-from core.program_ids import TOKEN_2022_PROGRAM_ID
-from simchain.errors import InstructionFailed
-from simchain.invoke import InvokeContext
-from simchain.ledger import Account
-from simchain.program.anchor import (
+from aop.core.accounts import ChannelConfigV2
+from aop.core.events import ChannelEmergencyUnstaked, ChannelStaked, ChannelUnstaked
+from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
+from aop.simchain.errors import InstructionFailed
+from aop.simchain.invoke import InvokeContext
+from aop.simchain.ledger import Account
+from aop.simchain.program.anchor import (
     account_key,
     decode_args,
     fail,
@@ -33,9 +33,9 @@ from simchain.program.anchor import (
     require_signer,
     require_writable,
 )
-from simchain.program.common import load_protocol, store
-from simchain.program.state import ChannelStakePool, UserChannelStake
-from simchain.token import (
+from aop.simchain.program.common import load_protocol, store
+from aop.simchain.program.state import ChannelStakePool, UserChannelStake
+from aop.simchain.token import (
     burn,
     create_account,
     create_ata,

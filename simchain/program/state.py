@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from core.anchor import account_discriminator
-from core.borsh import Reader, Writer
-from core.errors import AccountDecodeError
+from aop.core.anchor import account_discriminator
+from aop.core.borsh import Reader, Writer
+from aop.core.errors import AccountDecodeError
 
 __all__ = ["ChannelStakePool", "ClaimStateV2", "UserChannelStake"]
 

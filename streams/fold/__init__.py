@@ -7,8 +7,8 @@ replays share (`core.fold.ReferenceFold`).
 
 from __future__ import annotations
 
-from streams.fold.app import create_app
-from streams.fold.config import fold_app_id, fold_config
-from streams.fold.worker import run_fold
+from aop.streams.fold.app import create_app
+from aop.streams.fold.config import fold_app_id, fold_config
+from aop.streams.fold.worker import run_fold
 
 __all__ = ["create_app", "fold_app_id", "fold_config", "run_fold"]

@@ -38,17 +38,17 @@ from typing import Any, NoReturn
 import faust
 from faust.types import TP, EventT, StreamT
 
-from aop.avro import AvroDecodeError, codec_for
-from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
-from aop.settings import Settings
-from aop.slot_batch import SlotBatchDecoder
-from core.fold import PartitionFold
-from core.fold_output import BatchResult, Rejection, RootOutput
-from streams.fold import metrics
-from streams.fold.config import fold_app_id, fold_config
-from streams.fold.faults import FaultPlan
-from streams.fold.store import TableState
-from streams.fold.transport import use_fold_consumer
+from aop.core.fold import PartitionFold
+from aop.core.fold_output import BatchResult, Rejection, RootOutput
+from aop.log.avro import AvroDecodeError, codec_for
+from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
+from aop.log.slot_batch import SlotBatchDecoder
+from aop.runtime.faults import FaultPlan
+from aop.runtime.settings import Settings
+from aop.streams.fold import metrics
+from aop.streams.fold.config import fold_app_id, fold_config
+from aop.streams.fold.store import TableState
+from aop.streams.fold.transport import use_fold_consumer
 
 __all__ = ["STATE_TABLE", "FoldService", "create_app"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aop.kafka import CHAIN_EVENTS
-from aop.settings import Settings
-from core.fold_config import FoldConfig
+from aop.core.fold_config import FoldConfig
+from aop.log.kafka import CHAIN_EVENTS
+from aop.runtime.settings import Settings
 
 __all__ = ["fold_app_id", "fold_config"]
 

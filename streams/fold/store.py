@@ -41,8 +41,8 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from aop.errors import AopError
-from core.fold_state import ChannelMeta, PartitionMeta, Position, WalletState, new_wallet
+from aop.core.fold_state import ChannelMeta, PartitionMeta, Position, WalletState, new_wallet
+from aop.runtime.errors import AopError
 
 __all__ = [
     "MAX_VALUE_BYTES",

@@ -7,11 +7,11 @@ import logging
 
 import faust
 
-from aop.kafka import ensure_topics
-from aop.metrics import serve_metrics
-from aop.settings import Settings
-from streams.fold.app import create_app
-from streams.fold.config import fold_app_id
+from aop.log.kafka import ensure_topics
+from aop.runtime.metrics import serve_metrics
+from aop.runtime.settings import Settings
+from aop.streams.fold.app import create_app
+from aop.streams.fold.config import fold_app_id
 
 __all__ = ["run_fold"]
 

@@ -6,6 +6,6 @@ partition, pure), `sink` (one Kafka transaction per range), `checkpoint` (recove
 log), `audit` (NDJSON file), `metrics`, and `service` (the wiring).
 """
 
-from streams.listener.service import Listener, StepResult
+from aop.streams.listener.service import Listener, StepResult
 
 __all__ = ["Listener", "StepResult"]

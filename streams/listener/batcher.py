@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streams.listener.model import RoutedEvent, SignatureInfo
+from aop.log.chain_event import RoutedEvent
+from aop.streams.listener.model import SignatureInfo
 
 __all__ = ["PlannedBatch", "RangeChoice", "choose_range", "cursor_at", "plan_range"]
 

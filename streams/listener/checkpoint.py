@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from aop.avro import AvroCodec, AvroDecodeError
-from aop.kafka import CHAIN_EVENTS, consumer_config
-from aop.settings import Settings
-from streams.listener.errors import ListenerError, SinkError
+from aop.log.avro import AvroCodec, AvroDecodeError
+from aop.log.kafka import CHAIN_EVENTS, consumer_config
+from aop.runtime.settings import Settings
+from aop.streams.listener.errors import ListenerError, SinkError
 
 __all__ = ["Checkpoint", "recover_checkpoint"]
 

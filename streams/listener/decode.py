@@ -34,11 +34,12 @@ from typing import Any, get_type_hints
 
 from solders.pubkey import Pubkey
 
-from core.errors import EventDecodeError, ProgramLogError
-from core.events import EVENT_TYPES, Event, UnknownEvent, decode_event
-from core.program_logs import program_payloads
-from core.routing import PROTOCOL_PARTITION, partition_for_channel
-from streams.listener.model import DeadLetter, RoutedEvent, TxLogs
+from aop.core.errors import EventDecodeError, ProgramLogError
+from aop.core.events import EVENT_TYPES, Event, UnknownEvent, decode_event
+from aop.core.program_logs import program_payloads
+from aop.core.routing import PROTOCOL_PARTITION, partition_for_channel
+from aop.log.chain_event import RoutedEvent
+from aop.streams.listener.model import DeadLetter, TxLogs
 
 __all__ = ["DecodedTx", "TxDecoder"]
 

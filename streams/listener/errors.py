@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aop.errors import AopError
+from aop.runtime.errors import AopError
 
 __all__ = ["ListenerError", "RpcUnavailableError", "SinkError", "SinkFencedError"]
 

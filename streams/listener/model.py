@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
-__all__ = ["DeadLetter", "RoutedEvent", "SignatureInfo", "TxLogs"]
+__all__ = ["DeadLetter", "SignatureInfo", "TxLogs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,47 +30,6 @@ class TxLogs:
     logs: tuple[str, ...] | None
     position: int = 0
     """Its place among the program's transactions of its slot, in block order (0 first)."""
-
-
-class RoutedEvent(NamedTuple):
-    """A decoded event and the partition it belongs to (a tuple: cheap to build)."""
-
-    partition: int
-    slot: int
-    signature: str
-    event_index: int
-    name: str
-    block_time: int | None
-    program_id: str
-    data: bytes
-    fields: dict[str, str]
-    position: int = 0
-    """The transaction's place among the program's transactions of the slot (block order)."""
-
-    @property
-    def id(self) -> str:
-        """`signature:event_index`, the dedupe key."""
-        return f"{self.signature}:{self.event_index}"
-
-    @property
-    def order(self) -> tuple[int, int, str, int]:
-        """Place in a SlotBatch: slot, transaction position, (signature), event index."""
-        return (self.slot, self.position, self.signature, self.event_index)
-
-    @property
-    def record(self) -> dict[str, Any]:
-        """The ChainEvent Avro value."""
-        return {
-            "id": self.id,
-            "signature": self.signature,
-            "slot": self.slot,
-            "block_time": self.block_time,
-            "event_index": self.event_index,
-            "program_id": self.program_id,
-            "name": self.name,
-            "data": self.data,
-            "fields": self.fields,
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import LogsNotification
 from solders.signature import Signature
 
-from streams.listener.backoff import Backoff
-from streams.listener.errors import RpcUnavailableError
-from streams.listener.model import SignatureInfo, TxLogs
+from aop.runtime.backoff import Backoff
+from aop.streams.listener.errors import RpcUnavailableError
+from aop.streams.listener.model import SignatureInfo, TxLogs
 
 __all__ = ["ChainRpc", "LogsCache", "LogsWatcher"]
 

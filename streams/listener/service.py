@@ -39,24 +39,25 @@ from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 
-from aop.avro import AvroCodec, codec_for
-from aop.kafka import CHAIN_EVENTS, ensure_topics
-from aop.settings import Settings
-from streams.listener import metrics
-from streams.listener.audit import AuditLog
-from streams.listener.backoff import Backoff
-from streams.listener.batcher import PlannedBatch, choose_range, cursor_at, plan_range
-from streams.listener.checkpoint import Checkpoint, recover_checkpoint
-from streams.listener.decode import TxDecoder
-from streams.listener.errors import (
+from aop.log.avro import AvroCodec, codec_for
+from aop.log.chain_event import RoutedEvent
+from aop.log.kafka import CHAIN_EVENTS, ensure_topics
+from aop.runtime.backoff import Backoff
+from aop.runtime.settings import Settings
+from aop.streams.listener import metrics
+from aop.streams.listener.audit import AuditLog
+from aop.streams.listener.batcher import PlannedBatch, choose_range, cursor_at, plan_range
+from aop.streams.listener.checkpoint import Checkpoint, recover_checkpoint
+from aop.streams.listener.decode import TxDecoder
+from aop.streams.listener.errors import (
     ListenerError,
     RpcUnavailableError,
     SinkError,
     SinkFencedError,
 )
-from streams.listener.model import DeadLetter, RoutedEvent, SignatureInfo, TxLogs
-from streams.listener.rpc_source import ChainRpc, LogsCache, LogsWatcher
-from streams.listener.sink import KafkaSink, WrittenBatch
+from aop.streams.listener.model import DeadLetter, SignatureInfo, TxLogs
+from aop.streams.listener.rpc_source import ChainRpc, LogsCache, LogsWatcher
+from aop.streams.listener.sink import KafkaSink, WrittenBatch
 
 __all__ = ["FetchPlan", "Listener", "StepResult", "plan_fetches"]
 

@@ -30,13 +30,13 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, DLQ, producer_config
-from aop.settings import Settings
-from streams.listener.batcher import PlannedBatch
-from streams.listener.encoding import SlotBatchEncoder
-from streams.listener.errors import SinkError, SinkFencedError
-from streams.listener.model import DeadLetter
+from aop.log.avro import AvroCodec
+from aop.log.kafka import CHAIN_EVENTS, DLQ, producer_config
+from aop.log.slot_batch import SlotBatchEncoder
+from aop.runtime.settings import Settings
+from aop.streams.listener.batcher import PlannedBatch
+from aop.streams.listener.errors import SinkError, SinkFencedError
+from aop.streams.listener.model import DeadLetter
 
 __all__ = ["KafkaSink", "WrittenBatch", "transactional_id"]
 

@@ -1,6 +1,6 @@
 """Audit of Postgres against the log: every stored root equals the root the replay folds.
 
-No second fold here: `streams.replay.run.run_replay` (what `aop replay --all` runs) folds the
+No second fold here: `aop.replay.run.run_replay` (what `aop replay --all` runs) folds the
 log with the reference fold and compares every root with Postgres, field by field, leaf by
 leaf and level by level. The chain comparison is off: settlement runs as a dry run.
 """
@@ -11,11 +11,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from aop.settings import Settings
-from streams.replay.chain import ChainReader
-from streams.replay.compare import Status
-from streams.replay.context import deployment_config, open_store
-from streams.replay.run import ReplayReport, channel_targets, resolve_channels, run_replay
+from aop.replay.chain import ChainReader
+from aop.replay.compare import Status
+from aop.replay.context import deployment_config, open_store
+from aop.replay.run import ReplayReport, channel_targets, resolve_channels, run_replay
+from aop.runtime.settings import Settings
 
 __all__ = ["RootsAudit", "audit_roots", "replay_all"]
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from aop.settings import Settings, load_settings
-from simchain.process import SimChainProcess, spawn_simchain
+from aop.runtime.settings import Settings, load_settings
+from aop.simchain.process import SimChainProcess, spawn_simchain
 from tests.faults.figures import ScenarioFigures, record
 from tests.faults.progress import PipelineProbe, wait_until
 from tests.faults.roots import audit_roots

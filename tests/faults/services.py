@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aop.services import SERVICES
+from aop.cli.services import SERVICES
 from tests.live_pipeline import AOP, service_env
 
 __all__ = ["ServiceProcesses"]

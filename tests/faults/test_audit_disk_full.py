@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.listener.audit import AUDIT_FILE
+from aop.streams.listener.audit import AUDIT_FILE
 from tests.faults.assertions import assert_no_loss_and_roots_match
 from tests.faults.figures import ScenarioFigures
 from tests.faults.progress import wait_until

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from simchain.process import SimChainProcess
+from aop.simchain.process import SimChainProcess
 from tests.faults.assertions import assert_no_loss_and_roots_match
 from tests.faults.figures import ScenarioFigures
 from tests.faults.scenario import FAULT_RATE, fault_run

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aop.services import SERVICES
+from aop.cli.services import SERVICES
 from tests.faults.assertions import assert_no_loss_and_roots_match
 from tests.faults.figures import ScenarioFigures
 from tests.faults.scenario import FAULT_RATE, fault_run

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from aop.settings import load_settings
+from aop.runtime.settings import load_settings
 from tests.conftest import libpq_url
 from tests.integration.test_api import Seed, seed_database
 

@@ -22,11 +22,11 @@ from sha3 import keccak_256
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
 
-from aop.settings import Settings, load_settings
-from api.app import create_app
-from api.openapi import openapi_document
-from api.sample import random_amounts, write_claimed_total, write_sample_root
-from projections.db import engine_for, upgrade
+from aop.api.app import create_app
+from aop.api.openapi import openapi_document
+from aop.projections.db import engine_for, upgrade
+from aop.runtime.settings import Settings, load_settings
+from tests.support.api_sample import random_amounts, write_claimed_total, write_sample_root
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 MUTABLE = "public, max-age=5"

@@ -13,8 +13,8 @@ import time
 import httpx
 import pytest
 
-from aop.settings import load_settings
-from projections.db import upgrade
+from aop.projections.db import upgrade
+from aop.runtime.settings import load_settings
 
 
 def _free_port() -> int:

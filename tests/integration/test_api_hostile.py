@@ -15,8 +15,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from api.app import create_app
-from api.params import MAX_LIMIT
+from aop.api.app import create_app
+from aop.api.params import MAX_LIMIT
 from tests.integration import test_api
 from tests.integration.test_api import GOOD_WALLET, Seed, assert_error, b58
 

@@ -17,13 +17,13 @@ import pytest
 from solders.pubkey import Pubkey
 from starlette.applications import Starlette
 
-from aop.settings import Settings, load_settings
-from api.app import create_app
-from api.hot_roots import RECORD
-from api.reader import Reader
-from api.sample import write_claimed_total, write_sample_root
-from projections.db import engine_for, upgrade
+from aop.api.app import create_app
+from aop.api.hot_roots import RECORD
+from aop.api.reader import Reader
+from aop.projections.db import engine_for, upgrade
+from aop.runtime.settings import Settings, load_settings
 from tests.integration.test_api import Seed, b58, proof_holds
+from tests.support.api_sample import write_claimed_total, write_sample_root
 
 HOT = {"AOP_API_HOT_ROOT_CLAIMS": "1"}
 PER_CLAIM = {"AOP_API_FACTS_MAX_AGE_MS": "0"}

@@ -27,9 +27,9 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks
 from solders.pubkey import Pubkey
 
-from aop.settings import load_settings
-from api.app import create_app
-from api.openapi import openapi_document
+from aop.api.app import create_app
+from aop.api.openapi import openapi_document
+from aop.runtime.settings import load_settings
 from tests.conftest import libpq_url
 from tests.integration.test_api import Seed, seed_database
 

@@ -17,14 +17,14 @@ import pytest
 from psycopg import sql
 from solders.pubkey import Pubkey
 
-from aop.settings import Settings, load_settings
-from api.app import create_app
-from api.sample import write_sample_root
-from core.program_ids import DEFAULT_PROGRAM_ID
-from projections.db import engine_for, libpq_options, libpq_url, upgrade
-from projections.roles import ROLE_GRANTS, apply_roles
-from settlement.store import SettlementStore
+from aop.api.app import create_app
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
+from aop.projections.db import engine_for, libpq_options, libpq_url, upgrade
+from aop.projections.roles import ROLE_GRANTS, apply_roles
+from aop.runtime.settings import Settings, load_settings
+from aop.settlement.store import SettlementStore
 from tests.conftest import ROOT
+from tests.support.api_sample import write_sample_root
 
 MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")

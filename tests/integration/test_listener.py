@@ -21,14 +21,14 @@ from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction, VersionedTransaction
 
-from aop.kafka import CHAIN_EVENTS, DLQ
-from aop.settings import Settings
-from core.events import ChannelStaked, ProtocolPaused
-from core.routing import partition_for_channel
-from simchain.config import SimConfig
-from simchain.ledger import EmittedEvent, TxRecord
-from simchain.server import SimChainServer
-from streams.listener import Listener
+from aop.core.events import ChannelStaked, ProtocolPaused
+from aop.core.routing import partition_for_channel
+from aop.log.kafka import CHAIN_EVENTS, DLQ
+from aop.runtime.settings import Settings
+from aop.simchain.config import SimConfig
+from aop.simchain.ledger import EmittedEvent, TxRecord
+from aop.simchain.server import SimChainServer
+from aop.streams.listener import Listener
 from tests.integration.test_listener_sink import read_committed
 
 PROGRAM = "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop"

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aop.kafka import DLQ
-from aop.settings import Settings
-from simchain.server import SimChainServer
-from streams.listener import Listener
+from aop.log.kafka import DLQ
+from aop.runtime.settings import Settings
+from aop.simchain.server import SimChainServer
+from aop.streams.listener import Listener
 from tests.integration.test_listener import FAST, assert_exactly, emitted_ids, read_log, sim_config
 from tests.integration.test_listener_sink import read_committed
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from aop.settings import Settings
-from simchain.server import SimChainServer
+from aop.runtime.settings import Settings
+from aop.simchain.server import SimChainServer
 from tests.conftest import ROOT
 from tests.integration.test_listener import FAST, assert_exactly, read_log, sim_config
 

@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, DLQ, consumer_config, ensure_topics, producer_config
-from aop.settings import Settings
-from streams.listener.batcher import plan_range
-from streams.listener.checkpoint import Checkpoint, recover_checkpoint
-from streams.listener.model import DeadLetter, RoutedEvent
-from streams.listener.sink import KafkaSink, transactional_id
+from aop.log.avro import AvroCodec
+from aop.log.chain_event import RoutedEvent
+from aop.log.kafka import CHAIN_EVENTS, DLQ, consumer_config, ensure_topics, producer_config
+from aop.runtime.settings import Settings
+from aop.streams.listener.batcher import plan_range
+from aop.streams.listener.checkpoint import Checkpoint, recover_checkpoint
+from aop.streams.listener.model import DeadLetter
+from aop.streams.listener.sink import KafkaSink, transactional_id
 
 
 def _event(partition: int, slot: int, signature: str) -> RoutedEvent:

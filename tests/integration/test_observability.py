@@ -35,9 +35,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from aop.services import METRICS_PORTS, SERVICES
-from aop.settings import Settings
-from aop.supervisor import Supervisor
+from aop.cli.services import METRICS_PORTS, SERVICES
+from aop.cli.supervisor import Supervisor
+from aop.runtime.settings import Settings
 from tests.conftest import ROOT
 from tests.live_pipeline import AOP, free_ports, fresh_schema, http_get, live_pipeline
 
@@ -259,7 +259,7 @@ def test_every_alert_has_annotations_that_point_at_its_runbook_section() -> None
 
 
 def test_prometheus_scrapes_each_service_on_the_port_aop_run_gives_it() -> None:
-    """Job aop: one target per service, labelled, on aop/services.py's metrics ports (the
+    """Job aop: one target per service, labelled, on cli/services.py's metrics ports (the
     API on its default AOP_API_PORT)."""
     config = yaml.safe_load(PROMETHEUS.read_text())
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "aop")

@@ -21,8 +21,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
 
-from aop.avro import AvroCodec
-from aop.kafka import (
+from aop.core.events import CumulativeRewardsClaimed
+from aop.core.merkle import verify_proof
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
+from aop.log.avro import AvroCodec
+from aop.log.kafka import (
     CHAIN_EVENTS,
     DLQ,
     EPOCH_ROOTS,
@@ -30,16 +33,13 @@ from aop.kafka import (
     ensure_topics,
     producer_config,
 )
-from aop.settings import Settings
-from core.events import CumulativeRewardsClaimed
-from core.merkle import verify_proof
-from core.program_ids import DEFAULT_PROGRAM_ID
-from projections import metrics
-from projections.db import current_revision, engine_for, head_revision, upgrade
-from projections.models import Base
-from projections.projector import Projector
-from projections.queries import claim_for
-from projections.sample import SampleRoot, build_sample_root
+from aop.projections import metrics
+from aop.projections.db import current_revision, engine_for, head_revision, upgrade
+from aop.projections.models import Base
+from aop.projections.projector import Projector
+from aop.projections.queries import claim_for
+from aop.runtime.settings import Settings
+from tests.support.sample_roots import SampleRoot, build_sample_root
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")

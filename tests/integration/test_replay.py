@@ -13,20 +13,19 @@ from confluent_kafka import Producer
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
 
-from aop.avro import AvroCodec
 from aop.cli import main
-from aop.kafka import CHAIN_EVENTS, EPOCH_ROOTS, ensure_topics, producer_config
-from aop.settings import Settings, load_settings
-from core.claims.cumulative_v2 import publish_cumulative_root_instruction
-from core.fold import fold_log
-from core.fold_output import RootOutput
-from projections.db import engine_for, upgrade
-from projections.projector import Projector
-from simchain import SimChainServer, SimConfig, ThreadedSimChain
-from streams.fold.config import fold_config
-from streams.replay.compare import matches_digest
-from streams.replay.store import RootStore
-from tests.unit.fold.logs import random_log
+from aop.core.claims.cumulative_v2 import publish_cumulative_root_instruction
+from aop.core.fold import fold_log
+from aop.core.fold_output import RootOutput
+from aop.log.avro import AvroCodec
+from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, ensure_topics, producer_config
+from aop.projections.db import engine_for, upgrade
+from aop.projections.projector import Projector
+from aop.replay.compare import matches_digest
+from aop.replay.store import RootStore
+from aop.runtime.settings import Settings, load_settings
+from aop.simchain import SimChainServer, SimConfig, ThreadedSimChain
+from aop.streams.fold.config import fold_config
 from tests.unit.replay.logs import (
     WALLET_A,
     WALLET_B,
@@ -36,6 +35,7 @@ from tests.unit.replay.logs import (
     spec_of,
     without_events,
 )
+from tests.unit.streams.fold.logs import random_log
 
 CODEC = AvroCodec()
 Record = tuple[int, int, dict[str, Any]]

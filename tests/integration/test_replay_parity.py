@@ -9,11 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from aop.settings import Settings
-from core.fold import fold_log
-from streams.fold.config import fold_config
+from aop.core.fold import fold_log
+from aop.runtime.settings import Settings
+from aop.streams.fold.config import fold_config
 from tests.integration import test_replay as base
-from tests.unit.fold.logs import random_log
+from tests.unit.streams.fold.logs import random_log
 
 AopRunner = base.AopRunner
 execute = base.execute

@@ -14,16 +14,16 @@ from confluent_kafka import Producer
 from psycopg import sql
 from sqlalchemy import Engine, text
 
-from aop.avro import AvroCodec
-from aop.kafka import EPOCH_ROOTS, SETTLEMENT, producer_config
-from aop.settings import Settings
-from core.fold import fold_log
-from core.fold_output import RootOutput
-from projections.sample import build_sample_root
-from streams.fold.config import fold_config
+from aop.core.fold import fold_log
+from aop.core.fold_output import RootOutput
+from aop.log.avro import AvroCodec
+from aop.log.kafka import EPOCH_ROOTS, SETTLEMENT, producer_config
+from aop.runtime.settings import Settings
+from aop.streams.fold.config import fold_config
 from tests.conftest import libpq_url
 from tests.integration import test_replay as base
-from tests.unit.fold.logs import key, random_log
+from tests.support.sample_roots import build_sample_root
+from tests.unit.streams.fold.logs import key, random_log
 
 AopRunner = base.AopRunner
 execute = base.execute

@@ -22,8 +22,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from psycopg import sql
 
-from aop.kafka import CHAIN_EVENTS, EPOCH_ROOTS, consumer_config
-from aop.settings import load_settings
+from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, consumer_config
+from aop.runtime.settings import load_settings
 from tests.conftest import libpq_url
 from tests.live_pipeline import fresh_schema, http_get, live_pipeline
 

@@ -22,9 +22,9 @@ from psycopg import sql
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from aop.services import METRICS_PORTS, SERVICES
-from aop.supervisor import ServiceSpec, Supervisor
-from simchain.process import spawn_simchain
+from aop.cli.services import METRICS_PORTS, SERVICES
+from aop.cli.supervisor import ServiceSpec, Supervisor
+from aop.simchain.process import spawn_simchain
 from tests.conftest import libpq_url
 from tests.live_pipeline import AOP, fresh_schema, http_get, pipeline_env, service_env
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import psycopg
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, consumer_config, ensure_topics, producer_config
-from aop.settings import Settings
+from aop.log.avro import AvroCodec
+from aop.log.kafka import CHAIN_EVENTS, consumer_config, ensure_topics, producer_config
+from aop.runtime.settings import Settings
 from tests.conftest import libpq_url
 
 
@@ -81,7 +81,7 @@ def test_ensure_topics_refuses_a_topic_with_another_partition_count(
     ensure_topics(settings_factory())
     import pytest
 
-    from aop.errors import AopError
+    from aop.runtime.errors import AopError
 
     with pytest.raises(AopError, match=r"has 4 partitions but AOP_CHAIN_PARTITIONS asks for 6"):
         ensure_topics(settings_factory({"AOP_CHAIN_PARTITIONS": "6"}))

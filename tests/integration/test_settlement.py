@@ -25,26 +25,26 @@ from solders.signature import Signature
 from solders.transaction import Transaction, VersionedTransaction
 from sqlalchemy import Engine, text
 
-from aop.avro import AvroCodec
-from aop.kafka import SETTLEMENT, consumer_config, ensure_topics
-from aop.settings import Settings
-from core.accounts import ChannelConfigV2, ChannelState, RootEntry
-from core.claims.cumulative_v2 import (
+from aop.core.accounts import ChannelConfigV2, ChannelState, RootEntry
+from aop.core.claims.cumulative_v2 import (
     claim_cumulative_instruction,
     publish_cumulative_root_instruction,
 )
-from core.pda import associated_token_address
-from projections.dataset import decode_root
-from projections.db import engine_for, upgrade
-from projections.queries import claim_for
-from projections.sample import SampleRoot, build_sample_root
-from projections.writer import OffsetUpdate, ProjectionWriter
-from settlement import metrics
-from settlement.rpc import ChainRpc, SolanaRpc
-from settlement.settler import Settler
-from settlement.store import SettlementStore
-from simchain import SimChainServer, SimConfig
+from aop.core.pda import associated_token_address
+from aop.log.avro import AvroCodec
+from aop.log.kafka import SETTLEMENT, consumer_config, ensure_topics
+from aop.projections.dataset import decode_root
+from aop.projections.db import engine_for, upgrade
+from aop.projections.queries import claim_for
+from aop.projections.writer import OffsetUpdate, ProjectionWriter
+from aop.runtime.settings import Settings
+from aop.settlement import metrics
+from aop.settlement.rpc import ChainRpc, SolanaRpc
+from aop.settlement.settler import Settler
+from aop.settlement.store import SettlementStore
+from aop.simchain import SimChainServer, SimConfig
 from tests.integration.test_projections import ROOT_DIR, produce, run_projector
+from tests.support.sample_roots import SampleRoot, build_sample_root
 
 CHANNEL = "twitch:alpha"
 OTHER = "youtube:beta"
@@ -169,7 +169,7 @@ async def settle_once(settings: Settings, rpc: ChainRpc | None = None) -> None:
     real = SolanaRpc(settings.rpc_url, commitment=settings.commitment, timeout=5)
     from confluent_kafka import Producer
 
-    from aop.kafka import producer_config
+    from aop.log.kafka import producer_config
 
     producer = Producer(producer_config(settings))
     keypair = Keypair.from_bytes(

@@ -17,9 +17,9 @@ from solana.rpc.async_api import AsyncClient
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from core.program_ids import DEFAULT_PROGRAM_ID
-from core.program_logs import extract_program_data
-from simchain import SimChainProcess, SimChainServer, SimConfig, spawn_simchain
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
+from aop.core.program_logs import extract_program_data
+from aop.simchain import SimChainProcess, SimChainServer, SimConfig, spawn_simchain
 
 FINALITY = 6
 

@@ -52,8 +52,8 @@ from typing import Any
 
 import pytest
 
-from aop.services import METRICS_PORTS, SERVICES
-from aop.settings import load_settings
+from aop.cli.services import METRICS_PORTS, SERVICES
+from aop.runtime.settings import load_settings
 from tests.conftest import ROOT
 from tests.live_pipeline import LivePipeline, fresh_schema, live_pipeline
 from tests.log_ledger import audit_log, emitted_event_ids

@@ -16,13 +16,13 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from solders.pubkey import Pubkey
 
-from aop.avro import AvroCodec
-from aop.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
-from aop.settings import Settings
-from core.fold import fold_log
-from core.fold_config import FoldConfig
-from streams.fold.app import STATE_TABLE
-from streams.fold.config import fold_app_id
+from aop.core.fold import fold_log
+from aop.core.fold_config import FoldConfig
+from aop.log.avro import AvroCodec
+from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
+from aop.runtime.settings import Settings
+from aop.streams.fold.app import STATE_TABLE
+from aop.streams.fold.config import fold_app_id
 
 ROOT = Path(__file__).resolve().parents[3]
 CODEC = AvroCodec()

@@ -18,14 +18,14 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from aop.avro import AvroDecodeError
-from aop.kafka import CHAIN_EVENTS, ensure_topics, producer_config
-from aop.settings import Settings
-from aop.slot_batch import SlotBatchDecoder
-from core.events import ChannelStaked
-from core.fold import ReferenceFold, fold_log
-from core.fold_output import BatchResult
-from streams.fold.config import fold_app_id, fold_config
+from aop.core.events import ChannelStaked
+from aop.core.fold import ReferenceFold, fold_log
+from aop.core.fold_output import BatchResult
+from aop.log.avro import AvroDecodeError
+from aop.log.kafka import CHAIN_EVENTS, ensure_topics, producer_config
+from aop.log.slot_batch import SlotBatchDecoder
+from aop.runtime.settings import Settings
+from aop.streams.fold.config import fold_app_id, fold_config
 from tests.integration.fold.support import (
     CODEC,
     FoldWorker,
@@ -38,7 +38,7 @@ from tests.integration.fold.support import (
     produce_values,
     read_roots,
 )
-from tests.unit.fold.logs import LogWriter, key, random_log, stake
+from tests.unit.streams.fold.logs import LogWriter, key, random_log, stake
 
 CHANNELS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from api.cache import AsyncLRU
+from aop.api.cache import AsyncLRU
 
 
 async def test_concurrent_misses_share_one_load() -> None:

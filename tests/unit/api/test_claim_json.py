@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.http import json_bytes
-from api.reader import claim_json
+from aop.api.http import json_bytes
+from aop.api.reader import claim_json
 
 _HEX = st.binary(min_size=32, max_size=32).map(bytes.hex)
 _B58 = st.just("4oPCg5ZkXHG8Ktce8Z4W5aUZ3c5NSsYaTSCmec38WDD1")

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sha3 import keccak_256
 
-from api.errors import DatabaseUnavailableError
-from api.reader import cut_proof, is_stale
-from core.merkle import build_levels, proof_from_levels
+from aop.api.errors import DatabaseUnavailableError
+from aop.api.reader import cut_proof, is_stale
+from aop.core.merkle import build_levels, proof_from_levels
 
 
 def _pairs(levels: tuple[bytes, ...], index: int, count: int) -> bytes:

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from api.claim_states import ClaimStateDeriver
-from api.hot_roots import RECORD, HotRoot
-from core.merkle import build_levels, proof_from_levels
+from aop.api.claim_states import ClaimStateDeriver
+from aop.api.hot_roots import RECORD, HotRoot
+from aop.core.merkle import build_levels, proof_from_levels
 
 
 def _records(wallets: list[bytes], amounts: list[int]) -> bytes:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from aop.settings import load_settings
-from api.app import create_app
-from api.openapi import docs_html, openapi_document
+from aop.api.app import create_app
+from aop.api.openapi import docs_html, openapi_document
+from aop.runtime.settings import load_settings
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from solders.pubkey import Pubkey
 
-from api.errors import BadRequestError
-from api.params import (
+from aop.api.errors import BadRequestError
+from aop.api.params import (
     I64_MAX,
     parse_channel,
     parse_hex32,

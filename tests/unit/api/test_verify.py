@@ -6,9 +6,9 @@ import pytest
 from sha3 import keccak_256
 from solders.pubkey import Pubkey
 
-from aop.settings import CCM_MINT, PROGRAM_ID
-from api.errors import BadRequestError
-from api.verify import parse_json_body, verify_claim
+from aop.api.errors import BadRequestError
+from aop.api.verify import parse_json_body, verify_claim
+from aop.runtime.settings import CCM_MINT, PROGRAM_ID
 
 WALLET = bytes(range(32))
 

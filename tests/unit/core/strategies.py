@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from core.claims import ClaimInput
+from aop.core.claims import ClaimInput
 
 U64_MAX = 2**64 - 1
 

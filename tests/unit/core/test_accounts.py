@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.accounts import ChannelConfigV2, ChannelSlot, ChannelState, ProtocolState, RootEntry
-from core.errors import AccountDecodeError, BorshEncodeError, InvalidIntegerError
+from aop.core.accounts import ChannelConfigV2, ChannelSlot, ChannelState, ProtocolState, RootEntry
+from aop.core.errors import AccountDecodeError, BorshEncodeError, InvalidIntegerError
 from tests.unit.core.strategies import pubkeys, u8s, u16s, u64s
 from tests.unit.core.vectors import ACCOUNT_DISCRIMINATORS
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.accounts import ChannelConfigV2, ChannelState, ProtocolState, account_discriminator
-from core.errors import AccountDecodeError
+from aop.core.accounts import ChannelConfigV2, ChannelState, ProtocolState, account_discriminator
+from aop.core.errors import AccountDecodeError
 
 ACCOUNTS = {
     ProtocolState: (ProtocolState.GENESIS_LEN, ProtocolState.HEAD_LEN),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.anchor import account_discriminator, event_discriminator, instruction_discriminator
+from aop.core.anchor import account_discriminator, event_discriminator, instruction_discriminator
 from tests.unit.core.vectors import (
     ACCOUNT_DISCRIMINATORS,
     EVENT_DISCRIMINATORS,

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.borsh import Reader, Writer
-from core.errors import BorshDecodeError, BorshEncodeError
+from aop.core.borsh import Reader, Writer
+from aop.core.errors import BorshDecodeError, BorshEncodeError
 from tests.unit.core.strategies import i64s, pubkeys, u8s, u16s, u32s, u64s
 
 

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from solders.pubkey import Pubkey
 
-from core.channel import subject_id, validate_channel_name
-from core.errors import InvalidChannelNameError
-from core.pda import (
+from aop.core.channel import subject_id, validate_channel_name
+from aop.core.errors import InvalidChannelNameError
+from aop.core.pda import (
     associated_token_address,
     channel_config_address,
     channel_state_address,

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from core.claims import (
+from aop.core.claims import (
     CLAIM_FORMATS,
     DEFAULT_CLAIM_FORMAT,
     ClaimFormat,
@@ -17,14 +17,14 @@ from core.claims import (
     TreeScope,
     get_claim_format,
 )
-from core.errors import (
+from aop.core.errors import (
     DuplicateWalletError,
     InvalidAmountError,
     InvalidWalletError,
     UnknownClaimFormatError,
     WalletNotInTreeError,
 )
-from core.merkle import verify_proof
+from aop.core.merkle import verify_proof
 from tests.unit.core import independent
 from tests.unit.core.strategies import U64_MAX, pubkeys, ring_datasets
 from tests.unit.core.vectors import CCM_MINT, PROGRAM_ID

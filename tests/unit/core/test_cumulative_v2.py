@@ -9,15 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelConfigV2, RootEntry
-from core.claims import ClaimInput, TreeScope, get_claim_format
-from core.claims.cumulative_v2 import (
+from aop.core.accounts import ChannelConfigV2, RootEntry
+from aop.core.claims import ClaimInput, TreeScope, get_claim_format
+from aop.core.claims.cumulative_v2 import (
     claim_cumulative_instruction,
     cumulative_leaf,
     publish_cumulative_root_instruction,
 )
-from core.errors import BorshEncodeError, InvalidIntegerError, InvalidPubkeyError
-from core.program_ids import ASSOCIATED_TOKEN_PROGRAM_ID, SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
+from aop.core.errors import BorshEncodeError, InvalidIntegerError, InvalidPubkeyError
+from aop.core.program_ids import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+)
 from tests.unit.core import independent
 from tests.unit.core.strategies import cumulative_datasets, edge_sizes, positive_amounts, pubkeys
 from tests.unit.core.vectors import (

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import BorshEncodeError, EventDecodeError
-from core.events import (
+from aop.core.errors import BorshEncodeError, EventDecodeError
+from aop.core.events import (
     EVENT_TYPES,
     I64,
     U16,

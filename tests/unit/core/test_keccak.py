@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.keccak import keccak256
+from aop.core.keccak import keccak256
 from tests.unit.core import independent
 from tests.unit.core.vectors import KECCAK_ABC, KECCAK_EMPTY
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.errors import InvalidNodeError, LeafIndexError, MalformedLevelsError, TreeTooDeepError
-from core.merkle import (
+from aop.core.errors import InvalidNodeError, LeafIndexError, MalformedLevelsError, TreeTooDeepError
+from aop.core.merkle import (
     MAX_PROOF_LEN,
     ZERO_ROOT,
     MerkleTree,

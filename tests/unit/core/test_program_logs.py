@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from core.errors import ProgramLogError
-from core.program_logs import ProgramData, ProgramLogs, extract_program_data
+from aop.core.errors import ProgramLogError
+from aop.core.program_logs import ProgramData, ProgramLogs, extract_program_data
 from tests.unit.core.vectors import CLAIM_LOG_LINE, PROGRAM_ID
 
 PROGRAM = Pubkey.from_string(PROGRAM_ID)

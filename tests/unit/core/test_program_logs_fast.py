@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from core import program_logs
-from core.errors import ProgramLogError
-from core.program_logs import (
+from aop.core import program_logs
+from aop.core.errors import ProgramLogError
+from aop.core.program_logs import (
     ProgramData,
     ProgramLogs,
     _scan_reference,

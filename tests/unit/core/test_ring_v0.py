@@ -6,17 +6,21 @@ import pytest
 from hypothesis import given, settings
 from solders.pubkey import Pubkey
 
-from core.accounts import ChannelSlot, ChannelState
-from core.claims import ClaimInput, TreeScope, get_claim_format
-from core.claims.ring_v0 import (
+from aop.core.accounts import ChannelSlot, ChannelState
+from aop.core.claims import ClaimInput, TreeScope, get_claim_format
+from aop.core.claims.ring_v0 import (
     MAX_CLAIMS,
     claim_channel_open_instruction,
     ring_claim_id,
     ring_leaf,
     ring_slot,
 )
-from core.errors import ClaimIdTooLongError, InvalidIntegerError, TooManyClaimsError
-from core.program_ids import ASSOCIATED_TOKEN_PROGRAM_ID, SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
+from aop.core.errors import ClaimIdTooLongError, InvalidIntegerError, TooManyClaimsError
+from aop.core.program_ids import (
+    ASSOCIATED_TOKEN_PROGRAM_ID,
+    SYSTEM_PROGRAM_ID,
+    TOKEN_2022_PROGRAM_ID,
+)
 from tests.unit.core import independent
 from tests.unit.core.strategies import ring_datasets
 from tests.unit.core.vectors import CCM_MINT, PROGRAM_ID, PROTOCOL_STATE, RING_LEAF, TREASURY

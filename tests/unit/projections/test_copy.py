@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from projections._copy import leaves_copy_payload
+from aop.projections._copy import leaves_copy_payload
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
-from core.keccak import keccak256
-from core.merkle import verify_proof
-from core.program_ids import DEFAULT_PROGRAM_ID
-from projections.dataset import decode_entries, verify_root
-from projections.errors import RootRejectedError
-from projections.sample import SampleRoot, build_sample_root
+from aop.core.keccak import keccak256
+from aop.core.merkle import verify_proof
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
+from aop.projections.dataset import decode_entries, verify_root
+from aop.projections.errors import RootRejectedError
+from tests.support.sample_roots import SampleRoot, build_sample_root
 
 MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.program_ids import DEFAULT_PROGRAM_ID
-from projections.dataset import verify_root
-from projections.errors import RootRejectedError
-from projections.sample import build_sample_root
+from aop.core.program_ids import DEFAULT_PROGRAM_ID
+from aop.projections.dataset import verify_root
+from aop.projections.errors import RootRejectedError
+from tests.support.sample_roots import build_sample_root
 from tests.unit.projections.test_dataset import MINT, chunks, sample
 
 I64 = st.integers(-(2**63), 2**63 - 1)

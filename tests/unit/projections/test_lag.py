@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from projections.projector import lag_from_stats
+from aop.projections.projector import lag_from_stats
 
 
 def test_lag_uses_the_last_stable_offset_then_the_high_watermark() -> None:

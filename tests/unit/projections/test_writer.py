@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from projections.writer import root_differences
+from aop.projections.writer import root_differences
 
 RECORD = {
     "channel": "alpha",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.fold_config import FoldConfig
-from tests.unit.fold.logs import LogWriter, key, stake, unstake
+from aop.core.fold_config import FoldConfig
+from tests.unit.streams.fold.logs import LogWriter, key, stake, unstake
 
 #: (partition, SlotBatch) in append order.
 Batches = list[tuple[int, dict[str, Any]]]

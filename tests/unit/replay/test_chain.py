@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.accounts import ChannelConfigV2, ChannelSlot, ChannelState, RootEntry
-from streams.replay.chain import ChainReader, compare_cumulative, compare_ring
-from streams.replay.compare import ChainReport
+from aop.core.accounts import ChannelConfigV2, ChannelSlot, ChannelState, RootEntry
+from aop.replay.chain import ChainReader, compare_cumulative, compare_ring
+from aop.replay.compare import ChainReport
 
 R1, R2, H = b"\x01" * 32, b"\x02" * 32, b"\x0f" * 32
 ZERO = bytes(32)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.fold import fold_log
-from core.fold_output import RootOutput
-from streams.replay.compare import (
+from aop.core.fold import fold_log
+from aop.core.fold_output import RootOutput
+from aop.replay.compare import (
     Status,
     WalletDiff,
     compare_leaves,
     compare_levels,
     compare_root,
 )
-from streams.replay.store import StoredRoot
-from tests.unit.fold.logs import config_for, key
+from aop.replay.store import StoredRoot
 from tests.unit.replay.logs import alpha_log
+from tests.unit.streams.fold.logs import config_for, key
 
 W = [key(f"w{i}") for i in range(6)]
 

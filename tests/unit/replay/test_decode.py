@@ -8,10 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aop.avro import AvroCodec, AvroDecodeError
-from aop.slot_batch import SlotBatchDecoder, decode_slot_batch_body, fold_view
-from streams.listener.encoding import SlotBatchEncoder, encode_long
-from streams.listener.model import RoutedEvent
+from aop.log.avro import AvroCodec, AvroDecodeError
+from aop.log.chain_event import RoutedEvent
+from aop.log.slot_batch import (
+    SlotBatchDecoder,
+    SlotBatchEncoder,
+    decode_slot_batch_body,
+    encode_long,
+    fold_view,
+)
 
 CODEC = AvroCodec()
 

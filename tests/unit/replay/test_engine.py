@@ -8,11 +8,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.fold import fold_log
-from core.fold_config import ChannelSpec
-from core.fold_output import RootOutput
-from streams.replay.engine import ChannelTarget, narrow_config, root_account
-from tests.unit.fold.logs import config_for, random_log
+from aop.core.fold import fold_log
+from aop.core.fold_config import ChannelSpec
+from aop.core.fold_output import RootOutput
+from aop.replay.engine import ChannelTarget, narrow_config, root_account
+from tests.unit.streams.fold.logs import config_for, random_log
 
 CONFIG = config_for(
     ["alpha", "beta", "gamma", "delta"],

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from streams.replay.progress import RichReadProgress, progress_for
+from aop.replay.progress import RichReadProgress, progress_for
 
 
 def test_no_progress_when_quiet_or_not_a_terminal() -> None:

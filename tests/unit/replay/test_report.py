@@ -6,7 +6,7 @@ from pathlib import Path
 
 from solders.pubkey import Pubkey
 
-from streams.replay.compare import (
+from aop.replay.compare import (
     ChainReport,
     LeafReport,
     LevelReport,
@@ -15,16 +15,16 @@ from streams.replay.compare import (
     TracedEvent,
     WalletDiff,
 )
-from streams.replay.explain import _trace
-from streams.replay.parity import (
+from aop.replay.explain import _trace
+from aop.replay.parity import (
     ParityResult,
     record_failure,
     record_metrics,
     write_metrics_file,
 )
-from streams.replay.report import render_text, report_json
-from streams.replay.run import ChannelRun, ReplayReport
-from tests.unit.fold.logs import key
+from aop.replay.report import render_text, report_json
+from aop.replay.run import ChannelRun, ReplayReport
+from tests.unit.streams.fold.logs import key
 
 W = key("wallet")
 

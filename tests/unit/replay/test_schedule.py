@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.replay.run import costliest_first
+from aop.replay.run import costliest_first
 
 
 def groups(**channels: int) -> dict[int, list[Any]]:

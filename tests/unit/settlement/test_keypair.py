@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from settlement.errors import PublisherKeypairError
-from settlement.keypair import load_publisher_keypair, write_publisher_keypair
+from aop.settlement.errors import PublisherKeypairError
+from aop.settlement.keypair import load_publisher_keypair, write_publisher_keypair
 
 SECRET = Keypair.from_seed(bytes(range(32)))
 

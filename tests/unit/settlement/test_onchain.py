@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from core.accounts import (
+from aop.core.accounts import (
     CHANNEL_BITMAP_BYTES,
     ChannelConfigV2,
     ChannelSlot,
     ChannelState,
     RootEntry,
 )
-from settlement.onchain import ChainView, Verdict, classify
+from aop.settlement.onchain import ChainView, Verdict, classify
 
 ROOT = b"\x11" * 32
 DATASET = b"\x22" * 32

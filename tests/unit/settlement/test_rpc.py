@@ -6,8 +6,8 @@ import json
 
 from solana.rpc.core import RPCException
 
-from settlement.errors import RpcUnavailableError, TransactionRejectedError
-from settlement.rpc import SignatureState, _rejection
+from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.settlement.rpc import SignatureState, _rejection
 
 
 class _Error:

@@ -13,7 +13,7 @@ from solders.keypair import Keypair
 from solders.message import Message
 from solders.transaction import Transaction, VersionedTransaction
 
-from simchain import SimChainServer, SimConfig
+from aop.simchain import SimChainServer, SimConfig
 
 #: a quiet, hand-driven chain: no timer, no workload, finality after 4 slots.
 QUIET = SimConfig(

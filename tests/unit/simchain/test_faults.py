@@ -16,7 +16,7 @@ from solders.rpc.errors import NodeUnhealthyMessage
 from solders.rpc.responses import SlotNotification
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from simchain import Faults, SimChainServer
+from aop.simchain import Faults, SimChainServer
 from tests.unit.simchain.conftest import rpc_error
 
 

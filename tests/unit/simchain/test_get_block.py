@@ -13,7 +13,7 @@ from solders.message import MessageV0
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from simchain import SimChainServer, SimConfig
+from aop.simchain import SimChainServer, SimConfig
 from tests.unit.simchain.conftest import QUIET
 
 #: slot 1005 is finalized after `advance(10)` (tip 1010, confirmed 1009, finalized 1006).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from solders.pubkey import Pubkey
 
-from simchain.ledger import Account, AccountStore
-from simchain.logs import LogCollector
+from aop.simchain.ledger import Account, AccountStore
+from aop.simchain.logs import LogCollector
 
 
 def test_log_collector_truncates_like_agave() -> None:

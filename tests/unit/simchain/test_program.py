@@ -6,37 +6,37 @@ import pytest
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 
-from core.accounts import ChannelState
-from core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
-from core.claims.cumulative_v2 import (
+from aop.core.accounts import ChannelState
+from aop.core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
+from aop.core.claims.cumulative_v2 import (
     claim_cumulative_instruction,
     publish_cumulative_root_instruction,
 )
-from core.claims.ring_v0 import (
+from aop.core.claims.ring_v0 import (
     claim_channel_open_instruction,
     ring_claim_id,
     set_channel_merkle_root_instruction,
 )
-from core.events import (
+from aop.core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
     CumulativeRewardsClaimed,
     ProtocolPaused,
     decode_event,
 )
-from core.pda import associated_token_address, channel_state_address
-from simchain import SimChain, SimConfig
-from simchain.errors import SimChainError
-from simchain.instructions import (
+from aop.core.pda import associated_token_address, channel_state_address
+from aop.simchain import SimChain, SimConfig
+from aop.simchain.errors import SimChainError
+from aop.simchain.instructions import (
     emergency_unstake_channel_instruction,
     set_paused_instruction,
     stake_channel_instruction,
     unstake_channel_instruction,
     update_channel_creator_fee_instruction,
 )
-from simchain.keys import public_key
-from simchain.ledger import TxRecord
-from simchain.token import decode_token_account
+from aop.simchain.keys import public_key
+from aop.simchain.ledger import TxRecord
+from aop.simchain.token import decode_token_account
 
 CONFIG = SimConfig(
     seed=3, slot_ms=0, rate=0, workload=False, wallets=4, channels=("twitch:x",), claim_channels=()
@@ -285,6 +285,6 @@ def test_ring_v0_root_claim_and_bitmap(chain: SimChain) -> None:
 
 
 def _memo() -> Instruction:
-    from simchain.runtime import MEMO_PROGRAM_ID
+    from aop.simchain.runtime import MEMO_PROGRAM_ID
 
     return Instruction(MEMO_PROGRAM_ID, b"again", [])

@@ -15,8 +15,8 @@ from solders.rpc.responses import LogsNotification, SignatureNotification, SlotN
 from solders.transaction import VersionedTransaction
 from websockets.asyncio.client import connect
 
-from core.claims.cumulative_v2 import publish_cumulative_root_instruction
-from simchain import SimChainServer
+from aop.core.claims.cumulative_v2 import publish_cumulative_root_instruction
+from aop.simchain import SimChainServer
 
 TxFactory = Callable[..., VersionedTransaction]
 

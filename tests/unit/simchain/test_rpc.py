@@ -14,11 +14,11 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from core.accounts import ProtocolState
-from core.claims.cumulative_v2 import publish_cumulative_root_instruction
-from core.pda import protocol_state_address
-from simchain import SimChainServer
-from simchain.invoke import b58
+from aop.core.accounts import ProtocolState
+from aop.core.claims.cumulative_v2 import publish_cumulative_root_instruction
+from aop.core.pda import protocol_state_address
+from aop.simchain import SimChainServer
+from aop.simchain.invoke import b58
 from tests.unit.simchain.conftest import rpc_error
 
 TxFactory = Callable[..., VersionedTransaction]

@@ -17,16 +17,16 @@ from solders.rpc.errors import RpcCustomErrorFieldless, SendTransactionPreflight
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from core.accounts import ChannelConfigV2, RootEntry
-from core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
-from core.claims.cumulative_v2 import (
+from aop.core.accounts import ChannelConfigV2, RootEntry
+from aop.core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
+from aop.core.claims.cumulative_v2 import (
     claim_cumulative_instruction,
     publish_cumulative_root_instruction,
 )
-from core.events import CumulativeRewardsClaimed, decode_event
-from core.pda import associated_token_address
-from core.program_logs import extract_program_data
-from simchain import SimChainServer
+from aop.core.events import CumulativeRewardsClaimed, decode_event
+from aop.core.pda import associated_token_address
+from aop.core.program_logs import extract_program_data
+from aop.simchain import SimChainServer
 from tests.unit.simchain.conftest import rpc_error
 
 CHANNEL = "twitch:alpha"

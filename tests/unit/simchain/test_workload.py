@@ -6,16 +6,16 @@ from collections import Counter
 
 import pytest
 
-from core.events import (
+from aop.core.events import (
     ChannelEmergencyUnstaked,
     ChannelStaked,
     ChannelUnstaked,
     CumulativeRewardsClaimed,
     decode_event,
 )
-from core.program_logs import extract_program_data
-from simchain import SimChain, SimConfig
-from simchain.program.staking import boost_bps
+from aop.core.program_logs import extract_program_data
+from aop.simchain import SimChain, SimConfig
+from aop.simchain.program.staking import boost_bps
 
 BUSY = SimConfig(
     seed=11,

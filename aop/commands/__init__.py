@@ -1,5 +1,0 @@
-"""One module per `aop` sub-command; each exposes `register(subparsers)`.
-
-A command's handler takes the parsed arguments and returns an exit code; it raises `AopError`
-for failures an operator can act on, which `aop.cli.main` prints as one line (exit 2).
-"""

@@ -1,0 +1,58 @@
+"""`aop listen`: watch the program over Solana JSON-RPC and append its events to the log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from aop.runtime.logs import configure_logging
+from aop.runtime.metrics import serve_metrics
+from aop.runtime.settings import load_settings
+
+if TYPE_CHECKING:
+    from aop.streams.listener import Listener
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "listen",
+        help="append the program's events to aop.chain.events (settings: AOP_RPC_URL, "
+        "AOP_WS_URL, AOP_PROGRAM_ID, AOP_COMMITMENT, AOP_LISTENER_*)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per RPC call
+    from aop.streams.listener import Listener  # heavy imports only for this command
+
+    serve_metrics(settings.metrics_host, settings.metrics_port)
+    listener = Listener(settings)
+    log.info(
+        "listener starting",
+        extra={
+            "program_id": settings.program_id,
+            "rpc_url": settings.rpc_url,
+            "ws_url": settings.ws_url,
+            "commitment": settings.commitment,
+            "partitions": settings.chain_partitions,
+        },
+    )
+    asyncio.run(_serve(listener))
+    return 0
+
+
+async def _serve(listener: Listener) -> None:
+    """Run until SIGTERM or SIGINT, then let the listener commit and stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await listener.run(stop)

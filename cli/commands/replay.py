@@ -1,0 +1,107 @@
+"""`aop replay`: fold the log again and compare roots with Postgres and the chain.
+
+Exit codes: 0 every root compared matches (MATCH), 1 a difference (the diff is printed),
+2 the replay could not run (bad arguments or settings, broker or database unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from aop.runtime.logs import configure_logging
+from aop.runtime.settings import load_settings
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "replay",
+        help="rebuild roots from aop.chain.events and compare them byte for byte with "
+        "Postgres and the chain (exit 0 MATCH, 1 mismatch, 2 error)",
+        description="Reads the channel's partition of aop.chain.events from offset 0 with the "
+        "reference fold (the code `aop fold` runs) and compares root, dataset_hash, every "
+        "field, every leaf and every tree level with Postgres (AOP_DATABASE_SCHEMA) and, "
+        "when the RPC at AOP_RPC_URL answers, with the root stored on-chain.",
+    )
+    parser.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a channel of AOP_CHANNELS (repeatable; default with --all: every channel)",
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--root-seq", type=int, metavar="N", help="compare root_seq N")
+    which.add_argument("--epoch", type=int, metavar="E", help="compare the root of epoch E")
+    which.add_argument("--all", action="store_true", help="compare every root")
+    add_replay_options(parser)
+    parser.add_argument(
+        "--no-explain",
+        action="store_true",
+        help="do not trace differing wallets (a second read of the log)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command that replays the log shares (`aop replay`, `aop parity`)."""
+    parser.add_argument(
+        "--chain",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compare with the on-chain root account (default: when the RPC answers)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="partitions replayed at once, one process each (default AOP_REPLAY_WORKERS, 1)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    from aop.replay.context import chain_mode, chain_reader, deployment_config, open_store
+    from aop.replay.errors import ReplayError
+    from aop.replay.progress import progress_for
+    from aop.replay.report import render_text, report_json
+    from aop.replay.run import channel_targets, resolve_channels, run_replay
+
+    config = deployment_config(settings)
+    specs = resolve_channels(config, args.channel)
+    if args.all:
+        targets = channel_targets(config, specs, mode="all")
+    else:
+        if len(specs) != 1:
+            raise ReplayError("--root-seq and --epoch need exactly one --channel")
+        if args.root_seq is not None:
+            seqs = {specs[0].name: [args.root_seq]}
+            targets = channel_targets(config, specs, mode="seqs", seqs=seqs)
+        else:
+            targets = channel_targets(config, specs, mode="epoch", epoch=args.epoch)
+    chain = chain_reader(settings, chain_mode(args.chain))
+    try:
+        with open_store(settings) as store:
+            report = run_replay(
+                settings,
+                config,
+                targets,
+                store=store,
+                chain=chain,
+                progress=progress_for(quiet=args.quiet or args.json),
+                explain=not args.no_explain,
+                workers=args.workers or settings.replay_workers,
+            )
+    finally:
+        chain.close()
+    if args.json:
+        json.dump(report_json(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_text(report))
+    return 0 if report.ok else 1

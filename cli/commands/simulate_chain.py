@@ -1,0 +1,174 @@
+"""`aop simulate-chain`: a local Solana JSON-RPC + websocket endpoint running the program.
+
+It serves the standard methods the pipeline uses (and `sim_*` control methods), produces
+slots on a timer with a seeded workload of staking, claims and admin events, and runs until
+SIGINT or SIGTERM. Program id and mint come from the settings; the publisher of
+`AOP_PUBLISHER_KEYPAIR` (if set) becomes the protocol's publisher, so `aop settle` can publish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from aop.runtime.errors import AopError
+from aop.runtime.logs import configure_logging
+from aop.runtime.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aop.simchain.config import SimConfig
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "simulate-chain",
+        help="serve a simulated Solana RPC + websocket endpoint running the program "
+        "(settings: AOP_PROGRAM_ID, AOP_MINT, AOP_RPC_URL, AOP_WS_URL, AOP_SIM_*)",
+    )
+    parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=None, help="HTTP port, 0 = free (default: AOP_RPC_URL's)"
+    )
+    parser.add_argument(
+        "--ws-port", type=int, default=None, help="websocket port, 0 = free (default: AOP_WS_URL's)"
+    )
+    parser.add_argument("--rate", type=float, default=None, help="workload events per second")
+    parser.add_argument(
+        "--channels",
+        default=None,
+        help="staking channels: a count, or comma-separated names (default: AOP_CHANNELS, else "
+        "AOP_SIM_CHANNEL_COUNT generated names)",
+    )
+    parser.add_argument(
+        "--claim-channels",
+        default=None,
+        help="comma-separated self-published claim channels ('' for none)",
+    )
+    parser.add_argument("--wallets", type=int, default=None, help="wallets funded at genesis")
+    parser.add_argument(
+        "--slot-ms", type=float, default=None, help="ms per slot (0: only sim_advance)"
+    )
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--finality-depth", type=int, default=None, help="finalized = tip - depth")
+    parser.add_argument(
+        "--json", action="store_true", help="print the URLs as one JSON line (for scripts)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def _port(url: str, flag: int | None) -> int:
+    if flag is not None:
+        return flag
+    return urlparse(url).port or 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _publisher(settings: Settings) -> Pubkey | None:
+    path = settings.publisher_keypair
+    if path is None:
+        return None
+    try:
+        secret = json.loads(Path(path).read_text())
+        return Keypair.from_bytes(bytes(secret)).pubkey()
+    except (OSError, ValueError) as exc:
+        raise AopError(
+            f"AOP_PUBLISHER_KEYPAIR {path} must be a JSON array of 64 bytes "
+            f"(solana-keygen format): {exc}"
+        ) from exc
+
+
+def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
+    """The SimConfig of the command line over the settings."""
+    from aop.simchain.config import SimConfig, default_channel_names
+
+    if args.channels is not None:
+        text = args.channels.strip()
+        channels = default_channel_names(int(text)) if text.isdigit() else _names(text)
+    elif settings.channels:
+        channels = tuple(settings.channels)
+    else:
+        channels = default_channel_names(settings.sim_channel_count)
+    claim = args.claim_channels if args.claim_channels is not None else settings.sim_claim_channels
+    try:
+        return SimConfig(
+            program_id=Pubkey.from_string(settings.program_id),
+            mint=Pubkey.from_string(settings.mint),
+            seed=args.seed if args.seed is not None else settings.sim_seed,
+            slot_ms=args.slot_ms if args.slot_ms is not None else settings.sim_slot_ms,
+            finality_depth=args.finality_depth
+            if args.finality_depth is not None
+            else settings.sim_finality_depth,
+            channels=channels,
+            claim_channels=_names(claim),
+            wallets=args.wallets if args.wallets is not None else settings.sim_wallets,
+            rate=args.rate if args.rate is not None else settings.sim_rate,
+        )
+    except ValueError as exc:
+        raise AopError(f"bad simulated chain options: {exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    config = build_config(args, settings)
+    publisher = _publisher(settings)
+    asyncio.run(
+        _serve(
+            config,
+            host=args.host or "127.0.0.1",
+            port=_port(settings.rpc_url, args.port),
+            ws_port=_port(settings.ws_url, args.ws_port),
+            publisher=publisher,
+            as_json=args.json,
+        )
+    )
+    return 0
+
+
+async def _serve(
+    config: SimConfig,
+    *,
+    host: str,
+    port: int,
+    ws_port: int,
+    publisher: Pubkey | None,
+    as_json: bool,
+) -> None:
+    """Serve until SIGTERM or SIGINT."""
+    from aop.simchain.server import SimChainServer
+
+    server = SimChainServer(config, host=host)
+    if publisher is not None:
+        server.chain.setup_protocol(publisher=publisher, at_slot=config.first_slot)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with server.serve(port, ws_port) as sim:
+            if as_json:
+                print(json.dumps({"http_url": sim.http_url, "ws_url": sim.ws_url}), flush=True)
+            else:
+                print(f"simulated chain: rpc {sim.http_url}  websocket {sim.ws_url}", flush=True)
+                channels = ", ".join(config.channels)
+                print(f"program {config.program_id}  mint {config.mint}", flush=True)
+                print(f"staking channels {channels}", flush=True)
+            await stop.wait()
+    except OSError as exc:
+        raise AopError(
+            f"cannot listen on {host}:{port}/{ws_port}: {exc}. "
+            "Operator action: pick free ports (--port/--ws-port, 0 = any)"
+        ) from exc
+    sys.stdout.flush()

@@ -1,0 +1,56 @@
+"""The `aop` command: parses arguments, builds settings, runs one sub-command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from aop.runtime.errors import AopError
+
+#: sub-command modules under `aop.commands`, each with `register(subparsers)`.
+COMMANDS = (
+    "tree",
+    "demo",
+    "run",
+    "listen",
+    "db",
+    "project",
+    "fold",
+    "simulate_chain",
+    "settle",
+    "api",
+    "replay",
+    "rebuild",
+    "parity",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aop", description="Attention Oracle Pipeline: log -> Merkle roots -> Solana."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"aop.cli.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `aop`; returns the process exit code (2 for an operator-facing error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except AopError as exc:
+        print(f"aop {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

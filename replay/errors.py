@@ -1,0 +1,45 @@
+"""Errors of replay, parity and rebuild; all are `AopError`s (`aop` prints one line, exit 2)."""
+
+from __future__ import annotations
+
+from aop.runtime.errors import AopError
+
+__all__ = [
+    "ChainUnavailableError",
+    "LogTruncatedError",
+    "NothingToReplayError",
+    "ReadStalledError",
+    "RebuildError",
+    "ReplayError",
+    "UnknownChannelError",
+]
+
+
+class ReplayError(AopError):
+    """The root of the replay errors."""
+
+
+class UnknownChannelError(ReplayError, ValueError):
+    """Raised when a channel asked for is not one of AOP_CHANNELS (the fold knows no policy
+    for it, so it cannot be replayed)."""
+
+
+class NothingToReplayError(ReplayError, LookupError):
+    """Raised when the root asked for is neither stored nor produced by the log."""
+
+
+class LogTruncatedError(ReplayError):
+    """Raised when a partition of aop.chain.events no longer starts at offset 0 (records
+    were deleted), so the fold cannot be rebuilt from the start."""
+
+
+class ReadStalledError(ReplayError):
+    """Raised when a partition read makes no progress towards its stop offset in time."""
+
+
+class ChainUnavailableError(ReplayError):
+    """Raised when `--chain` asks for the on-chain comparison and the RPC does not answer."""
+
+
+class RebuildError(ReplayError):
+    """Raised when `aop rebuild` cannot build, verify or switch the fresh schema."""

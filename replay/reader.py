@@ -1,0 +1,214 @@
+"""Reads ranges of the log in large batches, with no consumer group state at all.
+
+A replay must not disturb the live consumers, so the reader assigns partitions and seeks
+(`assign`, never `subscribe`), never commits (`enable.auto.commit` off, no `commit()` call),
+and uses a throwaway group id. Each partition is read from `start` up to `stop` (exclusive),
+where `stop` is normally the partition's last stable offset captured before reading
+(`log_bounds`, read_committed, like every consumer of the pipeline): records appended while
+the replay runs are not part of it.
+
+A partition is finished when a record at `stop - 1` or later arrives, when the broker reports
+the end of the partition (`enable.partition.eof`: the transaction markers the listener's
+transactional producer writes occupy offsets but are never delivered), or when the consumer's
+position reaches `stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import (
+    Consumer,
+    IsolationLevel,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from aop.log.kafka import consumer_config
+from aop.replay.errors import ReadStalledError, ReplayError
+from aop.runtime.settings import Settings
+
+__all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds"]
+
+log = logging.getLogger(__name__)
+
+#: (topic, partition, offset, value) of one record.
+Record = tuple[str, int, int, bytes]
+
+
+@dataclass(frozen=True)
+class LogBounds:
+    """The first offset still stored and the last stable offset (exclusive) of a partition."""
+
+    low: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class ReadRange:
+    """Read `partition` of `topic` over [start, stop)."""
+
+    topic: str
+    partition: int
+    start: int
+    stop: int
+
+
+def log_bounds(
+    settings: Settings, topic: str, partitions: Iterable[int], *, timeout: float = 15.0
+) -> dict[int, LogBounds]:
+    """The bounds of each partition of `topic`, as read_committed consumers see it now.
+
+    Raises:
+        ReplayError: the broker does not answer, or the topic or a partition does not exist.
+    """
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    parts = sorted(set(partitions))
+    try:
+        low = admin.list_offsets(
+            {TopicPartition(topic, p): OffsetSpec.earliest() for p in parts},
+            request_timeout=timeout,
+        )
+        high = admin.list_offsets(
+            {TopicPartition(topic, p): OffsetSpec.latest() for p in parts},
+            isolation_level=IsolationLevel.READ_COMMITTED,
+            request_timeout=timeout,
+        )
+        lows = {tp.partition: f.result().offset for tp, f in low.items()}
+        highs = {tp.partition: f.result().offset for tp, f in high.items()}
+    except KafkaException as exc:
+        raise ReplayError(
+            f"cannot read the offsets of {topic} partitions {parts} from "
+            f"{settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    return {p: LogBounds(max(lows[p], 0), max(highs[p], 0)) for p in parts}
+
+
+class LogReader:
+    """Yields the records of some partition ranges in batches (see the module docstring).
+
+    Records of one partition come in offset order; partitions interleave.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        ranges: Iterable[ReadRange],
+        *,
+        batch_size: int | None = None,
+        poll_timeout: float | None = None,
+        stall_timeout: float | None = None,
+        **consumer_overrides: Any,
+    ) -> None:
+        self._ranges = {(r.topic, r.partition): r for r in ranges if r.stop > r.start}
+        self._batch_size = batch_size or settings.replay_batch_size
+        self._poll_timeout = poll_timeout or settings.replay_poll_timeout_s
+        self._stall_timeout = stall_timeout or settings.replay_stall_timeout_s
+        config = consumer_config(
+            settings,
+            f"{settings.topic_prefix}aop.replay.{uuid.uuid4().hex[:12]}",
+            **{
+                "enable.partition.eof": True,
+                "enable.auto.offset.store": False,
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                "max.partition.fetch.bytes": 16 * 1024 * 1024,
+                "queued.max.messages.kbytes": 256 * 1024,
+                "fetch.wait.max.ms": 50,
+                **consumer_overrides,
+            },
+        )
+        self._consumer = Consumer(config)
+        #: offset after the last record handed out, per (topic, partition).
+        self.next_offsets = {key: r.start for key, r in self._ranges.items()}
+
+    def __enter__(self) -> LogReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def batches(self) -> Iterator[list[Record]]:
+        """Each consume() call's records inside the ranges, until every range is read.
+
+        Raises:
+            ReadStalledError: no progress for `stall_timeout` seconds.
+            KafkaException: a fatal consumer error.
+        """
+        pending = dict(self._ranges)
+        if not pending:
+            return
+        self._consumer.assign(
+            [TopicPartition(r.topic, r.partition, r.start) for r in pending.values()]
+        )
+        last_progress = time.monotonic()
+        while pending:
+            # consume() returns when it has `num_messages` or at the timeout: never ask for
+            # more than is left (transaction markers make this an upper bound).
+            left = sum(r.stop - self.next_offsets[key] for key, r in pending.items())
+            messages = self._consumer.consume(
+                max(1, min(self._batch_size, left)), self._poll_timeout
+            )
+            out: list[Record] = []
+            finished: list[tuple[str, int]] = []
+            for message in messages:
+                key = (message.topic(), message.partition())
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        if key in pending:
+                            finished.append(key)
+                        continue
+                    if error.fatal():
+                        raise KafkaException(error)
+                    log.warning("consumer error", extra={"error": str(error)})
+                    continue
+                wanted = pending.get(key)
+                offset = message.offset()
+                if wanted is None or offset >= wanted.stop:
+                    if wanted is not None:
+                        finished.append(key)
+                    continue
+                out.append((key[0], key[1], offset, message.value() or b""))
+                self.next_offsets[key] = offset + 1
+                if offset >= wanted.stop - 1:
+                    finished.append(key)
+            if out or finished:
+                last_progress = time.monotonic()
+            for key in finished:
+                if key in pending:
+                    del pending[key]
+                    self._consumer.pause([TopicPartition(key[0], key[1])])
+            if not messages and pending:
+                self._finish_by_position(pending)
+                if pending and time.monotonic() - last_progress > self._stall_timeout:
+                    where = ", ".join(
+                        f"{t}[{p}] at {self.next_offsets[(t, p)]} (stop {r.stop})"
+                        for (t, p), r in pending.items()
+                    )
+                    raise ReadStalledError(
+                        f"no progress reading {where} for {self._stall_timeout:.0f} s; operator "
+                        "action: check the broker (and AOP_REPLAY_STALL_TIMEOUT_S)"
+                    )
+            if out:
+                yield out
+
+    def _finish_by_position(self, pending: dict[tuple[str, int], ReadRange]) -> None:
+        """Drop ranges whose position passed their stop (only markers were left)."""
+        try:
+            positions = self._consumer.position([TopicPartition(t, p) for (t, p) in pending])
+        except KafkaException:
+            return
+        for tp in positions:
+            key = (tp.topic, tp.partition)
+            if key in pending and tp.offset >= pending[key].stop:
+                del pending[key]
