@@ -1,4 +1,4 @@
-"""Decoders and encoders of the program's accounts, byte for byte (reference §3.4, §9, §10).
+"""Decoders and encoders of the program's accounts, byte for byte (reference §3.4, §9, §10, §G2).
 
 Every account starts with its 8-byte Anchor discriminator, sha256("account:<Name>")[:8].
 Decoders check the discriminator and the exact length of each known layout; encoders write
@@ -25,6 +25,8 @@ __all__ = [
     "ChannelConfigV2",
     "ChannelSlot",
     "ChannelState",
+    "ClaimStateGlobal",
+    "GlobalRootConfig",
     "ProtocolState",
     "RootEntry",
 ]
@@ -319,3 +321,89 @@ class ChannelState:
         """The slot holding `epoch` (slot `epoch % 10`), or None if it holds another epoch."""
         slot = self.slots[epoch % CHANNEL_RING_SLOTS]
         return slot if slot.epoch == epoch and slot.root != bytes(32) else None
+
+
+def _root_entries(roots: tuple[RootEntry, ...]) -> tuple[RootEntry, ...]:
+    if len(roots) != CUMULATIVE_ROOT_HISTORY:
+        raise BorshEncodeError(
+            f"roots must have {CUMULATIVE_ROOT_HISTORY} entries (got {len(roots)})"
+        )
+    return roots
+
+
+@dataclass(frozen=True)
+class GlobalRootConfig:
+    """GlobalRootConfig, PDA ["global_root", mint]: one 4-root ring per mint (370 bytes).
+
+    Layout (reference §G2.1): discriminator, version u8 (1), bump u8, mint, latest_root_seq
+    u64, then 4 x RootEntry at 50, 130, 210, 290; entry `root_seq % 4` holds a root.
+    """
+
+    NAME: ClassVar[str] = "GlobalRootConfig"
+    LEN: ClassVar[int] = 370
+
+    version: int
+    bump: int
+    mint: bytes
+    latest_root_seq: int
+    roots: tuple[RootEntry, ...]
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Raises:
+        AccountDecodeError: wrong discriminator or length."""
+        with _decoding(cls.NAME, data, (cls.LEN,)) as r:
+            version, bump, mint, latest = r.u8(), r.u8(), r.pubkey(), r.u64()
+            roots = tuple(RootEntry.read(r) for _ in range(CUMULATIVE_ROOT_HISTORY))
+            return cls(version=version, bump=bump, mint=mint, latest_root_seq=latest, roots=roots)
+
+    def encode(self) -> bytes:
+        """Raises:
+        BorshEncodeError: a field of the wrong type, range or length, or not 4 roots."""
+        w = _writer(self.NAME).u8(self.version).u8(self.bump).pubkey(self.mint)
+        w.u64(self.latest_root_seq)
+        for entry in _root_entries(self.roots):
+            entry.write(w)
+        return w.to_bytes()
+
+    def root_entry(self, root_seq: int) -> RootEntry | None:
+        """The stored entry of `root_seq` (slot `root_seq % 4`), or None if it was replaced."""
+        entry = self.roots[root_seq % CUMULATIVE_ROOT_HISTORY]
+        return entry if entry.seq == root_seq and root_seq != 0 else None
+
+
+@dataclass(frozen=True)
+class ClaimStateGlobal:
+    """ClaimStateGlobal, PDA ["claim_global", mint, wallet]: what a wallet has claimed from the
+    global roots, V4 and V5 alike (90 bytes, reference §G2.2)."""
+
+    NAME: ClassVar[str] = "ClaimStateGlobal"
+    LEN: ClassVar[int] = 90
+
+    version: int
+    bump: int
+    mint: bytes
+    wallet: bytes
+    claimed_total: int
+    last_claim_seq: int
+
+    @classmethod
+    def decode(cls, data: bytes) -> Self:
+        """Raises:
+        AccountDecodeError: wrong discriminator or length."""
+        with _decoding(cls.NAME, data, (cls.LEN,)) as r:
+            return cls(
+                version=r.u8(),
+                bump=r.u8(),
+                mint=r.pubkey(),
+                wallet=r.pubkey(),
+                claimed_total=r.u64(),
+                last_claim_seq=r.u64(),
+            )
+
+    def encode(self) -> bytes:
+        """Raises:
+        BorshEncodeError: a field of the wrong type, range or length."""
+        w = _writer(self.NAME).u8(self.version).u8(self.bump)
+        w.pubkey(self.mint).pubkey(self.wallet).u64(self.claimed_total).u64(self.last_claim_seq)
+        return w.to_bytes()

@@ -24,6 +24,7 @@ __all__ = [
     "InvalidWalletError",
     "LeafIndexError",
     "MalformedLevelsError",
+    "NoChannelError",
     "ProgramLogError",
     "TooManyClaimsError",
     "TreeTooDeepError",
@@ -86,6 +87,10 @@ class LeafIndexError(CoreError, IndexError):
 
 class UnknownClaimFormatError(CoreError, LookupError):
     """Raised when a claim format name is not registered."""
+
+
+class NoChannelError(CoreError, ValueError):
+    """Raised when a channel is asked of a global tree scope (one root per mint)."""
 
 
 class WalletNotInTreeError(CoreError, LookupError):

@@ -35,6 +35,8 @@ __all__ = [
     "CumulativeRewardsClaimed",
     "Event",
     "FeesHarvested",
+    "GlobalRewardsClaimed",
+    "GlobalRootPublished",
     "ProtocolPaused",
     "PubkeyBytes",
     "PublisherUpdated",
@@ -286,6 +288,31 @@ class ChannelEmergencyUnstaked(Event):
     timestamp: I64
 
 
+@dataclass(frozen=True)
+class GlobalRootPublished(Event):
+    """`publish_global_root` stored a root in the mint's GlobalRootConfig (reference §G4)."""
+
+    NAME: ClassVar[str] = "GlobalRootPublished"
+    mint: PubkeyBytes
+    root_seq: U64
+    root: PubkeyBytes
+    dataset_hash: PubkeyBytes
+    publisher: PubkeyBytes
+    slot: U64
+
+
+@dataclass(frozen=True)
+class GlobalRewardsClaimed(Event):
+    """A global claim (V4 or V5) paid `amount` (the delta); the claimer's ClaimStateGlobal now
+    holds `cumulative_total` (V5: base_yield + attention_bonus)."""
+
+    NAME: ClassVar[str] = "GlobalRewardsClaimed"
+    claimer: PubkeyBytes
+    amount: U64
+    cumulative_total: U64
+    root_seq: U64
+
+
 #: every known event class by its Anchor name.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.NAME: cls
@@ -301,6 +328,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ChannelStaked,
         ChannelUnstaked,
         ChannelEmergencyUnstaked,
+        GlobalRootPublished,
+        GlobalRewardsClaimed,
     )
 }
 _BY_DISCRIMINATOR = {cls.DISCRIMINATOR: cls for cls in EVENT_TYPES.values()}

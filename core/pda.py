@@ -7,7 +7,7 @@ since a derivation costs ~20 µs and the same channel's addresses are asked for 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
@@ -16,14 +16,24 @@ from aop.core.channel import subject_id
 from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
 
 __all__ = [
+    "GlobalProtocolSeeds",
     "Pda",
     "associated_token_address",
     "channel_config_address",
     "channel_state_address",
     "claim_state_address",
     "claim_state_addresses",
+    "claim_state_global_address",
+    "claim_state_global_addresses",
+    "global_protocol_state_address",
+    "global_root_config_address",
     "protocol_state_address",
 ]
+
+#: Which ProtocolState the global instructions name (reference §G2.3, §G10.1): the singleton
+#: `["protocol_state"]` of HEAD, the Pinocchio source and the SDK (the default), or the
+#: mint-keyed `["protocol", mint]` of `385f929`. The treasury ATA follows from it.
+GlobalProtocolSeeds = Literal["singleton", "mint"]
 
 
 class Pda(NamedTuple):
@@ -97,3 +107,44 @@ def associated_token_address(
     The program's treasury is `associated_token_address(owner=<ProtocolState PDA>, mint=mint)`.
     """
     return get_associated_token_address(owner, mint, token_program)
+
+
+def global_protocol_state_address(
+    *, program_id: Pubkey, mint: Pubkey, seeds: GlobalProtocolSeeds = "singleton"
+) -> Pda:
+    """The ProtocolState the global instructions use: `["protocol_state"]` (singleton, the
+    default) or `["protocol", mint]` (the `385f929` form); see `GlobalProtocolSeeds`."""
+    if seeds == "singleton":
+        return _find(program_id, b"protocol_state")
+    return protocol_state_address(program_id=program_id, mint=mint)
+
+
+def global_root_config_address(*, program_id: Pubkey, mint: Pubkey) -> Pda:
+    """GlobalRootConfig: seeds ["global_root", mint] (one root ring per mint)."""
+    return _find(program_id, b"global_root", bytes(mint))
+
+
+_CLAIM_GLOBAL_SEED = b"claim_global"
+
+
+def claim_state_global_address(*, program_id: Pubkey, mint: Pubkey, wallet: Pubkey) -> Pda:
+    """ClaimStateGlobal: seeds ["claim_global", mint, wallet] (shared by V4 and V5 claims)."""
+    return _find(program_id, _CLAIM_GLOBAL_SEED, bytes(mint), bytes(wallet))
+
+
+def claim_state_global_addresses(
+    *, program_id: Pubkey, mint: Pubkey, wallets: bytes, stride: int = 32
+) -> bytes:
+    """The ClaimStateGlobal addresses of many wallets at once (a whole root's), uncached.
+
+    Args:
+        wallets: 32-byte wallets, one starting every `stride` bytes.
+    Returns:
+        the addresses, 32 bytes each, in the wallets' order.
+    """
+    mint_bytes = bytes(mint)
+    find = Pubkey.find_program_address
+    return b"".join(
+        bytes(find([_CLAIM_GLOBAL_SEED, mint_bytes, wallets[at : at + 32]], program_id)[0])
+        for at in range(0, len(wallets), stride)
+    )

@@ -18,6 +18,7 @@ from aop.core.claims.base import (
     TreeScope,
 )
 from aop.core.claims.cumulative_v2 import CumulativeV2
+from aop.core.claims.global_roots import GlobalFormat, GlobalV4, GlobalV5
 from aop.core.claims.ring_v0 import RingV0
 from aop.core.errors import UnknownClaimFormatError
 
@@ -29,20 +30,22 @@ __all__ = [
     "ClaimInput",
     "ClaimTree",
     "DatasetLayout",
+    "GlobalFormat",
     "TreeScope",
     "get_claim_format",
+    "get_global_format",
 ]
 
 DEFAULT_CLAIM_FORMAT = "cumulative-v2"
 
 #: every registered format by name.
 CLAIM_FORMATS: Mapping[str, ClaimFormat] = MappingProxyType(
-    {fmt.name: fmt for fmt in (CumulativeV2(), RingV0())}
+    {fmt.name: fmt for fmt in (CumulativeV2(), RingV0(), GlobalV4(), GlobalV5())}
 )
 
 
 def get_claim_format(name: str = DEFAULT_CLAIM_FORMAT) -> ClaimFormat:
-    """The claim format called `name` ("cumulative-v2" or "ring-v0").
+    """The claim format called `name` ("cumulative-v2", "ring-v0", "global-v4", "global-v5").
 
     Raises:
         UnknownClaimFormatError: no format has that name; the message lists the known ones.
@@ -54,3 +57,16 @@ def get_claim_format(name: str = DEFAULT_CLAIM_FORMAT) -> ClaimFormat:
         raise UnknownClaimFormatError(
             f"claim format must be one of {known} (got {name!r})"
         ) from None
+
+
+def get_global_format(name: str) -> GlobalFormat:
+    """The global claim format called `name` ("global-v4" or "global-v5").
+
+    Raises:
+        UnknownClaimFormatError: no global format has that name.
+    """
+    fmt = CLAIM_FORMATS.get(name)
+    if not isinstance(fmt, GlobalFormat):
+        known = ", ".join(sorted(n for n, f in CLAIM_FORMATS.items() if f.is_global))
+        raise UnknownClaimFormatError(f"global claim format must be one of {known} (got {name!r})")
+    return fmt

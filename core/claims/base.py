@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
+from operator import add, itemgetter
 from typing import ClassVar, Literal, NamedTuple
 
 from solders.instruction import Instruction
@@ -33,11 +33,18 @@ from aop.core.channel import validate_channel_name
 from aop.core.errors import (
     DuplicateWalletError,
     InvalidAmountError,
+    InvalidIntegerError,
     InvalidWalletError,
+    NoChannelError,
     WalletNotInTreeError,
 )
 from aop.core.merkle import MerkleTree
-from aop.core.pda import channel_config_address, protocol_state_address
+from aop.core.pda import (
+    GlobalProtocolSeeds,
+    channel_config_address,
+    global_protocol_state_address,
+    protocol_state_address,
+)
 from aop.core.validation import U64_MAX, check_uint, describe_wallet
 
 __all__ = [
@@ -48,6 +55,8 @@ __all__ = [
     "ClaimTree",
     "DatasetLayout",
     "TreeScope",
+    "check_no_bonus",
+    "check_one_part",
     "unique_wallet_amounts",
 ]
 
@@ -58,50 +67,83 @@ AmountBasis = Literal["cumulative", "epoch"]
 class TreeScope:
     """Where a tree's root goes: the program, mint, channel, and its sequence numbers.
 
-    `root_seq` keys cumulative-v2 roots (it is inside every leaf); `epoch` keys ring-v0 roots
-    (it is inside the claim id and picks the ring slot). Each format reads the one it needs;
-    pass both, as the fold knows both.
+    `root_seq` keys cumulative-v2 and global roots (it is inside every leaf); `epoch` keys
+    ring-v0 roots (it is inside the claim id and picks the ring slot). Each format reads the
+    one it needs; pass both, as the fold and the combiner know both. `channel` is None for the
+    global formats (one root per mint, across channels); `global_protocol` picks which
+    ProtocolState their instructions name (`core.pda.GlobalProtocolSeeds`).
 
     Raises:
-        InvalidChannelNameError: `channel` is not 1-64 ASCII characters.
+        InvalidChannelNameError: `channel` is not 1-64 ASCII characters (nor None).
         InvalidIntegerError: `root_seq` or `epoch` is not a u64.
     """
 
     program_id: Pubkey
     mint: Pubkey
-    channel: str
+    channel: str | None
     root_seq: int
     epoch: int
+    global_protocol: GlobalProtocolSeeds = "singleton"
 
     def __post_init__(self) -> None:
-        validate_channel_name(self.channel)
+        if self.channel is not None:
+            validate_channel_name(self.channel)
         check_uint("root_seq", self.root_seq)
         check_uint("epoch", self.epoch)
 
+    @property
+    def channel_name(self) -> str:
+        """The channel, for the formats that have one.
+
+        Raises:
+            NoChannelError: this is a global scope (channel None).
+        """
+        if self.channel is None:
+            raise NoChannelError("this tree scope is global (one root per mint): it has no channel")
+        return self.channel
+
+    @property
+    def label(self) -> str:
+        """`channel 'x'` or `the global root`, for messages."""
+        return "the global root" if self.channel is None else f"channel {self.channel!r}"
+
     @cached_property
     def protocol_state(self) -> Pubkey:
-        """The ProtocolState PDA of the mint."""
+        """The ProtocolState PDA of the mint (["protocol", mint], the per-channel formats')."""
         return protocol_state_address(program_id=self.program_id, mint=self.mint).address
 
     @cached_property
+    def global_protocol_state(self) -> Pubkey:
+        """The ProtocolState the global instructions name (`global_protocol`)."""
+        return global_protocol_state_address(
+            program_id=self.program_id, mint=self.mint, seeds=self.global_protocol
+        ).address
+
+    @cached_property
     def channel_config(self) -> Pubkey:
-        """The channel's ChannelConfigV2 PDA (inside cumulative-v2 leaves)."""
+        """The channel's ChannelConfigV2 PDA (inside cumulative-v2 leaves).
+
+        Raises:
+            NoChannelError: a global scope.
+        """
         return channel_config_address(
-            program_id=self.program_id, mint=self.mint, channel=self.channel
+            program_id=self.program_id, mint=self.mint, channel=self.channel_name
         ).address
 
 
 class ClaimInput(NamedTuple):
     """One wallet's amount as the fold hands it to `ClaimFormat.build`.
 
-    `wallet` is the raw 32-byte public key. `amount` is what the format's `amount_basis` says.
-    `first_seen` orders ring-v0 leaves (e.g. the wallet's first slot in the epoch); cumulative-v2
-    ignores it.
+    `wallet` is the raw 32-byte public key. `amount` is what the format's `amount_basis` says
+    (global-v5: the `base_yield` part). `first_seen` orders ring-v0 leaves (e.g. the wallet's
+    first slot in the epoch); the other formats ignore it. `bonus` is global-v5's
+    `attention_bonus` part; it must be 0 for every other format.
     """
 
     wallet: bytes
     amount: int
     first_seen: int = 0
+    bonus: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +156,16 @@ class ClaimEntry:
 
 
 class DatasetLayout(NamedTuple):
-    """The record layout of a format's dataset: fixed-size records, the wallet at offset 0."""
+    """The record layout of a format's dataset: fixed-size records, the wallet at offset 0.
+
+    `amount_offset` is where the record's u64le amount starts; a two-part format (global-v5)
+    also has `bonus_offset`, its second u64le part, and a record's amount is then the sum of
+    the two (the total the program pays up to).
+    """
 
     record_size: int
-    amount_offset: int  # where the record's u64le amount starts
+    amount_offset: int
+    bonus_offset: int | None = None
 
 
 _FIRST = itemgetter(0)
@@ -149,8 +197,25 @@ class ClaimTree:
 
     @cached_property
     def amounts(self) -> list[int]:
-        """The amounts in leaf order (what `amount_basis` says they are)."""
-        start = self.layout.amount_offset
+        """The amounts in leaf order (what `amount_basis` says they are; a two-part format's
+        amount is the sum of its parts)."""
+        if self.layout.bonus_offset is None:
+            return self._u64_column(self.layout.amount_offset)
+        return list(map(add, self.base_amounts, self.bonus_amounts))
+
+    @cached_property
+    def base_amounts(self) -> list[int]:
+        """The first u64 part of every record in leaf order (global-v5: `base_yield`)."""
+        return self._u64_column(self.layout.amount_offset)
+
+    @cached_property
+    def bonus_amounts(self) -> list[int]:
+        """The second part (global-v5: `attention_bonus`); zeros for one-part formats."""
+        if self.layout.bonus_offset is None:
+            return [0] * self.leaf_count
+        return self._u64_column(self.layout.bonus_offset)
+
+    def _u64_column(self, start: int) -> list[int]:
         rest = self.layout.record_size - start - 8
         return list(map(_FIRST, struct.iter_unpack(f"<{start}xQ{rest}x", self.dataset)))
 
@@ -199,7 +264,7 @@ class ClaimTree:
         except KeyError:
             raise WalletNotInTreeError(
                 f"wallet {describe_wallet(wallet)} has no leaf in the {self.format_name} tree "
-                f"of channel {self.scope.channel!r}"
+                f"of {self.scope.label}"
             ) from None
 
     def leaf(self, index: int) -> bytes:
@@ -233,7 +298,8 @@ def unique_wallet_amounts(
         DuplicateWalletError: a wallet appears twice.
     """
     by_wallet: dict[bytes, tuple[int, int, int]] = {}
-    for position, (wallet, amount, first_seen) in enumerate(inputs):
+    for position, entry in enumerate(inputs):
+        wallet, amount, first_seen = entry[0], entry[1], entry[2]
         if type(wallet) is not bytes or len(wallet) != 32:
             raise InvalidWalletError(
                 position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
@@ -256,6 +322,32 @@ def unique_wallet_amounts(
     return by_wallet
 
 
+def check_one_part(entries: Iterable[Sequence[object]], amount_name: str) -> None:
+    """Refuse a `ClaimInput.bonus` given to a format whose leaves have one amount.
+
+    Raises:
+        InvalidAmountError: naming the entry's position.
+    """
+    for position, entry in enumerate(entries):
+        if len(entry) > 3 and entry[3] != 0:
+            raise InvalidAmountError(
+                position,
+                f"{amount_name} is this format's only amount: bonus must be 0 (got {entry[3]!r})",
+            )
+
+
+def check_no_bonus(format_name: str, bonus: int) -> None:
+    """`leaf(..., bonus=)` of a one-part format.
+
+    Raises:
+        InvalidIntegerError: `bonus` is not 0.
+    """
+    if bonus != 0:
+        raise InvalidIntegerError(
+            f"{format_name} leaves have one amount: bonus must be 0 (got {bonus!r})"
+        )
+
+
 class ClaimFormat(ABC):
     """One on-chain claim model; see the module docstring for how callers use it."""
 
@@ -267,6 +359,11 @@ class ClaimFormat(ABC):
     amount_key: ClassVar[str]
     #: which `TreeScope` field keys this format's roots ("root_seq" or "epoch").
     sequence_key: ClassVar[Literal["root_seq", "epoch"]]
+    #: the claim's amount fields, as the claim instruction names them, in leaf order: one for
+    #: most formats (`amount_key`), ("base_yield", "attention_bonus") for global-v5.
+    parts: ClassVar[tuple[str, ...]]
+    #: whether the format has one root per mint (no channel in its scope) or per channel.
+    is_global: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, scope: TreeScope, inputs: Iterable[ClaimInput]) -> ClaimTree:
@@ -294,13 +391,16 @@ class ClaimFormat(ABC):
         return self.build(scope, [ClaimInput(w, a, seen.get(w, 0)) for w, a in amounts.items()])
 
     @abstractmethod
-    def leaf(self, scope: TreeScope, wallet: bytes, amount: int, index: int) -> bytes:
+    def leaf(
+        self, scope: TreeScope, wallet: bytes, amount: int, index: int, *, bonus: int = 0
+    ) -> bytes:
         """The leaf of one claim, equal to `build(...).leaf(index)` (a format may ignore
-        `index`).
+        `index`; `bonus` is global-v5's attention_bonus, `amount` then its base_yield).
 
         Raises:
             InvalidPubkeyError: `wallet` is not 32 bytes.
-            InvalidIntegerError: `amount` or `index` out of range.
+            InvalidIntegerError: `amount`, `bonus` or `index` out of range, or a bonus given
+                to a one-part format.
         """
 
     @abstractmethod

@@ -29,6 +29,8 @@ from aop.core.claims.base import (
     ClaimTree,
     DatasetLayout,
     TreeScope,
+    check_no_bonus,
+    check_one_part,
     unique_wallet_amounts,
 )
 from aop.core.errors import ClaimIdTooLongError, TooManyClaimsError
@@ -106,6 +108,7 @@ class RingV0(ClaimFormat):
     name = "ring-v0"
     amount_basis = "epoch"
     amount_key = "amount"
+    parts = ("amount",)
     sequence_key = "epoch"
 
     def build(self, scope: TreeScope, inputs: Iterable[ClaimInput]) -> ClaimTree:
@@ -116,9 +119,11 @@ class RingV0(ClaimFormat):
             TooManyClaimsError: more than 1024 non-zero claims.
             ClaimIdTooLongError: the claim id of `scope` is longer than 64 bytes.
         """
-        claim_id = ring_claim_id(scope.channel, scope.epoch)
+        claim_id = ring_claim_id(scope.channel_name, scope.epoch)
+        entries = inputs if isinstance(inputs, list) else list(inputs)
+        check_one_part(entries, self.amount_key)
         by_wallet = unique_wallet_amounts(
-            inputs, amount_name=self.amount_key, check_first_seen=True
+            entries, amount_name=self.amount_key, check_first_seen=True
         )
         ordered = sorted(
             (first_seen, wallet, amount)
@@ -147,7 +152,9 @@ class RingV0(ClaimFormat):
             ),
         )
 
-    def leaf(self, scope: TreeScope, wallet: bytes, amount: int, index: int) -> bytes:
+    def leaf(
+        self, scope: TreeScope, wallet: bytes, amount: int, index: int, *, bonus: int = 0
+    ) -> bytes:
         """keccak(wallet || u32le(index) || u64le(amount) || claim id of `scope`).
 
         Raises:
@@ -155,7 +162,8 @@ class RingV0(ClaimFormat):
             InvalidIntegerError: `amount` not a u64 or `index` not a u32.
             ClaimIdTooLongError: the claim id of `scope` is longer than 64 bytes.
         """
-        return ring_leaf(wallet, index, amount, ring_claim_id(scope.channel, scope.epoch))
+        check_no_bonus(self.name, bonus)
+        return ring_leaf(wallet, index, amount, ring_claim_id(scope.channel_name, scope.epoch))
 
     def publish_instruction(
         self, scope: TreeScope, *, payer: Pubkey, root: bytes, dataset_hash: bytes
@@ -165,7 +173,7 @@ class RingV0(ClaimFormat):
             program_id=scope.program_id,
             mint=scope.mint,
             payer=payer,
-            channel=scope.channel,
+            channel=scope.channel_name,
             epoch=scope.epoch,
             root=root,
         )
@@ -173,7 +181,7 @@ class RingV0(ClaimFormat):
     def root_account(self, scope: TreeScope) -> Pubkey:
         """The channel's ChannelState PDA."""
         return channel_state_address(
-            program_id=scope.program_id, mint=scope.mint, channel=scope.channel
+            program_id=scope.program_id, mint=scope.mint, channel=scope.channel_name
         ).address
 
     def published_root(self, scope: TreeScope, account_data: bytes) -> bytes | None:

@@ -74,3 +74,13 @@ def ring_leaf(claimer: bytes, index: int, amount: int, claim_id: str) -> bytes:
 def subject(channel: str) -> bytes:
     lowered = bytes(c + 32 if 65 <= c <= 90 else c for c in channel.encode("ascii"))
     return keccak(b"channel:", lowered)
+
+
+def global_v4_leaf(mint: bytes, root_seq: int, wallet: bytes, total: int) -> bytes:
+    """Reference §G1: the 95-byte V4 preimage."""
+    return keccak(b"TWZRD:GLOBAL_V4", mint, u64(root_seq), wallet, u64(total))
+
+
+def global_v5_leaf(mint: bytes, root_seq: int, wallet: bytes, base: int, bonus: int) -> bytes:
+    """Reference §G1: the 103-byte V5 preimage (no total)."""
+    return keccak(b"TWZRD:GLOBAL_V5", mint, u64(root_seq), wallet, u64(base), u64(bonus))

@@ -38,15 +38,16 @@ each_format = pytest.mark.parametrize(
 )
 
 
-def test_registry_knows_both_formats_and_defaults_to_cumulative_v2() -> None:
-    assert sorted(CLAIM_FORMATS) == ["cumulative-v2", "ring-v0"]
+def test_registry_knows_every_format_and_defaults_to_cumulative_v2() -> None:
+    assert sorted(CLAIM_FORMATS) == ["cumulative-v2", "global-v4", "global-v5", "ring-v0"]
     assert get_claim_format().name == DEFAULT_CLAIM_FORMAT == "cumulative-v2"
 
 
 def test_unknown_format_name_raises_listing_known_ones() -> None:
     with pytest.raises(
         UnknownClaimFormatError,
-        match=r"claim format must be one of cumulative-v2, ring-v0 \(got 'v9'\)",
+        match=r"claim format must be one of cumulative-v2, global-v4, global-v5, ring-v0 "
+        r"\(got 'v9'\)",
     ):
         get_claim_format("v9")
 

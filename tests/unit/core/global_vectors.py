@@ -1,0 +1,85 @@
+"""Values published in shared/reference/attention-oracle-program.md, "Global roots (V4 / V5)".
+
+Copied by hand from §G3, §G4 and §G7; nothing here was produced by `core/`.
+"""
+
+from __future__ import annotations
+
+from tests.unit.core.vectors import MINT_HEX, WALLET0_HEX
+
+PROTOCOL_STATE_SINGLETON = "vAbgvkjtVDYELfqh2xv1mbwz38WBvotTQ5hAkrPCXyP"
+PROTOCOL_STATE_SINGLETON_BUMP = 254
+PROTOCOL_STATE_LEGACY = "596VBoVvzASAhe38CcBSJnv1LdVFPu4EdB8gw1Ko2nx3"
+PROTOCOL_STATE_LEGACY_BUMP = 253
+GLOBAL_ROOT_CONFIG = "4q2vqerEE3vWP6c3we9k1Ct6Nu74z7aPkjSNVxRjx9vX"
+GLOBAL_ROOT_CONFIG_BUMP = 255
+CLAIM_STATE_GLOBAL_W0 = "BKjhbD8218rvoKX8vRP9UjfXo3Ww4xNJ2wFaNkvMuPsb"
+CLAIM_STATE_GLOBAL_W0_BUMP = 255
+CLAIM_STATE_GLOBAL_01 = "5Ufd3KnDciijAeFqpsY62Z7VKdHJovwZFt3xTjZM3CQb"
+CLAIM_STATE_GLOBAL_01_BUMP = 254
+TREASURY_SINGLETON = "EJGUafHij46bZzM4eocjipDwguAo5jMhxQeMgafuNXsX"
+TREASURY_LEGACY = "95qQ4kePYadvMQETjjqCmHJLzJq9YnrAEBwtVfzqMwAF"
+CLAIMER_ATA_W0 = "2RX5vasNFyPTDx4K3nDFeBBtUwjAEJPtjTQpvt47yhSQ"
+
+MINT = bytes.fromhex(MINT_HEX)
+W0 = bytes.fromhex(WALLET0_HEX)
+ROOT_SEQ = 7
+
+V4_LEAF_W0_1E9 = "e6c7c2e8742eb51b99da1e0378b39f67a6c4da5e46b15fff956959d108f66ab0"
+V5_LEAF_W0 = "c4908777c21cef229c6c9a189b3dc8863e021f26ff8620f385c8a83b70515ceb"
+#: the 484c48e-branch V5 form (total inside): must NOT be what we build.
+V5_BRANCH_LEAF_W0 = "0cb78f655069580e22a2d424e820618c1aa29a3f027c7194823f894e70134845"
+
+#: (wallet, base_yield, attention_bonus, leaf) of the three-leaf V5 tree, in leaf order.
+V5_TREE = (
+    (bytes([1]) * 32, 5, 0, "ea29946d185804470e0965278e3c49b6a50b1fa6b026ecfd27ca1c41548f0270"),
+    (bytes([2]) * 32, 0, 42, "4b1f415e0f02f7d0f04c4dbc049d7e006eeec6959da1391284f5d887d6a49371"),
+    (W0, 600_000_000, 400_000_000, V5_LEAF_W0),
+)
+#: level 1 in tree order: H(leaf0, leaf1), then H(leaf2, leaf2) (the odd tail with itself).
+V5_LEVEL1 = (
+    "d86ec482cd37557f7c6b0f632d1a998467056438eaac426c4e82e20bf450f60a",
+    "12dc80e12fd2ecf0ce649a33498fce3a4463544fe2c42d1aeb934b3f9edb37ff",
+)
+V5_ROOT = "97c13e0f3253b5b1e780802d0a23ae4b7e8af5d41e8bee45903f26acdfca1c9c"
+V5_PROOFS = (
+    (V5_TREE[1][3], V5_LEVEL1[1]),
+    (V5_TREE[0][3], V5_LEVEL1[1]),
+    (V5_LEAF_W0, V5_LEVEL1[0]),
+)
+
+PUBLISH_DATA = "518de216fea762ff" + "0700000000000000" + V5_ROOT + "00" * 32
+CLAIM_V2_DATA = (
+    "f82caa6531aa8c7e"
+    + "0700000000000000"
+    + "0046c32300000000"
+    + "0084d71700000000"
+    + "02000000"
+    + V5_LEAF_W0
+    + V5_LEVEL1[0]
+)
+CLAIM_SPONSORED_V2_DISC = "595484508b5c5e04"
+CLAIM_V4_SINGLE_LEAF_DATA = (
+    "36b4975b48f36ef7" + "0700000000000000" + "00ca9a3b00000000" + "00000000"
+)
+CLAIM_SPONSORED_V4_DISC = "1573d04978f0f494"
+INITIALIZE_GLOBAL_ROOT_DISC = "ca366bf618f74bfd"
+GLOBAL_ROOT_CONFIG_DISC = "a760c2e81968eb3e"
+CLAIM_STATE_GLOBAL_DISC = "1c8288cbe7da9da7"
+PROTOCOL_STATE_DISC = "2133ad86238cc3f8"
+
+EVENT_ROOT_PUBLISHED = (
+    "f53ed38c750d1ebc"
+    + MINT_HEX
+    + "0700000000000000"
+    + V5_ROOT
+    + "00" * 32
+    + WALLET0_HEX
+    + "15cd5b0700000000"
+)
+EVENT_REWARDS_CLAIMED = (
+    "955e89d5189b603d" + WALLET0_HEX + "00ca9a3b00000000" + "00ca9a3b00000000" + "0700000000000000"
+)
+TOKEN_2022 = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+ASSOCIATED_TOKEN_PROGRAM = "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL"
+SYSTEM_PROGRAM = "11111111111111111111111111111111"
