@@ -62,13 +62,13 @@ from aop.core.fold_output import RootOutput
 from aop.log.avro import AvroCodec
 from aop.log.chain_event import RoutedEvent
 from aop.log.kafka import CHAIN_EVENTS, ensure_topics, producer_config
+from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.log.slot_batch import SlotBatchDecoder, SlotBatchEncoder
 from aop.projections.dataset import decode_root
 from aop.projections.db import engine_for, libpq_url, upgrade
 from aop.projections.writer import ProjectionWriter
 from aop.replay.chain import ChainReader
 from aop.replay.engine import ChannelTarget, gc_tuned, replay_partition
-from aop.replay.reader import LogReader, ReadRange, log_bounds
 from aop.replay.run import channel_targets, run_replay
 from aop.replay.store import RootStore
 from aop.runtime.settings import Settings, load_settings

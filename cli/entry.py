@@ -18,6 +18,7 @@ COMMANDS = (
     "db",
     "project",
     "fold",
+    "combine",
     "simulate_chain",
     "settle",
     "api",

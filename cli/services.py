@@ -18,6 +18,7 @@ __all__ = ["METRICS_PORTS", "SERVICES", "service_specs"]
 SERVICES: dict[str, str] = {
     "listener": "listen",
     "fold": "fold",
+    "combiner": "combine",
     "projector": "project",
     "settlement": "settle",
     "api": "api",
@@ -28,6 +29,7 @@ METRICS_PORTS: dict[str, int] = {
     "fold": 9102,
     "projector": 9103,
     "settlement": 9104,
+    "combiner": 9105,
 }
 
 

@@ -25,6 +25,11 @@ Events of channels this deployment does not serve are skipped (counted, not reje
 second open of an open position, an undecodable event, an event outside its batch's range or
 in the wrong partition is rejected. A close of an unknown position is skipped (counted).
 
+When the partition's open epoch advances, the result also carries `EpochClosed` (every epoch
+before the new open one is closed for every channel of the partition, idle ones included):
+the fold writes it after the record's roots, so a reader of aop.epoch.roots (the combiner)
+learns an epoch is closed from the log, never from a root that did not come.
+
 Each root's `input` names the offsets that fed it: [the first batch of the partition whose
 range reached the epoch, the batch that closed it].
 """
@@ -48,7 +53,7 @@ from aop.core.errors import (
 )
 from aop.core.events import UnknownEvent, decode_event
 from aop.core.fold_config import ChannelSpec, FoldConfig
-from aop.core.fold_output import BatchResult, Rejection, RootOutput, leaf_chunks
+from aop.core.fold_output import BatchResult, EpochClosed, Rejection, RootOutput, leaf_chunks
 from aop.core.fold_state import (
     CLAIMED,
     FIRST_SEEN,
@@ -168,6 +173,8 @@ class PartitionFold:
         for config, (root_seq, rate, weight) in metas.items():
             store.put_channel(config, ChannelMeta(root_seq, rate, weight))
         store.put_partition_meta(PartitionMeta(offset, last, epoch, first_offset))
+        if epoch > meta.open_epoch:
+            result.closed = EpochClosed(self.partition, epoch - 1, last, offset)
         return result
 
     def reject_record(

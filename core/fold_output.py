@@ -8,7 +8,14 @@ from typing import Any
 
 from aop.core.claims import ClaimTree
 
-__all__ = ["LEAF_CHUNK_ENTRIES", "BatchResult", "Rejection", "RootOutput", "leaf_chunks"]
+__all__ = [
+    "LEAF_CHUNK_ENTRIES",
+    "BatchResult",
+    "EpochClosed",
+    "Rejection",
+    "RootOutput",
+    "leaf_chunks",
+]
 
 #: entries per LeafChunk record: 16384 x 44 bytes (ring-v0) = 704 KiB, under the 1 MB limit.
 LEAF_CHUNK_ENTRIES = 16384
@@ -66,6 +73,33 @@ class Rejection:
         }
 
 
+@dataclass(frozen=True)
+class EpochClosed:
+    """Every epoch <= `epoch` is closed for every channel of `partition` (schemas/avro/
+    EpochClosed.avsc): the fold writes it to the same partition of aop.epoch.roots after the
+    roots of the record at `source_offset`, whose watermark `closed_at_slot` closed them."""
+
+    partition: int
+    epoch: int
+    closed_at_slot: int
+    source_offset: int
+
+    @property
+    def key(self) -> bytes:
+        """The record key: `partition:<n>` (roots are keyed by their root account)."""
+        return f"partition:{self.partition}".encode()
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The EpochClosed Avro value."""
+        return {
+            "partition": self.partition,
+            "epoch": self.epoch,
+            "closed_at_slot": self.closed_at_slot,
+            "source_offset": self.source_offset,
+        }
+
+
 @dataclass
 class BatchResult:
     """What folding one SlotBatch record produced."""
@@ -80,6 +114,8 @@ class BatchResult:
     counts: Counter[str] = field(default_factory=Counter)
     #: the epochs closed with some weight (idle ones are passed over silently).
     closed_epochs: list[int] = field(default_factory=list)
+    #: set when the partition's open epoch advanced: the marker written after `roots`.
+    closed: EpochClosed | None = None
 
 
 def leaf_chunks(tree: ClaimTree, key: str, root_seq: int) -> tuple[dict[str, Any], ...]:

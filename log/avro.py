@@ -47,6 +47,8 @@ RECORD_TYPES = (
     "InputRange",
     "EpochRoot",
     "LeafChunk",
+    "EpochClosed",
+    "GlobalRoot",
     "SettlementResult",
     "DeadLetter",
 )

@@ -15,6 +15,7 @@ __all__ = [
     "CHAIN_EVENTS",
     "DLQ",
     "EPOCH_ROOTS",
+    "GLOBAL_ROOTS",
     "SETTLEMENT",
     "TopicSpec",
     "consumer_config",
@@ -27,6 +28,9 @@ CHAIN_EVENTS = "aop.chain.events"
 EPOCH_ROOTS = "aop.epoch.roots"
 SETTLEMENT = "aop.settlement"
 DLQ = "aop.dlq"
+#: one global root per mint and chain epoch (the combiner's output and checkpoint), keyed by
+#: mint: one partition keeps a mint's roots in order.
+GLOBAL_ROOTS = "aop.global.roots"
 
 #: the log is the source of truth: nothing on it expires or is compacted away.
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
@@ -50,6 +54,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec(settings.topic(CHAIN_EVENTS), parts, large),
         TopicSpec(settings.topic(EPOCH_ROOTS), parts, large),
+        TopicSpec(settings.topic(GLOBAL_ROOTS), 1, large),
         TopicSpec(settings.topic(SETTLEMENT), 1, dict(_KEEP_FOREVER)),
         TopicSpec(settings.topic(DLQ), 1, large),
     ]

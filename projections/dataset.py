@@ -2,10 +2,16 @@
 
 The LeafChunk `entries` layout is a property of the log, fixed per claim format:
 
-* cumulative-v2: wallet(32) || cumulative_total(u64 LE), 40 bytes, wallets ascending;
+* cumulative-v2 and global-v4: wallet(32) || cumulative_total(u64 LE), 40 bytes, wallets
+  ascending;
 * ring-v0: wallet(32) || index(u32 LE) || amount(u64 LE), 44 bytes, index = position;
+* global-v5: wallet(32) || base_yield(u64 LE) || attention_bonus(u64 LE), 48 bytes, wallets
+  ascending (the entry's amount is the sum, its bonus kept beside it);
 
-which is exactly `ClaimTree.dataset` of `core` (one record per leaf, in leaf order).
+which is exactly `ClaimTree.dataset` of `core` (one record per leaf, in leaf order). A
+GlobalRoot (aop.global.roots) is read through `root_view`, which gives it an EpochRoot's
+shape: no channel name, and as `input` the offsets on aop.epoch.roots of the channel roots
+it takes in.
 
 `verify_root` decodes the entries, rebuilds the tree with `core`, and compares leaf_count,
 total, the dataset itself (canonical order), root and dataset_hash with the EpochRoot.
@@ -24,9 +30,13 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from aop.core.channel import subject_id
-from aop.core.claims import ClaimFormat, TreeScope, get_claim_format
-from aop.core.claims.cumulative_v2 import DATASET_LAYOUT as CUMULATIVE_LAYOUT
-from aop.core.claims.ring_v0 import DATASET_LAYOUT as RING_LAYOUT
+from aop.core.claims import (
+    RECORD_SIZES,
+    ClaimFormat,
+    ClaimInput,
+    TreeScope,
+    get_claim_format,
+)
 from aop.core.errors import CoreError
 from aop.projections.errors import RootRejectedError
 
@@ -34,18 +44,21 @@ __all__ = [
     "ENTRY_SIZES",
     "DecodedRoot",
     "VerifiedRoot",
+    "decode_bonuses",
     "decode_entries",
     "decode_root",
+    "root_view",
     "verify_decoded",
     "verify_root",
 ]
 
 _CUMULATIVE = struct.Struct("<32sQ")
 _RING = struct.Struct("<32sIQ")
+_TWO_PARTS = struct.Struct("<32sQQ")
 #: root totals and emissions: no sign, no leading zero, at most numeric(39).
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,38}")
 #: bytes per LeafChunk entry, per claim format (the core dataset record layouts).
-ENTRY_SIZES = {"cumulative-v2": CUMULATIVE_LAYOUT.record_size, "ring-v0": RING_LAYOUT.record_size}
+ENTRY_SIZES = RECORD_SIZES
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +72,8 @@ class VerifiedRoot:
     entries: Sequence[tuple[bytes, int]]
     levels: tuple[bytes, ...]
     subject_id: bytes
+    #: global-v5's attention_bonus of each entry (None for one-part formats).
+    bonuses: Sequence[int] | None = None
 
     @property
     def channel_config(self) -> str:
@@ -87,9 +102,33 @@ def decode_entries(format_name: str, chunks: Sequence[bytes]) -> list[tuple[byte
                 f"chunk {i} entries must be a multiple of {size} bytes (got {len(chunk)})",
             )
     data = b"".join(chunks)
-    if format_name == "cumulative-v2":
+    if size == _CUMULATIVE.size:
         return list(_CUMULATIVE.iter_unpack(data))
+    if size == _TWO_PARTS.size:
+        return [(w, base + bonus) for w, base, bonus in _TWO_PARTS.iter_unpack(data)]
     return [(w, a) for w, _, a in _RING.iter_unpack(data)]
+
+
+def decode_bonuses(format_name: str, chunks: Sequence[bytes]) -> list[int] | None:
+    """The second part of every entry of a two-part format (global-v5's attention_bonus), in
+    tree order; None for the one-part formats (call after `decode_entries` checked the size)."""
+    if RECORD_SIZES.get(format_name) != _TWO_PARTS.size:
+        return None
+    return [bonus for _, _, bonus in _TWO_PARTS.iter_unpack(b"".join(chunks))]
+
+
+def root_view(record_type: str, record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A root header as the projections store it: an EpochRoot as it is; a GlobalRoot with
+    `channel` "" and `input` = where each channel root it takes in is on aop.epoch.roots."""
+    if record_type != "GlobalRoot":
+        return record
+    view = {k: v for k, v in record.items() if k not in ("sources", "resume")}
+    view["channel"] = ""
+    view["input"] = [
+        {"partition": s["partition"], "first_offset": s["offset"], "last_offset": s["offset"]}
+        for s in record["sources"]
+    ]
+    return view
 
 
 def _claim_inputs(entries: list[tuple[bytes, int]]) -> list[Any]:
@@ -131,6 +170,8 @@ class DecodedRoot:
     entries: list[tuple[bytes, int]]
     fmt: ClaimFormat
     scope: TreeScope
+    #: global-v5's attention_bonus of each entry (None for one-part formats).
+    bonuses: list[int] | None = None
 
     @property
     def channel_config(self) -> str:
@@ -142,7 +183,8 @@ class DecodedRoot:
 
     @property
     def subject_id(self) -> bytes:
-        return subject_id(self.scope.channel)
+        """The channel's subject id; 32 zero bytes for a global root (no channel)."""
+        return bytes(32) if self.scope.channel is None else subject_id(self.scope.channel)
 
     @property
     def tree_depth(self) -> int:
@@ -169,7 +211,7 @@ def decode_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> DecodedRo
         scope = TreeScope(
             program_id=Pubkey.from_string(record["program_id"]),
             mint=Pubkey.from_string(record["mint"]),
-            channel=record["channel"],
+            channel=None if fmt.is_global else record["channel"],
             root_seq=int(record["root_seq"]),
             epoch=int(record["epoch"]),
         )
@@ -182,7 +224,7 @@ def decode_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> DecodedRo
     total = _decimal(record, "total", "total_mismatch")
     _expect("total_mismatch", "total", total, sum(map(itemgetter(1), entries)))
     _decimal(record, "emission", "bad_emission")
-    return DecodedRoot(record, chunks, entries, fmt, scope)
+    return DecodedRoot(record, chunks, entries, fmt, scope, decode_bonuses(fmt.name, chunks))
 
 
 def verify_decoded(decoded: DecodedRoot) -> VerifiedRoot:
@@ -194,7 +236,18 @@ def verify_decoded(decoded: DecodedRoot) -> VerifiedRoot:
     """
     record, fmt = decoded.record, decoded.fmt
     try:
-        tree = fmt.build(decoded.scope, _claim_inputs(decoded.entries))
+        if decoded.bonuses is None:
+            tree = fmt.build(decoded.scope, _claim_inputs(decoded.entries))
+        else:
+            tree = fmt.build(
+                decoded.scope,
+                [
+                    ClaimInput(w, total - bonus, i, bonus)
+                    for i, ((w, total), bonus) in enumerate(
+                        zip(decoded.entries, decoded.bonuses, strict=True)
+                    )
+                ],
+            )
     except CoreError as exc:
         raise RootRejectedError("invalid_entries", str(exc)) from exc
     if tree.dataset != b"".join(decoded.chunks):
@@ -215,6 +268,7 @@ def verify_decoded(decoded: DecodedRoot) -> VerifiedRoot:
         entries=decoded.entries,
         levels=tree.levels,
         subject_id=decoded.subject_id,
+        bonuses=decoded.bonuses,
     )
 
 

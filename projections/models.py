@@ -131,9 +131,13 @@ class Channel(Base):
     latest_root_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     latest_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
     updated_at: Mapped[dt.datetime] = _now()
+    #: 'channel', or 'global' for a mint's GlobalRootConfig (global-v4/v5 roots: the name is
+    #: empty and the subject id 32 zero bytes).
+    scope: Mapped[str] = mapped_column(Text, nullable=False, server_default="channel")
 
     __table_args__ = (
         CheckConstraint("octet_length(subject_id) = 32", name="subject_id_len"),
+        CheckConstraint("scope IN ('channel', 'global')", name="scope"),
         Index("ix_channels_lower_name", func.lower(text("name"))),
     )
 
@@ -187,7 +191,8 @@ class Leaf(Base):
     through `channels.latest_root_seq` -> `roots` -> (root_id, wallet), one probe per channel.
 
     `amount` is what the format's leaf commits to: the wallet's cumulative_total for
-    cumulative-v2, the epoch amount for ring-v0. The leaf hash is not stored: it is
+    cumulative-v2 and the global formats (global-v5: base_yield + attention_bonus), the epoch
+    amount for ring-v0. The leaf hash is not stored: it is
     `substring(nodes FROM 32 * leaf_index + 1 FOR 32)` of `tree_levels` level 0.
     """
 
@@ -197,6 +202,9 @@ class Leaf(Base):
     leaf_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     wallet: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     amount: Mapped[Decimal] = mapped_column(U64_NUMERIC, nullable=False)
+    #: global-v5's attention_bonus (its base_yield is amount - attention_bonus); NULL for the
+    #: one-part formats.
+    attention_bonus: Mapped[Decimal | None] = mapped_column(U64_NUMERIC)
 
     __table_args__ = (Index("uq_leaves_root_id_wallet", "root_id", "wallet", unique=True),)
 

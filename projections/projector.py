@@ -1,10 +1,13 @@
-"""`aop project`: aop.epoch.roots (and claims on aop.chain.events) -> PostgreSQL.
+"""`aop project`: aop.epoch.roots, aop.global.roots (and claims on aop.chain.events) ->
+PostgreSQL.
 
 Protocol, per consumed batch:
 
 1. On assignment, seek each partition to the offset stored in Postgres (`consumer_offsets`);
    Kafka group commits are only advisory (for tooling).
-2. Decode each record. aop.epoch.roots records go to the `RootAssembler`; a root whose
+2. Decode each record. Records of the roots topics (aop.epoch.roots: channel roots and
+   EpochClosed markers, which carry no rows; aop.global.roots: global roots, read as
+   `dataset.root_view` shows) go to the topic's `RootAssembler`; a root whose
    chunks are all in is verified (`verify_root`: tree rebuilt, root, dataset_hash,
    leaf_count, total compared) and written with the partition's new offset in ONE
    transaction (`ProjectionWriter.write_root`). A redelivered identical root is detected
@@ -39,10 +42,23 @@ from sqlalchemy.exc import DBAPIError
 from aop.core.errors import CoreError
 from aop.core.events import CumulativeRewardsClaimed, decode_event
 from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
-from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
+from aop.log.kafka import (
+    CHAIN_EVENTS,
+    DLQ,
+    EPOCH_ROOTS,
+    GLOBAL_ROOTS,
+    consumer_config,
+    producer_config,
+)
+from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.projections import metrics
-from aop.projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
-from aop.projections.dataset import DecodedRoot, VerifiedRoot, decode_root, verify_decoded
+from aop.projections.dataset import (
+    DecodedRoot,
+    VerifiedRoot,
+    decode_root,
+    root_view,
+    verify_decoded,
+)
 from aop.projections.errors import ProjectionError, RootRejectedError
 from aop.projections.writer import (
     ClaimUpdate,
@@ -112,9 +128,10 @@ class Projector:
             engine, consumer=CONSUMER_NAME, crash_at=settings.projection_crash_at
         )
         self._roots_topic = settings.topic(EPOCH_ROOTS)
+        self._global_topic = settings.topic(GLOBAL_ROOTS)
         self._events_topic = settings.topic(CHAIN_EVENTS)
         self._dlq_topic = settings.topic(DLQ)
-        self._topics = [self._roots_topic]
+        self._topics = [self._roots_topic, self._global_topic]
         if settings.projection_claims:
             self._topics.append(self._events_topic)
         group = settings.projection_group_id or f"{settings.topic_prefix}aop.projector"
@@ -127,7 +144,8 @@ class Projector:
             extra["group.instance.id"] = settings.projection_instance_id
         self._consumer = consumer_factory(consumer_config(settings, group, **extra))
         self._producer = producer or Producer(producer_config(settings))
-        self._assembler = RootAssembler()
+        #: one assembler per roots topic (channel roots; global roots).
+        self._assemblers = {t: RootAssembler() for t in (self._roots_topic, self._global_topic)}
         #: what this process last read from or wrote to consumer_offsets, per (topic, part).
         self._stored: dict[tuple[str, int], int] = {}
         #: the offset after the last record handed to the assembler / claims, per partition.
@@ -182,8 +200,8 @@ class Projector:
             for part, offset in self._writer.load_offsets(topic, parts).items():
                 self._stored[(topic, part)] = offset
                 self._consumed[(topic, part)] = offset
-                if topic == self._roots_topic:
-                    self._assembler.drop_partition(part)
+                if topic in self._assemblers:
+                    self._assemblers[topic].drop_partition(part)
                 try:
                     self._consumer.seek(TopicPartition(topic, part, offset))
                 except KafkaException as exc:  # no longer ours: the next assignment seeks
@@ -223,8 +241,8 @@ class Projector:
             for part, offset in offsets.items():
                 self._stored[(topic, part)] = offset
                 self._consumed[(topic, part)] = offset
-                if topic == self._roots_topic:
-                    self._assembler.drop_partition(part)
+                if topic in self._assemblers:
+                    self._assemblers[topic].drop_partition(part)
         for tp in partitions:
             tp.offset = self._stored[(tp.topic, tp.partition)]
         log.info(
@@ -238,8 +256,8 @@ class Projector:
             key = (tp.topic, tp.partition)
             self._stored.pop(key, None)
             self._consumed.pop(key, None)
-            if tp.topic == self._roots_topic:
-                self._assembler.drop_partition(tp.partition)
+            if tp.topic in self._assemblers:
+                self._assemblers[tp.topic].drop_partition(tp.partition)
         log.info("revoked partitions", extra={"partitions": [str(tp) for tp in partitions]})
         consumer.unassign()
 
@@ -272,7 +290,7 @@ class Projector:
                 continue
             if offset < self._consumed.get(key, 0):
                 continue  # already handled (re-seek in flight)
-            if topic == self._roots_topic:
+            if topic in self._assemblers:
                 self._handle_root_record(message)
             else:
                 claims.extend(self._claims_of(message))
@@ -287,30 +305,26 @@ class Projector:
     # -- roots -------------------------------------------------------------------------------
 
     def _handle_root_record(self, message: Message) -> None:
-        _, part, offset = _position(message)
+        topic, part, offset = _position(message)
         payload = message.value() or b""
         try:
             record_type, value = self._codec.decode(payload)
         except AvroDecodeError as exc:
-            self._dead_letter(part, offset, "undecodable", str(exc), payload, self._roots_topic)
+            self._dead_letter(part, offset, "undecodable", str(exc), payload, topic)
             return
-        for item in self._assembler.add(part, offset, record_type, value, payload):
+        view = root_view(record_type, value)
+        for item in self._assemblers[topic].add(part, offset, record_type, view, payload):
             if isinstance(item, RejectedRecord):
                 metrics.ROOTS.labels("rejected").inc()
                 self._dead_letter(
-                    item.partition,
-                    item.offset,
-                    item.reason,
-                    item.detail,
-                    item.payload,
-                    self._roots_topic,
+                    item.partition, item.offset, item.reason, item.detail, item.payload, topic
                 )
             else:
-                self._project_root(item, next_offset=offset + 1)
-                if (self._roots_topic, part) in self._fenced:
+                self._project_root(topic, item, next_offset=offset + 1)
+                if (topic, part) in self._fenced:
                     return
 
-    def _project_root(self, complete: CompleteRoot, *, next_offset: int) -> None:
+    def _project_root(self, topic: str, complete: CompleteRoot, *, next_offset: int) -> None:
         record, part = complete.record, complete.partition
         config, seq = str(record["channel_config"]), int(record["root_seq"])
         started = time.perf_counter()
@@ -318,7 +332,7 @@ class Projector:
         if stored is not None:
             differences = root_differences(stored, record)
             if differences:
-                self._reject(complete, "conflicting_root", "; ".join(differences))
+                self._reject(topic, complete, "conflicting_root", "; ".join(differences))
             else:
                 metrics.ROOTS.labels("duplicate").inc()
                 log.info(
@@ -329,14 +343,11 @@ class Projector:
         try:
             decoded = decode_root(record, complete.chunks)
         except RootRejectedError as exc:
-            self._reject(complete, exc.reason, exc.detail)
+            self._reject(topic, complete, exc.reason, exc.detail)
             return
-        key = (self._roots_topic, part)
+        key = (topic, part)
         update = OffsetUpdate(
-            self._roots_topic,
-            part,
-            self._stored[key],
-            self._assembler.safe_offset(part, next_offset),
+            topic, part, self._stored[key], self._assemblers[topic].safe_offset(part, next_offset)
         )
         self._flush_dlq()
         verify_seconds = 0.0
@@ -358,13 +369,13 @@ class Projector:
                 verify=verify,
             )
         except RootRejectedError as exc:  # the tree did not verify, or a conflicting root
-            self._reject(complete, exc.reason, exc.detail)
+            self._reject(topic, complete, exc.reason, exc.detail)
             return
         except OffsetConflictError as exc:
-            self._fence(self._roots_topic, part, exc)
+            self._fence(topic, part, exc)
             return
         self._stored[key] = update.next_offset
-        self._commit_to_kafka(self._roots_topic, part, update.next_offset)
+        self._commit_to_kafka(topic, part, update.next_offset)
         elapsed = time.perf_counter() - started
         metrics.ROOTS.labels(outcome).inc()
         if outcome == "written":
@@ -385,7 +396,7 @@ class Projector:
             },
         )
 
-    def _reject(self, complete: CompleteRoot, reason: str, detail: str) -> None:
+    def _reject(self, topic: str, complete: CompleteRoot, reason: str, detail: str) -> None:
         metrics.ROOTS.labels("rejected").inc()
         record = complete.record
         log.error(
@@ -398,16 +409,16 @@ class Projector:
             },
         )
         self._dead_letter(
-            complete.partition, complete.offset, reason, detail, complete.payload, self._roots_topic
+            complete.partition, complete.offset, reason, detail, complete.payload, topic
         )
 
     def _advance_idle_root_offsets(self) -> None:
         """Commit offsets that moved past records which produced no rows (DLQ, duplicates)."""
         updates = []
         for (topic, part), consumed in self._consumed.items():
-            if topic != self._roots_topic or (topic, part) in self._fenced:
+            if topic not in self._assemblers or (topic, part) in self._fenced:
                 continue
-            target = self._assembler.safe_offset(part, consumed)
+            target = self._assemblers[topic].safe_offset(part, consumed)
             if target > self._stored[(topic, part)]:
                 updates.append(OffsetUpdate(topic, part, self._stored[(topic, part)], target))
         self._commit_updates(updates)
@@ -491,8 +502,8 @@ class Projector:
         stored = self._writer.load_offsets(topic, [part])[part]
         self._stored[(topic, part)] = stored
         self._consumed[(topic, part)] = stored
-        if topic == self._roots_topic:
-            self._assembler.drop_partition(part)
+        if topic in self._assemblers:
+            self._assemblers[topic].drop_partition(part)
         try:
             self._consumer.seek(TopicPartition(topic, part, stored))
         except KafkaException as seek_error:  # partition no longer ours

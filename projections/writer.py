@@ -297,7 +297,7 @@ class ProjectionWriter:
                 return "duplicate"
             root_id = self._insert_root_row(conn, decoded, source_partition, source_offset)
             driver = conn.connection.driver_connection
-            copier = _Copier(driver, leaves_copy_payload(root_id, decoded.entries))
+            copier = _Copier(driver, leaves_copy_payload(root_id, decoded.entries, decoded.bonuses))
             copier.start()
             try:
                 verified = verify(decoded)
@@ -322,8 +322,8 @@ class ProjectionWriter:
         conn.execute(
             text(
                 "INSERT INTO channels (channel_config, name, subject_id, format, program_id, mint, "
-                "latest_root_seq, latest_epoch) VALUES (:channel_config, :name, :subject_id, "
-                ":format, :program_id, :mint, :root_seq, :epoch) "
+                "latest_root_seq, latest_epoch, scope) VALUES (:channel_config, :name, "
+                ":subject_id, :format, :program_id, :mint, :root_seq, :epoch, :scope) "
                 "ON CONFLICT (channel_config) DO UPDATE SET "
                 "latest_root_seq = GREATEST(channels.latest_root_seq, EXCLUDED.latest_root_seq), "
                 "latest_epoch = GREATEST(channels.latest_epoch, EXCLUDED.latest_epoch), "
@@ -338,6 +338,7 @@ class ProjectionWriter:
                 "mint": values["mint"],
                 "root_seq": decoded.root_seq,
                 "epoch": values["epoch"],
+                "scope": "global" if decoded.fmt.is_global else "channel",
             },
         )
         return int(

@@ -34,9 +34,9 @@ from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import BatchResult, RootOutput
 from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import CHAIN_EVENTS
+from aop.log.reader import LogBounds, LogReader, ReadRange, log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.replay.errors import LogTruncatedError
-from aop.replay.reader import LogBounds, LogReader, ReadRange, log_bounds
 from aop.runtime.settings import Settings
 
 __all__ = [

@@ -8,7 +8,6 @@ __all__ = [
     "ChainUnavailableError",
     "LogTruncatedError",
     "NothingToReplayError",
-    "ReadStalledError",
     "RebuildError",
     "ReplayError",
     "UnknownChannelError",
@@ -31,10 +30,6 @@ class NothingToReplayError(ReplayError, LookupError):
 class LogTruncatedError(ReplayError):
     """Raised when a partition of aop.chain.events no longer starts at offset 0 (records
     were deleted), so the fold cannot be rebuilt from the start."""
-
-
-class ReadStalledError(ReplayError):
-    """Raised when a partition read makes no progress towards its stop offset in time."""
 
 
 class ChainUnavailableError(ReplayError):

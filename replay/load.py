@@ -27,13 +27,13 @@ from aop.core.errors import CoreError
 from aop.core.events import CumulativeRewardsClaimed, decode_event
 from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS
+from aop.log.reader import LogReader, ReadRange, log_bounds
+from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.log.slot_batch import SlotBatchDecoder
-from aop.projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
 from aop.projections.dataset import decode_root
 from aop.projections.errors import RootRejectedError
 from aop.projections.projector import CONSUMER_NAME
 from aop.projections.writer import ClaimUpdate, OffsetUpdate, ProjectionWriter
-from aop.replay.reader import LogReader, ReadRange, log_bounds
 from aop.runtime.settings import Settings
 
 __all__ = ["LoadResult", "claims_of", "load_schema"]

@@ -56,6 +56,7 @@ from sqlalchemy.pool import NullPool
 from aop.core.fold_config import FoldConfig
 from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import SETTLEMENT
+from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.projections.db import engine_for, libpq_options, upgrade
 from aop.projections.projector import CONSUMER_NAME
 from aop.replay.chain import ChainReader
@@ -63,7 +64,6 @@ from aop.replay.digest import DIGEST_TABLES, TableDigest, root_digests, schema_d
 from aop.replay.engine import ReadProgress, root_account
 from aop.replay.errors import RebuildError
 from aop.replay.load import LoadResult, load_schema
-from aop.replay.reader import LogReader, ReadRange, log_bounds
 from aop.replay.run import ReplayReport, channel_targets, run_replay
 from aop.replay.store import RootStore
 from aop.runtime.settings import Settings

@@ -29,6 +29,7 @@ from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import RootOutput
 from aop.log.avro import codec_for
 from aop.log.kafka import CHAIN_EVENTS
+from aop.log.reader import log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.replay.chain import ChainReader
 from aop.replay.compare import (
@@ -52,7 +53,6 @@ from aop.replay.engine import (
 )
 from aop.replay.errors import NothingToReplayError, UnknownChannelError
 from aop.replay.explain import trace_wallets
-from aop.replay.reader import log_bounds
 from aop.replay.store import RootStore
 from aop.runtime.settings import Settings
 

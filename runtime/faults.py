@@ -32,8 +32,10 @@ POINTS = ("chunk_start", "before_root", "mid_root", "after_root", "mid_state", "
 class FaultPlan:
     """Counts arrivals at each point and says when to die."""
 
-    def __init__(self, spec: str) -> None:
-        """Parse "point:n,point:n".
+    def __init__(
+        self, spec: str, *, points: tuple[str, ...] = POINTS, setting: str = "AOP_FOLD_CRASH_AT"
+    ) -> None:
+        """Parse "point:n,point:n" (`points`: the service's points; `setting`: its variable).
 
         Raises:
             SettingsError: an unknown point or a count that is not a positive integer.
@@ -42,10 +44,10 @@ class FaultPlan:
         self._seen: Counter[str] = Counter()
         for part in filter(None, (p.strip() for p in spec.split(","))):
             point, _, count = part.partition(":")
-            if point not in POINTS or not count.isdigit() or int(count) < 1:
+            if point not in points or not count.isdigit() or int(count) < 1:
                 raise SettingsError(
-                    f"AOP_FOLD_CRASH_AT: entries must be <point>:<n> with point one of "
-                    f"{', '.join(POINTS)} and n >= 1 (got {part!r})"
+                    f"{setting}: entries must be <point>:<n> with point one of "
+                    f"{', '.join(points)} and n >= 1 (got {part!r})"
                 )
             self._at[point] = int(count)
 

@@ -32,6 +32,8 @@ CCM_MINT = "Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM"
 PROGRAM_ID = "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop"
 
 ClaimFormatName = Literal["cumulative-v2", "ring-v0"]
+SettlementTarget = Literal["channel", "global-v4", "global-v5"]
+GlobalProtocolSeeds = Literal["singleton", "mint"]
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
@@ -157,6 +159,27 @@ class Settings(BaseSettings):
     fold_datadir: Path = Path(".local/fold")
     #: testing only: SIGKILL the worker the n-th time it reaches a point ("after_root:2,...").
     fold_crash_at: str = ""
+
+    # -- global roots (streams/combiner; the program as deployed) ---------------------------
+    #: what `aop settle` publishes: per-channel roots ("channel": programs v0.2.2 and
+    #: v0.2.1-clean) or the global root in the form the deployed program takes (its default,
+    #: "global-v5"; "global-v4" for claim_global). The combiner builds global roots in the
+    #: global target's format ("channel": global-v5, served by the API but not published).
+    settlement_target: SettlementTarget = "global-v5"
+    #: root_seq of the first global root: the on-chain GlobalRootConfig's latest_root_seq + 1
+    #: (`aop chain status` reads it), so the pipeline continues the live sequence.
+    global_first_root_seq: Annotated[int, Field(ge=1, le=2**64 - 1)] = 1
+    #: which ProtocolState the global instructions name: the singleton ["protocol_state"]
+    #: (the deployed source, its Pinocchio twin and the SDKs) or ["protocol", mint] (385f929).
+    global_protocol_state: GlobalProtocolSeeds = "singleton"
+    #: Kafka `transactional.id` of the combiner; empty means "<topic_prefix>aop.combiner".
+    combiner_transactional_id: str = ""
+    #: the combiner's lease group (one active instance); empty: "<topic_prefix>aop.combiner".
+    combiner_group_id: str = ""
+    #: how long a silent active combiner keeps its lease before another instance takes over.
+    combiner_session_timeout_ms: Annotated[int, Field(ge=6000, le=300_000)] = 10_000
+    #: testing only: SIGKILL the combiner the n-th time it reaches a point ("mid_global:1").
+    combiner_crash_at: str = ""
 
     # -- simulated chain (simchain) --------------------------------------------------------
     #: `aop simulate-chain`: it serves HTTP on the port of `rpc_url` and websockets on the
@@ -352,6 +375,11 @@ class Settings(BaseSettings):
     def first_root_seq_for(self, channel: str) -> int:
         """The root_seq the first root of `channel` gets (continues an on-chain sequence)."""
         return self.first_root_seq.get(channel.lower(), 1)
+
+    @property
+    def global_format(self) -> Literal["global-v4", "global-v5"]:
+        """The format of the global roots: the settlement target's, global-v5 for "channel"."""
+        return "global-v4" if self.settlement_target == "global-v4" else "global-v5"
 
     def topic(self, name: str) -> str:
         """The full name of log topic `name` (e.g. `aop.chain.events`) under the topic prefix."""

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aop.log.kafka import CHAIN_EVENTS
+from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
-from aop.replay.reader import LogReader, ReadRange, log_bounds
 from aop.runtime.settings import Settings
 from aop.simchain.process import SimChainProcess
 

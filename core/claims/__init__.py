@@ -25,6 +25,7 @@ from aop.core.errors import UnknownClaimFormatError
 __all__ = [
     "CLAIM_FORMATS",
     "DEFAULT_CLAIM_FORMAT",
+    "RECORD_SIZES",
     "ClaimEntry",
     "ClaimFormat",
     "ClaimInput",
@@ -41,6 +42,11 @@ DEFAULT_CLAIM_FORMAT = "cumulative-v2"
 #: every registered format by name.
 CLAIM_FORMATS: Mapping[str, ClaimFormat] = MappingProxyType(
     {fmt.name: fmt for fmt in (CumulativeV2(), RingV0(), GlobalV4(), GlobalV5())}
+)
+
+#: bytes per dataset record (a LeafChunk entry on the log) of each format.
+RECORD_SIZES: Mapping[str, int] = MappingProxyType(
+    {name: fmt.layout.record_size for name, fmt in CLAIM_FORMATS.items()}
 )
 
 

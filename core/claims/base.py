@@ -353,6 +353,8 @@ class ClaimFormat(ABC):
 
     #: the registry name, e.g. "cumulative-v2".
     name: ClassVar[str]
+    #: the dataset's record layout (also the LeafChunk entries' on the log).
+    layout: ClassVar[DatasetLayout]
     #: which amount the leaves commit to.
     amount_basis: ClassVar[AmountBasis]
     #: the claim instruction's name for the amount ("cumulative_total" or "amount").

@@ -104,6 +104,7 @@ class CumulativeV2(ClaimFormat):
     """The cumulative-v2 claim format (see the module docstring)."""
 
     name = "cumulative-v2"
+    layout = DATASET_LAYOUT
     amount_basis = "cumulative"
     amount_key = "cumulative_total"
     parts = ("cumulative_total",)

@@ -145,9 +145,7 @@ class GlobalFormat(ClaimFormat):
     sequence_key = "root_seq"
     is_global = True
 
-    def build_from_parts(
-        self, scope: TreeScope, parts: Mapping[bytes, tuple[int, int]]
-    ) -> ClaimTree:
+    def build_from_parts(self, scope: TreeScope, parts: Mapping[bytes, Sequence[int]]) -> ClaimTree:
         """The tree of wallet -> (base, bonus): the combiner's shape.
 
         global-v5 keeps the two parts; global-v4 commits to their sum.
@@ -200,6 +198,7 @@ class GlobalV4(GlobalFormat):
     """global-v4: one cumulative total per wallet (see the module docstring)."""
 
     name = "global-v4"
+    layout = V4_DATASET_LAYOUT
     amount_key = "cumulative_total"
     parts = ("cumulative_total",)
 
@@ -224,9 +223,7 @@ class GlobalV4(GlobalFormat):
         wallets, totals = list(amounts), list(amounts.values())
         return self._columns(scope, wallets, totals, None)
 
-    def build_from_parts(
-        self, scope: TreeScope, parts: Mapping[bytes, tuple[int, int]]
-    ) -> ClaimTree:
+    def build_from_parts(self, scope: TreeScope, parts: Mapping[bytes, Sequence[int]]) -> ClaimTree:
         wallets = list(parts)
         totals = [base + bonus for base, bonus in parts.values()]
         return self._columns(scope, wallets, totals, None)
@@ -266,6 +263,7 @@ class GlobalV5(GlobalFormat):
     """global-v5: base_yield and attention_bonus per wallet (see the module docstring)."""
 
     name = "global-v5"
+    layout = V5_DATASET_LAYOUT
     amount_key = "base_yield"
     parts = ("base_yield", "attention_bonus")
 
@@ -296,9 +294,7 @@ class GlobalV5(GlobalFormat):
         """`amounts` as base_yield, every attention_bonus 0."""
         return self.build_from_parts(scope, {w: (a, 0) for w, a in amounts.items()})
 
-    def build_from_parts(
-        self, scope: TreeScope, parts: Mapping[bytes, tuple[int, int]]
-    ) -> ClaimTree:
+    def build_from_parts(self, scope: TreeScope, parts: Mapping[bytes, Sequence[int]]) -> ClaimTree:
         wallets = list(parts)
         bases = list(map(itemgetter(0), parts.values()))
         bonuses = list(map(itemgetter(1), parts.values()))
@@ -325,7 +321,7 @@ class GlobalV5(GlobalFormat):
                 f"u64 (got {base} + {bonus}); the program's checked add would refuse the claim",
             )
 
-    def _records(self, scope: TreeScope, parts: Mapping[bytes, tuple[int, int]]) -> ClaimTree:
+    def _records(self, scope: TreeScope, parts: Mapping[bytes, Sequence[int]]) -> ClaimTree:
         pack = _V5_RECORD.pack
         records = sorted_records(
             [pack(w, base, bonus) for w, (base, bonus) in parts.items() if base or bonus]

@@ -106,6 +106,7 @@ class RingV0(ClaimFormat):
     """The ring-v0 claim format (see the module docstring)."""
 
     name = "ring-v0"
+    layout = DATASET_LAYOUT
     amount_basis = "epoch"
     amount_key = "amount"
     parts = ("amount",)

@@ -6,7 +6,8 @@ one partition's records:
 1. folds them with `core.fold.PartitionFold` into a `ChunkStore` (state as of the partition's
    last complete chunk, see `streams.fold.store`);
 2. sends the chunk's roots (EpochRoot, then its LeafChunks in order, to the source's partition
-   number of aop.epoch.roots) and dead letters, and waits until the broker has them all;
+   number of aop.epoch.roots), after each record's roots its EpochClosed marker when the
+   partition's open epoch advanced, then dead letters, and waits until the broker has them all;
 3. writes each key the chunk read or changed, the partition meta last, to the changelog
    partition of the source's number, and waits until the broker has every record (`_write`);
 4. returns: Faust acks the events and commits their offsets later.
@@ -39,7 +40,7 @@ import faust
 from faust.types import TP, EventT, StreamT
 
 from aop.core.fold import PartitionFold
-from aop.core.fold_output import BatchResult, Rejection, RootOutput
+from aop.core.fold_output import BatchResult
 from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
 from aop.log.slot_batch import SlotBatchDecoder
@@ -197,11 +198,10 @@ class FoldService:
                 continue
             results.append(fold.apply(store, message.offset, batch))
         roots = [root for result in results for root in result.roots]
-        rejections = [r for result in results for r in result.rejections]
         folded = time.perf_counter()
         if roots:
             self._fault("before_root")
-        await self._emit(roots, rejections, taken_at)
+        await self._emit(results, taken_at)
         if roots:
             self._fault("after_root")
         emitted = time.perf_counter()
@@ -221,27 +221,38 @@ class FoldService:
             },
         )
 
-    async def _emit(
-        self, roots: list[RootOutput], rejections: list[Rejection], taken_at: float
-    ) -> None:
-        """Send roots then dead letters, and wait until the broker acknowledged all."""
+    async def _emit(self, results: list[BatchResult], taken_at: float) -> None:
+        """Send each record's roots then its EpochClosed marker (record order, so a partition's
+        marker follows the roots it closes), then the dead letters; wait until the broker
+        acknowledged all."""
         producer = self.app.producer
         encode = self.codec.encode
+        roots = [root for result in results for root in result.roots]
+        rejections = [r for result in results for r in result.rejections]
         pending: list[Any] = []
-        for root in roots:
-            value = encode("EpochRoot", root.epoch_root, topic=self.roots_topic)
-            sent = await producer.send(
-                self.roots_topic, root.key, value, root.partition, None, None
-            )
-            if self.faults and self.faults.due("mid_root"):
-                await sent
-                self.faults.kill("mid_root")
-            pending.append(sent)
-            for chunk in root.chunks:
-                value = encode("LeafChunk", chunk, topic=self.roots_topic)
+        for result in results:
+            for root in result.roots:
+                value = encode("EpochRoot", root.epoch_root, topic=self.roots_topic)
+                sent = await producer.send(
+                    self.roots_topic, root.key, value, root.partition, None, None
+                )
+                if self.faults and self.faults.due("mid_root"):
+                    await sent
+                    self.faults.kill("mid_root")
+                pending.append(sent)
+                for chunk in root.chunks:
+                    value = encode("LeafChunk", chunk, topic=self.roots_topic)
+                    pending.append(
+                        await producer.send(
+                            self.roots_topic, root.key, value, root.partition, None, None
+                        )
+                    )
+            if result.closed is not None:
+                marker = result.closed
+                value = encode("EpochClosed", marker.record, topic=self.roots_topic)
                 pending.append(
                     await producer.send(
-                        self.roots_topic, root.key, value, root.partition, None, None
+                        self.roots_topic, marker.key, value, marker.partition, None, None
                     )
                 )
         now_ms = int(time.time() * 1000)

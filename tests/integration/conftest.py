@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
+from sqlalchemy import Engine
 
-from aop.runtime.settings import load_settings
+from aop.log.kafka import ensure_topics
+from aop.projections.db import engine_for, upgrade
+from aop.runtime.settings import Settings, load_settings
 from tests.conftest import libpq_url
 from tests.integration.test_api import Seed, seed_database
 
@@ -26,3 +29,19 @@ def seeded(database_url: str) -> Iterator[Seed]:
     finally:
         with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def project_settings(settings_factory: Callable[..., Settings]) -> Settings:
+    """Settings of a projector test: a migrated fresh schema and the topics created."""
+    settings = settings_factory({"AOP_PROJECTION_POLL_TIMEOUT_S": "0.2"})
+    upgrade(settings)
+    ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+def engine(project_settings: Settings) -> Iterator[Engine]:
+    engine = engine_for(project_settings)
+    yield engine
+    engine.dispose()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -30,11 +30,10 @@ from aop.log.kafka import (
     DLQ,
     EPOCH_ROOTS,
     consumer_config,
-    ensure_topics,
     producer_config,
 )
 from aop.projections import metrics
-from aop.projections.db import current_revision, engine_for, head_revision, upgrade
+from aop.projections.db import current_revision, head_revision, upgrade
 from aop.projections.models import Base
 from aop.projections.projector import Projector
 from aop.projections.queries import claim_for
@@ -153,21 +152,6 @@ def dead_letters(settings: Settings, want: int, timeout: float = 15) -> list[dic
         got.append(codec.decode_as("DeadLetter", message.value()))
     consumer.close()
     return got
-
-
-@pytest.fixture
-def project_settings(settings_factory: SettingsFactory) -> Settings:
-    settings = settings_factory({"AOP_PROJECTION_POLL_TIMEOUT_S": "0.2"})
-    upgrade(settings)
-    ensure_topics(settings)
-    return settings
-
-
-@pytest.fixture
-def engine(project_settings: Settings) -> Iterator[Engine]:
-    engine = engine_for(project_settings)
-    yield engine
-    engine.dispose()
 
 
 # -- migrations -------------------------------------------------------------------------------

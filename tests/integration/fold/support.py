@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from solders.pubkey import Pubkey
 
-from aop.core.fold import fold_log
+from aop.core.fold import ReferenceFold
 from aop.core.fold_config import FoldConfig
 from aop.log.avro import AvroCodec
 from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
@@ -76,12 +76,17 @@ def produce_values(settings: Settings, values: Sequence[tuple[int, bytes]]) -> l
 def expected_records(
     records: Sequence[Record], config: FoldConfig
 ) -> dict[tuple[bytes, int], list[bytes]]:
-    """(key, root_seq) -> [EpochRoot bytes, LeafChunk bytes...] of the reference fold."""
+    """(key, root_seq) -> [EpochRoot bytes, LeafChunk bytes...] of the reference fold, and
+    (b"partition:<p>", epoch) -> [EpochClosed bytes] for each of its markers."""
     out = {}
-    for root in fold_log(records, config):
-        encoded = [CODEC.encode("EpochRoot", root.epoch_root)]
-        encoded += [CODEC.encode("LeafChunk", chunk) for chunk in root.chunks]
-        out[(root.key, root.root_seq)] = encoded
+    for result in ReferenceFold(config).feed_all(records):
+        for root in result.roots:
+            encoded = [CODEC.encode("EpochRoot", root.epoch_root)]
+            encoded += [CODEC.encode("LeafChunk", chunk) for chunk in root.chunks]
+            out[(root.key, root.root_seq)] = encoded
+        if result.closed is not None:
+            marker = result.closed
+            out[(marker.key, marker.epoch)] = [CODEC.encode("EpochClosed", marker.record)]
     return out
 
 
@@ -124,8 +129,9 @@ class RootsOnTopic:
     def __post_init__(self) -> None:
         for _, _, key, value in self.records:
             assert key is not None and value is not None
-            _, record = CODEC.decode(value)
-            self.by_root[(key, int(record["root_seq"]))].add(value)
+            name, record = CODEC.decode(value)
+            number = record["epoch"] if name == "EpochClosed" else record["root_seq"]
+            self.by_root[(key, int(number))].add(value)
 
     def complete(self, expected: Mapping[tuple[bytes, int], list[bytes]]) -> bool:
         return all(set(v) <= self.by_root.get(k, set()) for k, v in expected.items())
@@ -179,6 +185,9 @@ def assert_roots_match(
     for partition, _, key, value in roots.records:
         assert key is not None and value is not None
         name, record = CODEC.decode(value)
+        if name == "EpochClosed":
+            assert partition == record["partition"], f"marker {record} on partition {partition}"
+            continue
         root_key = (key, int(record["root_seq"]))
         position = 0 if name == "EpochRoot" else int(record["chunk_index"]) + 1
         assert position in (0, last_seen.get(root_key, -2) + 1), (

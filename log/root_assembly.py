@@ -1,7 +1,12 @@
-"""Assembles an EpochRoot with its LeafChunks, per partition of aop.epoch.roots (no I/O).
+"""Assembles a root record with its LeafChunks, per partition of a roots topic (no I/O).
 
-The fold writes an EpochRoot and then its LeafChunks (same key, same partition). After a
-crash it may write the same records again, so the assembler accepts:
+A root on the log is a header record, EpochRoot (aop.epoch.roots, the fold's) or GlobalRoot
+(aop.global.roots, the combiner's), then its LeafChunks (same key, same partition). Both
+headers name the root account `channel_config` and carry `root_seq`, `format` and
+`chunk_count`. EpochClosed markers (aop.epoch.roots) are not part of any root: `add` returns
+nothing for them; their reader (the combiner) handles them itself.
+
+The fold may write the same records again after a crash, so the assembler accepts:
 
 * an EpochRoot for a key already being assembled: the assembly restarts from it;
 * a LeafChunk repeated with the same bytes: ignored; with other bytes: the root is refused;
@@ -17,16 +22,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aop.projections.dataset import ENTRY_SIZES
+from aop.core.claims import RECORD_SIZES
 
-__all__ = ["CompleteRoot", "RejectedRecord", "RootAssembler"]
+__all__ = ["ROOT_HEADERS", "CompleteRoot", "RejectedRecord", "RootAssembler"]
 
 Key = tuple[str, int]
+#: the record types that open a root (its LeafChunks follow).
+ROOT_HEADERS = frozenset({"EpochRoot", "GlobalRoot"})
 
 
 @dataclass(frozen=True, eq=False)
 class CompleteRoot:
-    """An EpochRoot and all its chunks' entries (chunk_index order), ready to verify."""
+    """A root record (EpochRoot or GlobalRoot) and all its chunks' entries (chunk_index
+    order), ready to verify."""
 
     partition: int
     offset: int
@@ -70,7 +78,9 @@ class RootAssembler:
     ) -> list[CompleteRoot | RejectedRecord]:
         """Take one decoded record of aop.epoch.roots."""
         pending = self._pending.setdefault(partition, {})
-        if record_type == "EpochRoot":
+        if record_type == "EpochClosed":
+            return []
+        if record_type in ROOT_HEADERS:
             key = (str(value["channel_config"]), int(value["root_seq"]))
             pending[key] = _Assembly(offset, value, payload)
             return self._maybe_complete(partition, key)
@@ -80,7 +90,8 @@ class RootAssembler:
                     partition,
                     offset,
                     "unexpected_record",
-                    f"aop.epoch.roots carries EpochRoot and LeafChunk records (got {record_type})",
+                    "a roots topic carries EpochRoot, GlobalRoot, LeafChunk and EpochClosed "
+                    f"records (got {record_type})",
                     payload,
                 )
             ]
@@ -93,7 +104,7 @@ class RootAssembler:
                     offset,
                     "orphan_chunk",
                     f"LeafChunk {value['chunk_index']} of {key[0]} root_seq {key[1]} has no "
-                    "EpochRoot before it on this partition",
+                    "root record before it on this partition",
                     payload,
                 )
             ]
@@ -131,7 +142,7 @@ class RootAssembler:
         if len(assembly.chunks) < count:
             return []
         del pending[key]
-        size = ENTRY_SIZES.get(str(assembly.record["format"]))
+        size = RECORD_SIZES.get(str(assembly.record["format"]))
         chunks = [assembly.chunks[i] for i in range(count)]
         if size is not None:
             first = 0

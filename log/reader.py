@@ -1,6 +1,7 @@
 """Reads ranges of the log in large batches, with no consumer group state at all.
 
-A replay must not disturb the live consumers, so the reader assigns partitions and seeks
+Used by the replay, the rebuild, the combiner's recovery and the backups. A reader must not
+disturb the live consumers, so the reader assigns partitions and seeks
 (`assign`, never `subscribe`), never commits (`enable.auto.commit` off, no `commit()` call),
 and uses a throwaway group id. Each partition is read from `start` up to `stop` (exclusive),
 where `stop` is normally the partition's last stable offset captured before reading
@@ -31,8 +32,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from aop.log.errors import LogReadError, ReadStalledError
 from aop.log.kafka import consumer_config
-from aop.replay.errors import ReadStalledError, ReplayError
 from aop.runtime.settings import Settings
 
 __all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds"]
@@ -67,7 +68,7 @@ def log_bounds(
     """The bounds of each partition of `topic`, as read_committed consumers see it now.
 
     Raises:
-        ReplayError: the broker does not answer, or the topic or a partition does not exist.
+        LogReadError: the broker does not answer, or the topic or a partition does not exist.
     """
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     parts = sorted(set(partitions))
@@ -84,7 +85,7 @@ def log_bounds(
         lows = {tp.partition: f.result().offset for tp, f in low.items()}
         highs = {tp.partition: f.result().offset for tp, f in high.items()}
     except KafkaException as exc:
-        raise ReplayError(
+        raise LogReadError(
             f"cannot read the offsets of {topic} partitions {parts} from "
             f"{settings.kafka_bootstrap}: {exc}"
         ) from exc

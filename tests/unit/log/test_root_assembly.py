@@ -8,7 +8,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
-from aop.projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
+from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from tests.support.sample_roots import SampleRoot, build_sample_root
 
 MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
