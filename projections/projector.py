@@ -12,8 +12,9 @@ Protocol, per consumed batch:
 3. A record that fails (undecodable, orphan chunk, a root that does not verify, a different
    root for an existing (channel, root_seq)) goes to aop.dlq (stage "projector") with the
    reason; the DLQ record is flushed BEFORE any offset that passes it is committed.
-4. CumulativeRewardsClaimed events of aop.chain.events raise `claimed_totals` (max), written
-   with those partitions' offsets in one transaction per batch.
+4. CumulativeRewardsClaimed events of aop.chain.events (told by their discriminator, see
+   `projections.claims`) raise `claimed_totals` (max), written with those partitions'
+   offsets in one transaction per batch.
 
 Common failure scenarios: a crash at any point leaves the last committed transaction; the
 restart seeks to the stored offsets, re-reads the root's EpochRoot and chunks, and writes it
@@ -36,16 +37,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aop.core.errors import CoreError
-from aop.core.events import CumulativeRewardsClaimed, decode_event
 from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
 from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
 from aop.projections import metrics
 from aop.projections.assembler import CompleteRoot, RejectedRecord, RootAssembler
+from aop.projections.claims import ClaimUpdate, claims_of
 from aop.projections.dataset import DecodedRoot, VerifiedRoot, decode_root, verify_decoded
 from aop.projections.errors import ProjectionError, RootRejectedError
 from aop.projections.writer import (
-    ClaimUpdate,
     OffsetConflictError,
     OffsetUpdate,
     ProjectionWriter,
@@ -415,6 +414,8 @@ class Projector:
     # -- claims ------------------------------------------------------------------------------
 
     def _claims_of(self, message: Message) -> list[ClaimUpdate]:
+        """The record's claimed-total updates (`projections.claims`); an undecodable record
+        or claim event goes to the DLQ."""
         _, part, offset = _position(message)
         payload = message.value() or b""
         try:
@@ -422,23 +423,13 @@ class Projector:
         except AvroDecodeError as exc:
             self._dead_letter(part, offset, "undecodable", str(exc), payload, self._events_topic)
             return []
-        out = []
-        for event in batch["events"]:
-            if event["name"] != CumulativeRewardsClaimed.NAME:
-                continue
-            try:
-                decoded = decode_event(bytes(event["data"]))
-            except CoreError as exc:
-                detail = f"event {event['id']}: {exc}"
-                self._dead_letter(
-                    part, offset, "undecodable_event", detail, payload, self._events_topic
-                )
-                continue
-            if not isinstance(decoded, CumulativeRewardsClaimed):
-                continue
-            signature = str(event["signature"])
-            out.append(ClaimUpdate.of(decoded, slot=int(event["slot"]), signature=signature))
-        return out
+        found = claims_of(batch)
+        for bad in found.undecodable:
+            detail = f"event {bad.event_id}: {bad.error}"
+            self._dead_letter(
+                part, offset, "undecodable_event", detail, payload, self._events_topic
+            )
+        return found.updates
 
     def _write_claims(self, claims: list[ClaimUpdate], parts: set[int]) -> None:
         updates = []

@@ -24,16 +24,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from solders.pubkey import Pubkey
 from sqlalchemy import Connection, Engine, text
 
-from aop.core.events import CumulativeRewardsClaimed
 from aop.projections._copy import COPY_LEAVES_SQL, leaves_copy_payload
+from aop.projections.claims import ClaimUpdate
 from aop.projections.dataset import DecodedRoot, VerifiedRoot, verify_decoded
 from aop.projections.errors import ProjectionError, RootRejectedError
 
 __all__ = [
-    "ClaimUpdate",
     "OffsetConflictError",
     "OffsetUpdate",
     "ProjectionWriter",
@@ -64,30 +62,6 @@ class OffsetUpdate:
     partition: int
     expected: int
     next_offset: int
-
-
-@dataclass(frozen=True)
-class ClaimUpdate:
-    """A CumulativeRewardsClaimed event: the wallet's claimed_total is now `claimed_total`."""
-
-    channel_config: str
-    wallet: bytes
-    claimed_total: int
-    root_seq: int
-    slot: int
-    signature: str
-
-    @classmethod
-    def of(cls, claim: CumulativeRewardsClaimed, *, slot: int, signature: str) -> ClaimUpdate:
-        """The update a decoded claim event makes (live projector and rebuild alike)."""
-        return cls(
-            channel_config=str(Pubkey(claim.channel)),
-            wallet=bytes(claim.claimer),
-            claimed_total=claim.cumulative_total,
-            root_seq=claim.root_seq,
-            slot=slot,
-            signature=signature,
-        )
 
 
 _COMPARED = (
