@@ -1,9 +1,9 @@
 """The roots the program stores on-chain, read over JSON-RPC for comparison.
 
-cumulative-v2: the channel's ChannelConfigV2 keeps the last 4 roots, entry `root_seq % 4`
-(`core.accounts.ChannelConfigV2.root_entry`), each with its dataset_hash and published slot.
-ring-v0: the ChannelState keeps 10 epochs, slot `epoch % 10` (`ChannelState.slot_for`).
-A root no longer (or not yet) held by the account is `not_on_chain`: that is not a mismatch.
+The account is judged by `core.root_account.judge_root_account` (settlement reads the same
+judgement before sending): our root there is a match, another root for our root_seq (or
+epoch) a mismatch. The account keeps only the newest roots (cumulative-v2 4, ring-v0 10), so
+a root no longer (or not yet) held by it is `not_on_chain`: that is not a mismatch.
 
 One `getAccountInfo` per channel and run (at the settings' commitment), over httpx.
 """
@@ -16,13 +16,12 @@ from typing import Any, Literal
 
 import httpx
 
-from aop.core.accounts import ChannelConfigV2, ChannelState
-from aop.core.errors import AccountDecodeError
+from aop.core.root_account import RootAccountJudgement, Standing, judge_root_account
 from aop.replay.compare import ChainReport
 from aop.replay.errors import ChainUnavailableError
 from aop.runtime.settings import redact_url
 
-__all__ = ["ChainMode", "ChainReader", "compare_cumulative", "compare_ring"]
+__all__ = ["ChainMode", "ChainReader", "chain_report"]
 
 log = logging.getLogger(__name__)
 
@@ -116,56 +115,36 @@ class ChainReader:
             if self.mode == "on":
                 raise
             return ChainReport("skipped", str(exc))
-        if data is None:
-            return ChainReport("not_on_chain", f"account {address} does not exist")
-        try:
-            if format_name == "cumulative-v2":
-                return compare_cumulative(
-                    ChannelConfigV2.decode(data), root_seq, root, dataset_hash
-                )
-            if format_name == "ring-v0":
-                return compare_ring(ChannelState.decode(data), epoch, root)
-        except AccountDecodeError as exc:
-            return ChainReport("mismatch", f"account {address} does not decode: {exc}")
-        return ChainReport("skipped", f"unknown claim format {format_name!r}")
+        judged = judge_root_account(
+            format_name, data, root_seq=root_seq, epoch=epoch, root=root, dataset_hash=dataset_hash
+        )
+        return chain_report(judged, address)
 
 
-def compare_cumulative(
-    config: ChannelConfigV2, root_seq: int, root: bytes, dataset_hash: bytes
-) -> ChainReport:
-    """What a ChannelConfigV2 says about (root_seq, root, dataset_hash)."""
-    entry = config.root_entry(root_seq)
-    if entry is None:
-        held = sorted(e.seq for e in config.roots if e.seq)
+def chain_report(judged: RootAccountJudgement, address: str) -> ChainReport:
+    """The replay's words for a root account's judgement: our root is there (match), another
+    root is there for it (mismatch), or the account does not hold it (not_on_chain)."""
+    standing = judged.standing
+    if standing is Standing.UNKNOWN_FORMAT:
+        return ChainReport("skipped", f"unknown claim format {judged.format_name!r}")
+    if standing is Standing.ABSENT:
+        return ChainReport("not_on_chain", f"account {address} does not exist")
+    if standing is Standing.UNDECODABLE:
+        return ChainReport("mismatch", f"account {address} does not decode: {judged.error}")
+    held = (judged.held_root, judged.held_dataset_hash, judged.published_slot)
+    if standing is Standing.PUBLISHED:
+        return ChainReport("match", "", *held)
+    if standing is Standing.OTHER_ROOT:
+        detail = f"on-chain root {(judged.held_root or b'').hex()}"
+        if judged.held_dataset_hash is not None:
+            detail += f" dataset_hash {judged.held_dataset_hash.hex()}"
+        return ChainReport("mismatch", detail, *held)
+    if judged.format_name == "cumulative-v2":
         return ChainReport(
             "not_on_chain",
-            f"latest_root_seq {config.latest_root_seq}; the account holds root_seqs {held}",
+            f"latest_root_seq {judged.latest}; the account holds root_seqs "
+            f"{list(judged.held_seqs)}",
         )
-    same = entry.root == root and entry.dataset_hash == dataset_hash
-    detail = (
-        ""
-        if same
-        else (f"on-chain root {entry.root.hex()} dataset_hash {entry.dataset_hash.hex()}")
-    )
     return ChainReport(
-        "match" if same else "mismatch",
-        detail,
-        entry.root,
-        entry.dataset_hash,
-        entry.published_slot,
-    )
-
-
-def compare_ring(state: ChannelState, epoch: int, root: bytes) -> ChainReport:
-    """What a ring-v0 ChannelState says about (epoch, root)."""
-    slot = state.slot_for(epoch)
-    if slot is None:
-        return ChainReport(
-            "not_on_chain", f"latest_epoch {state.latest_epoch}; ring slot {epoch % 10} differs"
-        )
-    same = slot.root == root
-    return ChainReport(
-        "match" if same else "mismatch",
-        "" if same else f"on-chain root {slot.root.hex()}",
-        slot.root,
+        "not_on_chain", f"latest_epoch {judged.latest}; ring slot {judged.index} differs"
     )
