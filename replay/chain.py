@@ -5,21 +5,23 @@ judgement before sending): our root there is a match, another root for our root_
 epoch) a mismatch. The account keeps only the newest roots (cumulative-v2 4, ring-v0 10), so
 a root no longer (or not yet) held by it is `not_on_chain`: that is not a mismatch.
 
-One `getAccountInfo` per channel and run (at the settings' commitment), over httpx.
+One `getAccountInfo` per channel and run (at the settings' commitment), through settlement's
+RPC client.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import logging
-from typing import Any, Literal
+from typing import Literal
 
-import httpx
+from solders.pubkey import Pubkey
 
 from aop.core.root_account import RootAccountJudgement, Standing, judge_root_account
 from aop.replay.compare import ChainReport
-from aop.replay.errors import ChainUnavailableError
-from aop.runtime.settings import redact_url
+from aop.runtime.errors import RpcUnavailableError
+from aop.runtime.settings import Commitment, redact_url
+from aop.settlement.rpc import SolanaRpc
 
 __all__ = ["ChainMode", "ChainReader", "chain_report"]
 
@@ -30,70 +32,61 @@ ChainMode = Literal["auto", "on", "off"]
 
 
 class ChainReader:
-    """Reads root accounts; `enabled` is False when the chain comparison is off."""
+    """Reads root accounts through settlement's client (`settlement.rpc.SolanaRpc`), from
+    synchronous code: the reader owns an event loop for it. `enabled` is False when the
+    chain comparison is off."""
 
-    def __init__(self, rpc_url: str, *, mode: ChainMode, commitment: str, timeout: float) -> None:
+    def __init__(
+        self, rpc_url: str, *, mode: ChainMode, commitment: Commitment, timeout: float
+    ) -> None:
         self.url = rpc_url
         self.mode = mode
         self.commitment = commitment
         self.reason = ""
-        self._client: httpx.Client | None = None
+        self._loop: asyncio.Runner | None = None
+        self._rpc: SolanaRpc | None = None
         self._accounts: dict[str, bytes | None] = {}
         if mode == "off":
             self.reason = "--no-chain"
             return
-        client = httpx.Client(timeout=timeout)
+        loop = asyncio.Runner()
+        rpc = SolanaRpc(rpc_url, commitment=commitment, timeout=timeout)
         try:
-            self._call(client, "getHealth", [])
-        except (httpx.HTTPError, ValueError) as exc:
-            client.close()
+            loop.run(rpc.health())
+        except RpcUnavailableError as exc:
+            loop.run(rpc.close())
+            loop.close()
             if mode == "on":
-                raise ChainUnavailableError(
+                raise RpcUnavailableError(
                     f"--chain: the RPC at {redact_url(rpc_url)} does not answer ({exc}); "
                     "operator action: set AOP_RPC_URL or run with --no-chain"
                 ) from exc
             self.reason = f"RPC at {redact_url(rpc_url)} not answering"
             log.info("chain comparison skipped", extra={"reason": self.reason})
             return
-        self._client = client
+        self._loop, self._rpc = loop, rpc
 
     @property
     def enabled(self) -> bool:
-        return self._client is not None
+        return self._rpc is not None
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-    def _call(self, client: httpx.Client, method: str, params: list[Any]) -> Any:
-        response = client.post(
-            self.url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-        )
-        response.raise_for_status()
-        body = response.json()
-        if "error" in body:
-            raise ValueError(f"{method}: {body['error']}")
-        return body.get("result")
+        if self._loop is not None and self._rpc is not None:
+            self._loop.run(self._rpc.close())
+            self._loop.close()
+            self._loop = self._rpc = None
 
     def account(self, address: str) -> bytes | None:
         """The account's data (cached per run), None when it does not exist.
 
         Raises:
-            ChainUnavailableError: the RPC failed.
+            RpcUnavailableError: the RPC failed, or the comparison is off.
         """
         if address not in self._accounts:
-            if self._client is None:
-                raise ChainUnavailableError("the chain comparison is off")
-            try:
-                result = self._call(
-                    self._client,
-                    "getAccountInfo",
-                    [address, {"encoding": "base64", "commitment": self.commitment}],
-                )
-            except (httpx.HTTPError, ValueError) as exc:
-                raise ChainUnavailableError(f"getAccountInfo {address}: {exc}") from exc
-            value = (result or {}).get("value")
-            self._accounts[address] = None if value is None else base64.b64decode(value["data"][0])
+            if self._loop is None or self._rpc is None:
+                raise RpcUnavailableError("the chain comparison is off")
+            data = self._loop.run(self._rpc.account_data(Pubkey.from_string(address)))
+            self._accounts[address] = data
         return self._accounts[address]
 
     def compare(
@@ -107,11 +100,11 @@ class ChainReader:
         dataset_hash: bytes,
     ) -> ChainReport:
         """Compare a (replayed) root with what its root account holds."""
-        if self._client is None:
+        if self._rpc is None:
             return ChainReport("skipped", self.reason)
         try:
             data = self.account(address)
-        except ChainUnavailableError as exc:
+        except RpcUnavailableError as exc:
             if self.mode == "on":
                 raise
             return ChainReport("skipped", str(exc))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aop.runtime.errors import AopError
 
 __all__ = [
-    "ChainUnavailableError",
     "LogTruncatedError",
     "NothingToReplayError",
     "ReadStalledError",
@@ -35,10 +34,6 @@ class LogTruncatedError(ReplayError):
 
 class ReadStalledError(ReplayError):
     """Raised when a partition read makes no progress towards its stop offset in time."""
-
-
-class ChainUnavailableError(ReplayError):
-    """Raised when `--chain` asks for the on-chain comparison and the RPC does not answer."""
 
 
 class RebuildError(ReplayError):

@@ -114,7 +114,7 @@ def run_parity(
 
     Raises:
         UnknownChannelError: a channel in `channels` is not served.
-        LogTruncatedError, ReadStalledError, ChainUnavailableError: see `run_replay`.
+        LogTruncatedError, ReadStalledError, RpcUnavailableError: see `run_replay`.
     """
     started = time.time()
     specs = resolve_channels(config, channels or [])

@@ -226,7 +226,7 @@ def run_replay(
     Raises:
         NothingToReplayError: a root_seq or epoch asked for is neither stored nor produced.
         LogTruncatedError, ReadStalledError: the log cannot be read from the start.
-        ChainUnavailableError: `--chain` and the RPC fails.
+        RpcUnavailableError: `--chain` and the RPC fails.
     """
     started = time.perf_counter()
     by_partition: dict[int, list[ChannelTarget]] = {}

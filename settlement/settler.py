@@ -56,11 +56,12 @@ from aop.core.claims import TreeScope, get_claim_format
 from aop.core.errors import CoreError
 from aop.log.avro import AvroCodec, codec_for
 from aop.log.kafka import SETTLEMENT
+from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import Settings
 from aop.settlement import metrics
-from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.settlement.errors import TransactionRejectedError
 from aop.settlement.onchain import ChainView, Verdict, classify
-from aop.settlement.rpc import ChainRpc, SignatureState
+from aop.settlement.rpc import SettlementRpc, SignatureState
 from aop.settlement.store import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
 
 __all__ = ["Settler"]
@@ -90,7 +91,7 @@ class Settler:
         self,
         settings: Settings,
         store: SettlementStore,
-        rpc: ChainRpc,
+        rpc: SettlementRpc,
         keypair: Keypair,
         *,
         producer: Producer | None,

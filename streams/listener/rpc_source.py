@@ -1,6 +1,6 @@
 """The chain side: standard Solana JSON-RPC through the `solana` client.
 
-* `ChainRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
+* `ListenerRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
   `getTransaction` (logs of a transaction the websocket did not deliver) and `getBlock` (the
   logs of every transaction of a slot in one call, when many of them are missing).
 * `LogsWatcher` (websocket): `logsSubscribe` mentioning the program. Its notifications are a
@@ -27,10 +27,10 @@ from solders.rpc.responses import LogsNotification
 from solders.signature import Signature
 
 from aop.runtime.backoff import Backoff
-from aop.streams.listener.errors import RpcUnavailableError
+from aop.runtime.errors import RpcUnavailableError
 from aop.streams.listener.model import SignatureInfo, TxLogs
 
-__all__ = ["ChainRpc", "LogsCache", "LogsWatcher"]
+__all__ = ["ListenerRpc", "LogsCache", "LogsWatcher"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ _ATTEMPTS = 3
 _RETRY_S = 0.025
 
 
-class ChainRpc:
+class ListenerRpc:
     """HTTP JSON-RPC calls of the listener; every failure becomes `RpcUnavailableError`.
 
     Args:
