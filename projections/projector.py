@@ -50,6 +50,7 @@ from aop.projections.writer import (
     ProjectionWriter,
     root_differences,
 )
+from aop.runtime.backoff import DATABASE_OUTAGE
 from aop.runtime.settings import Settings
 
 __all__ = ["CONSUMER_NAME", "Projector", "lag_from_stats"]
@@ -145,9 +146,10 @@ class Projector:
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; then finish the batch in hand and close.
 
-        A database outage does not stop the loop: after a capped, growing pause every
-        partition is re-read from its stored offset (whatever committed stays committed;
-        whatever did not is redone, idempotently).
+        A database outage does not stop the loop: after a pause (`DATABASE_OUTAGE`: full
+        jitter under a ceiling doubling from 1 s to 30 s) every partition is re-read from its
+        stored offset (whatever committed stays committed; whatever did not is redone,
+        idempotently).
         """
         failures = 0
         try:
@@ -157,7 +159,7 @@ class Projector:
                     failures = 0
                 except (DBAPIError, psycopg.OperationalError) as exc:
                     failures += 1
-                    pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+                    pause = DATABASE_OUTAGE.delay(failures)
                     log.error(
                         "database error; retrying from the stored offsets",
                         extra={"error": str(exc).splitlines()[0], "pause_s": pause},

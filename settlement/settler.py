@@ -56,6 +56,7 @@ from aop.core.claims import TreeScope, get_claim_format
 from aop.core.errors import CoreError
 from aop.log.avro import AvroCodec, codec_for
 from aop.log.kafka import SETTLEMENT
+from aop.runtime.backoff import DATABASE_OUTAGE, BackoffPolicy
 from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import Settings
 from aop.settlement import metrics
@@ -96,6 +97,7 @@ class Settler:
         *,
         producer: Producer | None,
         codec: AvroCodec | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -107,6 +109,11 @@ class Settler:
         self._stop = asyncio.Event()
         self._blocked_logged: set[tuple[str, int]] = set()
         self._emitting = asyncio.Lock()
+        self._rng = rng or random.Random()
+        self._rpc_retry = BackoffPolicy(
+            initial_s=settings.settlement_backoff_initial_ms / 1000,
+            cap_s=settings.settlement_backoff_max_ms / 1000,
+        )
 
     # -- loop --------------------------------------------------------------------------------
 
@@ -128,7 +135,7 @@ class Settler:
                     "database error; reconnecting",
                     extra={"error": str(exc).splitlines()[0] if str(exc) else repr(exc)},
                 )
-                await self._pause(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                await self._pause(DATABASE_OUTAGE.delay(failures, self._rng))
                 with contextlib.suppress(psycopg.OperationalError):
                     await self._store.reconnect()
                 continue
@@ -484,9 +491,8 @@ class Settler:
                 attempt += 1
 
     async def _backoff(self, attempt: int) -> None:
-        initial = self._settings.settlement_backoff_initial_ms / 1000
-        cap = min(self._settings.settlement_backoff_max_ms / 1000, initial * 2 ** min(attempt, 30))
-        await self._pause(random.uniform(cap / 2, cap))
+        """Wait the `attempt`-th delay of AOP_SETTLEMENT_BACKOFF_* (full jitter)."""
+        await self._pause(self._rpc_retry.delay(attempt, self._rng))
 
     # -- SettlementResult --------------------------------------------------------------------
 
