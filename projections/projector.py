@@ -51,6 +51,7 @@ from aop.projections.writer import (
     root_differences,
 )
 from aop.runtime.backoff import DATABASE_OUTAGE
+from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 
 __all__ = ["CONSUMER_NAME", "Projector", "lag_from_stats"]
@@ -109,7 +110,7 @@ class Projector:
         self._settings = settings
         self._codec = codec or codec_for(settings)
         self._writer = ProjectionWriter(
-            engine, consumer=CONSUMER_NAME, crash_at=settings.projection_crash_at
+            engine, consumer=CONSUMER_NAME, faults=FaultPlan.for_projection(settings)
         )
         self._roots_topic = settings.topic(EPOCH_ROOTS)
         self._events_topic = settings.topic(CHAIN_EVENTS)

@@ -36,9 +36,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
 import random
-import signal
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from functools import partial
@@ -58,6 +56,7 @@ from aop.log.avro import AvroCodec, codec_for
 from aop.log.kafka import SETTLEMENT
 from aop.runtime.backoff import DATABASE_OUTAGE, BackoffPolicy
 from aop.runtime.errors import RpcUnavailableError
+from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 from aop.settlement import metrics
 from aop.settlement.errors import TransactionRejectedError
@@ -110,6 +109,7 @@ class Settler:
         self._blocked_logged: set[tuple[str, int]] = set()
         self._emitting = asyncio.Lock()
         self._rng = rng or random.Random()
+        self._faults = FaultPlan.for_settlement(settings)
         self._rpc_retry = BackoffPolicy(
             initial_s=settings.settlement_backoff_initial_ms / 1000,
             cap_s=settings.settlement_backoff_max_ms / 1000,
@@ -272,8 +272,7 @@ class Settler:
                 message_b64=message_b64,
                 transaction_b64=base64.b64encode(raw).decode(),
             )
-            if self._settings.settlement_crash_at == "before_send":
-                os.kill(os.getpid(), signal.SIGKILL)
+            self._faults.hit("before_send")
             fate, state = await self._confirm(entry, raw, signature, last_valid, send_first=True)
             if fate is _Fate.PUBLISHED and state is not None:
                 return await self._final(
@@ -378,8 +377,8 @@ class Settler:
                 else:
                     send_failures = 0
                     last_send = loop.time()
-                    if first_send and self._settings.settlement_crash_at == "after_send":
-                        os.kill(os.getpid(), signal.SIGKILL)
+                    if first_send:
+                        self._faults.hit("after_send")
                     first_send = False
             try:
                 state = await self._rpc.signature_state(signature)

@@ -150,7 +150,7 @@ class FoldService:
         self.table = table
         self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
-        self.faults = FaultPlan(settings.fold_crash_at)
+        self.faults = FaultPlan.for_fold(settings)
         self.source_topic = settings.topic(CHAIN_EVENTS)
         self.roots_topic = settings.topic(EPOCH_ROOTS)
         self.dlq_topic = settings.topic(DLQ)
@@ -163,8 +163,7 @@ class FoldService:
         return fold
 
     def _fault(self, point: str) -> None:
-        if self.faults and self.faults.due(point):
-            self.faults.kill(point)
+        self.faults.hit(point)
 
     async def process(self, events: Sequence[EventT]) -> None:
         """Fold one `take_events` chunk, partition by partition."""
@@ -233,7 +232,7 @@ class FoldService:
             sent = await producer.send(
                 self.roots_topic, root.key, value, root.partition, None, None
             )
-            if self.faults and self.faults.due("mid_root"):
+            if self.faults.due("mid_root"):
                 await sent
                 self.faults.kill("mid_root")
             pending.append(sent)
@@ -291,7 +290,7 @@ class FoldService:
         table = self.table
         store = table.data
         sent: list[Any] = []
-        crash_mid = bool(self.faults) and self.faults.due("mid_state")
+        crash_mid = self.faults.due("mid_state")
         half = len(writes) // 2
         for index, write in enumerate(writes):
             if crash_mid and index == half:
