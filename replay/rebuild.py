@@ -66,7 +66,7 @@ from aop.replay.errors import RebuildError
 from aop.replay.load import LoadResult, load_schema
 from aop.replay.reader import LogReader, ReadRange, log_bounds
 from aop.replay.run import ReplayReport, channel_targets, run_replay
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
 from aop.settlement.carry_over import (
     SETTLEMENT_TABLES,

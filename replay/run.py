@@ -53,7 +53,7 @@ from aop.replay.engine import (
 from aop.replay.errors import NothingToReplayError, UnknownChannelError
 from aop.replay.explain import trace_wallets
 from aop.replay.reader import log_bounds
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
 
 __all__ = [

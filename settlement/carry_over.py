@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from aop.settlement.store import FINAL_OUTCOMES, STATUS_AFTER
+from aop.settlement.outbox import FINAL_OUTCOMES, STATUS_AFTER
 
 __all__ = ["SETTLEMENT_TABLES", "apply_settlement_results", "copy_settlement_state"]
 
@@ -66,7 +66,7 @@ def apply_settlement_results(
 ) -> None:
     """Settlement state from SettlementResult records (aop.settlement, in log order): each
     final outcome sets its root's outbox status as the settler would have
-    (`settlement.store.STATUS_AFTER`) and adds one attempt, marked emitted. The intermediate
+    (`settlement.outbox.STATUS_AFTER`) and adds one attempt, marked emitted. The intermediate
     steps of the audit trail (intents, rpc errors) are not on the log."""
     outbox, attempts = _table(schema, "settlement_outbox"), _table(schema, "settlement_attempts")
     for result in results:

@@ -61,8 +61,8 @@ from aop.runtime.settings import Settings
 from aop.settlement import metrics
 from aop.settlement.errors import TransactionRejectedError
 from aop.settlement.onchain import ChainView, Verdict, classify
+from aop.settlement.outbox import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
 from aop.settlement.rpc import SettlementRpc, SignatureState
-from aop.settlement.store import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
 
 __all__ = ["Settler"]
 

@@ -4,7 +4,7 @@ One agent (concurrency 1) reads SlotBatch records with `take_events` and, for ea
 one partition's records:
 
 1. folds them with `core.fold.PartitionFold` into a `ChunkStore` (state as of the partition's
-   last complete chunk, see `streams.fold.store`);
+   last complete chunk, see `streams.fold.table_state`);
 2. sends the chunk's roots (EpochRoot, then its LeafChunks in order, to the source's partition
    number of aop.epoch.roots) and dead letters, and waits until the broker has them all;
 3. writes each key the chunk read or changed, the partition meta last, to the changelog
@@ -47,7 +47,7 @@ from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 from aop.streams.fold import metrics
 from aop.streams.fold.config import fold_app_id, fold_config
-from aop.streams.fold.store import TableState
+from aop.streams.fold.table_state import TableState
 from aop.streams.fold.transport import use_fold_consumer
 
 __all__ = ["STATE_TABLE", "FoldService", "create_app"]

@@ -39,9 +39,9 @@ from aop.projections.queries import claim_for
 from aop.projections.writer import OffsetUpdate, ProjectionWriter
 from aop.runtime.settings import Settings
 from aop.settlement import metrics
+from aop.settlement.outbox import SettlementStore
 from aop.settlement.rpc import SettlementRpc, SolanaRpc
 from aop.settlement.settler import Settler
-from aop.settlement.store import SettlementStore
 from aop.simchain import SimChainServer, SimConfig
 from tests.integration.test_projections import ROOT_DIR, produce, run_projector
 from tests.support.sample_roots import SampleRoot, build_sample_root

@@ -20,7 +20,12 @@ from aop.core.policy import (
 )
 from aop.log.avro import AvroCodec, AvroDecodeError
 from aop.log.slot_batch import SlotBatchDecoder
-from aop.streams.fold.store import MAX_VALUE_BYTES, StateFormatError, StateTooLargeError, TableState
+from aop.streams.fold.table_state import (
+    MAX_VALUE_BYTES,
+    StateFormatError,
+    StateTooLargeError,
+    TableState,
+)
 from tests.unit.streams.fold.logs import (
     chain_event,
     claimed,
