@@ -37,7 +37,7 @@ from aop.core.accounts import (
 )
 from aop.core.errors import AccountDecodeError
 
-__all__ = ["RootAccountJudgement", "Standing", "judge_root_account"]
+__all__ = ["OurRoot", "RootAccountJudgement", "Standing", "judge_root_account"]
 
 _FORMATS = ("cumulative-v2", "ring-v0")
 
@@ -55,12 +55,28 @@ class Standing(Enum):
     BEHIND = "behind"
 
 
+#: the entry or slot holds our root_seq or epoch.
+_HOLDS_OUR_SEQ = (Standing.PUBLISHED, Standing.OTHER_ROOT)
+
+
+@dataclass(frozen=True)
+class OurRoot:
+    """The root the account is judged against (cumulative-v2 reads root_seq and
+    dataset_hash, ring-v0 epoch; both read root)."""
+
+    format_name: str
+    root_seq: int
+    epoch: int
+    root: bytes
+    dataset_hash: bytes
+
+
 @dataclass(frozen=True)
 class RootAccountJudgement:
     """A `Standing` and the account's facts behind it (None where the account has none)."""
 
     standing: Standing
-    format_name: str
+    ours: OurRoot
     #: the entry (cumulative-v2: root_seq % 4) or ring slot (ring-v0: epoch % 10) of our root.
     index: int
     #: latest_root_seq (cumulative-v2) or latest_epoch (ring-v0).
@@ -77,81 +93,64 @@ class RootAccountJudgement:
     error: str = ""
 
 
-def judge_root_account(
-    format_name: str,
-    data: bytes | None,
-    *,
-    root_seq: int,
-    epoch: int,
-    root: bytes,
-    dataset_hash: bytes,
-) -> RootAccountJudgement:
-    """Judge the root account's `data` (None: the account does not exist) against our root.
-
-    Args:
-        format_name: the channel's claim format ("cumulative-v2" or "ring-v0").
-        root_seq, dataset_hash: our root's (cumulative-v2; ring-v0 ignores them).
-        epoch: our root's (ring-v0; cumulative-v2 ignores it).
-    """
-    if format_name not in _FORMATS:
-        return RootAccountJudgement(Standing.UNKNOWN_FORMAT, format_name, 0)
-    if format_name == "cumulative-v2":
-        return _cumulative(data, root_seq, root, dataset_hash)
-    return _ring(data, epoch, root)
-
-
-def _cumulative(
-    data: bytes | None, seq: int, root: bytes, dataset_hash: bytes
-) -> RootAccountJudgement:
-    index = seq % CUMULATIVE_ROOT_HISTORY
+def judge_root_account(ours: OurRoot, data: bytes | None) -> RootAccountJudgement:
+    """Judge the root account's `data` (None: the account does not exist) against `ours`."""
+    if ours.format_name not in _FORMATS:
+        return RootAccountJudgement(Standing.UNKNOWN_FORMAT, ours, 0)
+    cumulative = ours.format_name == "cumulative-v2"
+    if cumulative:
+        index = ours.root_seq % CUMULATIVE_ROOT_HISTORY
+    else:
+        index = ours.epoch % CHANNEL_RING_SLOTS
     if data is None:
-        return RootAccountJudgement(Standing.ABSENT, "cumulative-v2", index)
+        return RootAccountJudgement(Standing.ABSENT, ours, index)
     try:
-        config = ChannelConfigV2.decode(data)
+        account = ChannelConfigV2.decode(data) if cumulative else ChannelState.decode(data)
     except AccountDecodeError as exc:
-        return RootAccountJudgement(Standing.UNDECODABLE, "cumulative-v2", index, error=str(exc))
-    latest = config.latest_root_seq
+        return RootAccountJudgement(Standing.UNDECODABLE, ours, index, error=str(exc))
+    if isinstance(account, ChannelConfigV2):
+        return _cumulative(ours, index, account)
+    return _ring(ours, index, account)
+
+
+def _cumulative(ours: OurRoot, index: int, config: ChannelConfigV2) -> RootAccountJudgement:
+    seq, latest = ours.root_seq, config.latest_root_seq
     held = tuple(sorted(e.seq for e in config.roots if e.seq))
     entry = config.root_entry(seq)
-    if entry is not None:
-        same = entry.root == root and entry.dataset_hash == dataset_hash
-        return RootAccountJudgement(
-            Standing.PUBLISHED if same else Standing.OTHER_ROOT,
-            "cumulative-v2",
-            index,
-            latest,
-            held_root=entry.root,
-            held_dataset_hash=entry.dataset_hash,
-            published_slot=entry.published_slot,
-            held_seqs=held,
-        )
-    if latest >= seq:
-        standing = Standing.AHEAD
-    elif latest + 1 == seq:
-        standing = Standing.NEXT
-    else:
-        standing = Standing.BEHIND
-    return RootAccountJudgement(standing, "cumulative-v2", index, latest, held_seqs=held)
+    if entry is None:
+        if latest >= seq:
+            standing = Standing.AHEAD
+        elif latest + 1 == seq:
+            standing = Standing.NEXT
+        else:
+            standing = Standing.BEHIND
+        return RootAccountJudgement(standing, ours, index, latest, held_seqs=held)
+    same = entry.root == ours.root and entry.dataset_hash == ours.dataset_hash
+    return RootAccountJudgement(
+        Standing.PUBLISHED if same else Standing.OTHER_ROOT,
+        ours,
+        index,
+        latest,
+        held_root=entry.root,
+        held_dataset_hash=entry.dataset_hash,
+        published_slot=entry.published_slot,
+        held_seqs=held,
+    )
 
 
-def _ring(data: bytes | None, epoch: int, root: bytes) -> RootAccountJudgement:
-    index = epoch % CHANNEL_RING_SLOTS
-    if data is None:
-        return RootAccountJudgement(Standing.ABSENT, "ring-v0", index)
-    try:
-        state = ChannelState.decode(data)
-    except AccountDecodeError as exc:
-        return RootAccountJudgement(Standing.UNDECODABLE, "ring-v0", index, error=str(exc))
-    latest = state.latest_epoch
+def _ring(ours: OurRoot, index: int, state: ChannelState) -> RootAccountJudgement:
+    epoch, latest = ours.epoch, state.latest_epoch
     slot = state.slots[index]
-    if state.slot_for(epoch) is not None:
-        return RootAccountJudgement(
-            Standing.PUBLISHED if slot.root == root else Standing.OTHER_ROOT,
-            "ring-v0",
-            index,
-            latest,
-            held_root=slot.root,
-            slot_epoch=slot.epoch,
-        )
-    standing = Standing.AHEAD if slot.epoch > epoch or latest > epoch else Standing.NEXT
-    return RootAccountJudgement(standing, "ring-v0", index, latest, slot_epoch=slot.epoch)
+    if state.slot_for(epoch) is None:
+        ahead = slot.epoch > epoch or latest > epoch
+        standing = Standing.AHEAD if ahead else Standing.NEXT
+    else:
+        standing = Standing.PUBLISHED if slot.root == ours.root else Standing.OTHER_ROOT
+    return RootAccountJudgement(
+        standing,
+        ours,
+        index,
+        latest,
+        held_root=slot.root if standing in _HOLDS_OUR_SEQ else None,
+        slot_epoch=slot.epoch,
+    )

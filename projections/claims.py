@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from solders.pubkey import Pubkey
 
@@ -57,8 +57,7 @@ class ClaimUpdate:
         )
 
 
-@dataclass(frozen=True)
-class UndecodableClaim:
+class UndecodableClaim(NamedTuple):
     """An event with the claim's discriminator whose body does not decode."""
 
     event_id: str

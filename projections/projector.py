@@ -110,7 +110,7 @@ class Projector:
         self._settings = settings
         self._codec = codec or codec_for(settings)
         self._writer = ProjectionWriter(
-            engine, consumer=CONSUMER_NAME, faults=FaultPlan.for_projection(settings)
+            engine, consumer=CONSUMER_NAME, faults=FaultPlan.for_service(settings, "projection")
         )
         self._roots_topic = settings.topic(EPOCH_ROOTS)
         self._events_topic = settings.topic(CHAIN_EVENTS)

@@ -17,7 +17,7 @@ from typing import Literal
 
 from solders.pubkey import Pubkey
 
-from aop.core.root_account import RootAccountJudgement, Standing, judge_root_account
+from aop.core.root_account import OurRoot, RootAccountJudgement, Standing, judge_root_account
 from aop.replay.compare import ChainReport
 from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import Commitment, redact_url
@@ -89,17 +89,8 @@ class ChainReader:
             self._accounts[address] = data
         return self._accounts[address]
 
-    def compare(
-        self,
-        format_name: str,
-        address: str,
-        *,
-        root_seq: int,
-        epoch: int,
-        root: bytes,
-        dataset_hash: bytes,
-    ) -> ChainReport:
-        """Compare a (replayed) root with what its root account holds."""
+    def compare(self, ours: OurRoot, address: str) -> ChainReport:
+        """Compare a (replayed) root with what its root account at `address` holds."""
         if self._rpc is None:
             return ChainReport("skipped", self.reason)
         try:
@@ -108,10 +99,7 @@ class ChainReader:
             if self.mode == "on":
                 raise
             return ChainReport("skipped", str(exc))
-        judged = judge_root_account(
-            format_name, data, root_seq=root_seq, epoch=epoch, root=root, dataset_hash=dataset_hash
-        )
-        return chain_report(judged, address)
+        return chain_report(judge_root_account(ours, data), address)
 
 
 def chain_report(judged: RootAccountJudgement, address: str) -> ChainReport:
@@ -119,7 +107,7 @@ def chain_report(judged: RootAccountJudgement, address: str) -> ChainReport:
     root is there for it (mismatch), or the account does not hold it (not_on_chain)."""
     standing = judged.standing
     if standing is Standing.UNKNOWN_FORMAT:
-        return ChainReport("skipped", f"unknown claim format {judged.format_name!r}")
+        return ChainReport("skipped", f"unknown claim format {judged.ours.format_name!r}")
     if standing is Standing.ABSENT:
         return ChainReport("not_on_chain", f"account {address} does not exist")
     if standing is Standing.UNDECODABLE:
@@ -132,7 +120,7 @@ def chain_report(judged: RootAccountJudgement, address: str) -> ChainReport:
         if judged.held_dataset_hash is not None:
             detail += f" dataset_hash {judged.held_dataset_hash.hex()}"
         return ChainReport("mismatch", detail, *held)
-    if judged.format_name == "cumulative-v2":
+    if judged.ours.format_name == "cumulative-v2":
         return ChainReport(
             "not_on_chain",
             f"latest_root_seq {judged.latest}; the account holds root_seqs "

@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import RootOutput
+from aop.core.root_account import OurRoot
 from aop.log.avro import codec_for
 from aop.log.kafka import CHAIN_EVENTS
 from aop.log.slot_batch import SlotBatchDecoder
@@ -194,12 +195,14 @@ class _Comparer:
         record = root.epoch_root
         report.chain = (
             self.chain.compare(
-                target.format,
+                OurRoot(
+                    target.format,
+                    root.root_seq,
+                    root.epoch,
+                    bytes(record["root"]),
+                    bytes(record["dataset_hash"]),
+                ),
                 target.key,
-                root_seq=root.root_seq,
-                epoch=root.epoch,
-                root=bytes(record["root"]),
-                dataset_hash=bytes(record["dataset_hash"]),
             )
             if self.chain.enabled
             else ChainReport("skipped", self.chain.reason)

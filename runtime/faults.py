@@ -34,17 +34,25 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 from aop.runtime.errors import SettingsError
 from aop.runtime.settings import Settings
 
-__all__ = ["FOLD_POINTS", "PROJECTION_POINTS", "SETTLEMENT_POINTS", "FaultPlan"]
+__all__ = ["FOLD_POINTS", "PROJECTION_POINTS", "SETTLEMENT_POINTS", "FaultPlan", "Service"]
 
 log = logging.getLogger(__name__)
 
 FOLD_POINTS = ("chunk_start", "before_root", "mid_root", "after_root", "mid_state", "after_state")
 PROJECTION_POINTS = ("after_copy", "before_commit")
 SETTLEMENT_POINTS = ("before_send", "after_send")
+Service = Literal["fold", "projection", "settlement"]
+#: each service's points and the Settings field that plans them.
+_SERVICES: dict[Service, tuple[Sequence[str], str]] = {
+    "fold": (FOLD_POINTS, "fold_crash_at"),
+    "projection": (PROJECTION_POINTS, "projection_crash_at"),
+    "settlement": (SETTLEMENT_POINTS, "settlement_crash_at"),
+}
 
 
 class FaultPlan:
@@ -78,24 +86,10 @@ class FaultPlan:
         return cls("", points=(), setting="")
 
     @classmethod
-    def for_fold(cls, settings: Settings) -> FaultPlan:
-        return cls(settings.fold_crash_at, points=FOLD_POINTS, setting="AOP_FOLD_CRASH_AT")
-
-    @classmethod
-    def for_projection(cls, settings: Settings) -> FaultPlan:
-        return cls(
-            settings.projection_crash_at,
-            points=PROJECTION_POINTS,
-            setting="AOP_PROJECTION_CRASH_AT",
-        )
-
-    @classmethod
-    def for_settlement(cls, settings: Settings) -> FaultPlan:
-        return cls(
-            settings.settlement_crash_at,
-            points=SETTLEMENT_POINTS,
-            setting="AOP_SETTLEMENT_CRASH_AT",
-        )
+    def for_service(cls, settings: Settings, service: Service) -> FaultPlan:
+        """The plan of `service` from its setting (AOP_<SERVICE>_CRASH_AT)."""
+        points, field = _SERVICES[service]
+        return cls(getattr(settings, field), points=points, setting=f"AOP_{field.upper()}")
 
     def __bool__(self) -> bool:
         return bool(self._at)

@@ -21,7 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
-from aop.core.root_account import RootAccountJudgement, Standing, judge_root_account
+from aop.core.root_account import OurRoot, RootAccountJudgement, Standing, judge_root_account
 
 __all__ = ["ChainView", "Verdict", "classify"]
 
@@ -44,14 +44,7 @@ class ChainView:
 
 
 def classify(
-    format_name: str,
-    data: bytes | None,
-    *,
-    root_seq: int,
-    epoch: int,
-    root: bytes,
-    dataset_hash: bytes,
-    assumed_published: Collection[int] = (),
+    ours: OurRoot, data: bytes | None, *, assumed_published: Collection[int] = ()
 ) -> ChainView:
     """Compare our root with the root account's data (None: the account does not exist).
 
@@ -59,27 +52,20 @@ def classify(
         assumed_published: cumulative-v2 root_seqs to treat as published although the
             account does not show them (a dry run walks several roots without sending).
     """
-    judged = judge_root_account(
-        format_name, data, root_seq=root_seq, epoch=epoch, root=root, dataset_hash=dataset_hash
-    )
+    judged = judge_root_account(ours, data)
     standing = judged.standing
     if standing is Standing.UNKNOWN_FORMAT:
-        return ChainView(Verdict.MISMATCH, f"unknown claim format {format_name!r}")
+        return ChainView(Verdict.MISMATCH, f"unknown claim format {ours.format_name!r}")
     if standing is Standing.UNDECODABLE:
         return ChainView(Verdict.MISMATCH, f"the channel account does not decode: {judged.error}")
-    if format_name == "cumulative-v2":
-        return _cumulative(judged, root_seq, root, dataset_hash, assumed_published)
-    return _ring(judged, epoch, root)
+    if ours.format_name == "cumulative-v2":
+        return _cumulative(judged, assumed_published)
+    return _ring(judged)
 
 
-def _cumulative(
-    judged: RootAccountJudgement,
-    seq: int,
-    root: bytes,
-    dataset_hash: bytes,
-    assumed: Collection[int],
-) -> ChainView:
+def _cumulative(judged: RootAccountJudgement, assumed: Collection[int]) -> ChainView:
     standing, latest, index = judged.standing, judged.latest, judged.index
+    seq, root, dataset_hash = judged.ours.root_seq, judged.ours.root, judged.ours.dataset_hash
     if standing is Standing.ABSENT:
         return ChainView(
             Verdict.MISSING,
@@ -119,8 +105,9 @@ def _cumulative(
     )
 
 
-def _ring(judged: RootAccountJudgement, epoch: int, root: bytes) -> ChainView:
+def _ring(judged: RootAccountJudgement) -> ChainView:
     standing, latest, index = judged.standing, judged.latest, judged.index
+    epoch, root = judged.ours.epoch, judged.ours.root
     if standing is Standing.ABSENT:
         return ChainView(Verdict.NEXT, "no ChannelState yet (the program creates it)", None)
     if standing is Standing.PUBLISHED:

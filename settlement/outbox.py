@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from aop.core.root_account import OurRoot
 from aop.projections.db import libpq_options, libpq_url
 from aop.runtime.settings import Settings
 
@@ -50,6 +51,11 @@ class OutboxEntry:
     dataset_hash: bytes
     program_id: str
     mint: str
+
+    @property
+    def our_root(self) -> OurRoot:
+        """The root the channel's root account is judged against (`settlement.onchain`)."""
+        return OurRoot(self.format, self.root_seq, self.epoch, self.root, self.dataset_hash)
 
 
 @dataclass(frozen=True)

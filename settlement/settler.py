@@ -109,7 +109,7 @@ class Settler:
         self._blocked_logged: set[tuple[str, int]] = set()
         self._emitting = asyncio.Lock()
         self._rng = rng or random.Random()
-        self._faults = FaultPlan.for_settlement(settings)
+        self._faults = FaultPlan.for_service(settings, "settlement")
         self._rpc_retry = BackoffPolicy(
             initial_s=settings.settlement_backoff_initial_ms / 1000,
             cap_s=settings.settlement_backoff_max_ms / 1000,
@@ -234,15 +234,7 @@ class Settler:
             data = await self._retry(
                 entry, "read the channel account", lambda: self._rpc.account_data(account)
             )
-            view = classify(
-                entry.format,
-                data,
-                root_seq=entry.root_seq,
-                epoch=entry.epoch,
-                root=entry.root,
-                dataset_hash=entry.dataset_hash,
-                assumed_published=assumed,
-            )
+            view = classify(entry.our_root, data, assumed_published=assumed)
             if view.verdict is not Verdict.NEXT:
                 return await self._conclude(entry, view)
             instruction = fmt.publish_instruction(
@@ -307,14 +299,7 @@ class Settler:
             data = await self._retry(
                 entry, "read the channel account", partial(self._rpc.account_data, account)
             )
-            view = classify(
-                entry.format,
-                data,
-                root_seq=entry.root_seq,
-                epoch=entry.epoch,
-                root=entry.root,
-                dataset_hash=entry.dataset_hash,
-            )
+            view = classify(entry.our_root, data)
             if view.verdict is not Verdict.NEXT:
                 return _Fate.EXPIRED, None, "", view
             if not intents:
@@ -419,14 +404,7 @@ class Settler:
         data = await self._retry(
             entry, "read the channel account", lambda: self._rpc.account_data(account)
         )
-        view = classify(
-            entry.format,
-            data,
-            root_seq=entry.root_seq,
-            epoch=entry.epoch,
-            root=entry.root,
-            dataset_hash=entry.dataset_hash,
-        )
+        view = classify(entry.our_root, data)
         if view.verdict is Verdict.NEXT:
             return await self._final(
                 entry,

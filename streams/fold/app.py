@@ -150,7 +150,7 @@ class FoldService:
         self.table = table
         self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
-        self.faults = FaultPlan.for_fold(settings)
+        self.faults = FaultPlan.for_service(settings, "fold")
         self.source_topic = settings.topic(CHAIN_EVENTS)
         self.roots_topic = settings.topic(EPOCH_ROOTS)
         self.dlq_topic = settings.topic(DLQ)

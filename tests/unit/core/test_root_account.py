@@ -11,7 +11,7 @@ from aop.core.accounts import (
     ChannelState,
     RootEntry,
 )
-from aop.core.root_account import RootAccountJudgement, Standing, judge_root_account
+from aop.core.root_account import OurRoot, RootAccountJudgement, Standing, judge_root_account
 
 OURS, OTHER, HASH, OTHER_HASH = b"\x11" * 32, b"\x99" * 32, b"\x22" * 32, b"\x98" * 32
 EMPTY_ENTRY = RootEntry(0, bytes(32), bytes(32), 0)
@@ -40,15 +40,11 @@ def ring(latest: int, slots: dict[int, tuple[int, bytes]]) -> bytes:
 
 
 def cumulative(data: bytes | None, seq: int) -> RootAccountJudgement:
-    return judge_root_account(
-        "cumulative-v2", data, root_seq=seq, epoch=0, root=OURS, dataset_hash=HASH
-    )
+    return judge_root_account(OurRoot("cumulative-v2", seq, 0, OURS, HASH), data)
 
 
 def ring_v0(data: bytes | None, epoch: int) -> RootAccountJudgement:
-    return judge_root_account(
-        "ring-v0", data, root_seq=0, epoch=epoch, root=OURS, dataset_hash=HASH
-    )
+    return judge_root_account(OurRoot("ring-v0", 0, epoch, OURS, HASH), data)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +74,7 @@ def test_cumulative_facts_of_the_entry_and_the_held_seqs() -> None:
     )
     assert judged == RootAccountJudgement(
         Standing.OTHER_ROOT,
-        "cumulative-v2",
+        OurRoot("cumulative-v2", 5, 0, OURS, HASH),
         1,
         6,
         held_root=OTHER,
@@ -126,13 +122,11 @@ def test_ring_never_judges_behind_and_ignores_root_seq_and_hash() -> None:
     far = ring(3, {3: (3, OTHER)})
     assert ring_v0(far, 21).standing is Standing.NEXT
     published = ring(21, {1: (21, OURS)})
-    other = judge_root_account(
-        "ring-v0", published, root_seq=99, epoch=21, root=OURS, dataset_hash=OTHER_HASH
-    )
+    other = judge_root_account(OurRoot("ring-v0", 99, 21, OURS, OTHER_HASH), published)
     assert other.standing is Standing.PUBLISHED
 
 
 def test_unknown_format_is_judged_before_the_data() -> None:
     for data in (None, config(4)):
-        judged = judge_root_account("v9", data, root_seq=5, epoch=0, root=OURS, dataset_hash=HASH)
-        assert (judged.standing, judged.format_name) == (Standing.UNKNOWN_FORMAT, "v9")
+        judged = judge_root_account(OurRoot("v9", 5, 0, OURS, HASH), data)
+        assert judged.standing is Standing.UNKNOWN_FORMAT

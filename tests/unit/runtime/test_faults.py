@@ -44,13 +44,13 @@ def test_each_service_reads_its_own_setting_and_points() -> None:
             "AOP_SETTLEMENT_CRASH_AT": "after_send",
         }
     )
-    fold = FaultPlan.for_fold(settings)
+    fold = FaultPlan.for_service(settings, "fold")
     assert [fold.due("before_root") for _ in range(3)] == [False, False, True]
-    projection = FaultPlan.for_projection(settings)
+    projection = FaultPlan.for_service(settings, "projection")
     assert (projection.due("before_commit"), projection.due("after_copy")) == (False, True)
-    settlement = FaultPlan.for_settlement(settings)
+    settlement = FaultPlan.for_service(settings, "settlement")
     assert (settlement.due("before_send"), settlement.due("after_send")) == (False, True)
-    assert not FaultPlan.for_fold(load_settings({}))
+    assert not FaultPlan.for_service(load_settings({}), "fold")
 
 
 def test_hit_sigkills_the_process_at_the_planned_arrival() -> None:
