@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -57,6 +57,8 @@ from aop.runtime.settings import Settings
 __all__ = ["CONSUMER_NAME", "Projector", "lag_from_stats"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: the `consumer_offsets.consumer` value of the projector.
 CONSUMER_NAME = "projector"
@@ -444,36 +446,32 @@ class Projector:
                 updates.append(
                     OffsetUpdate(self._events_topic, part, self._stored[key], self._consumed[key])
                 )
-        if not updates:
-            return
-        self._flush_dlq()
-        try:
-            changed = self._writer.apply_claims(claims, updates)
-        except OffsetConflictError as exc:
-            for update in updates:
-                self._fence(update.topic, update.partition, exc)
-            return
-        for update in updates:
-            self._stored[(update.topic, update.partition)] = update.next_offset
-            self._commit_to_kafka(update.topic, update.partition, update.next_offset)
+        changed = self._commit(updates, lambda: self._writer.apply_claims(claims, updates))
         if changed:
             metrics.ROWS.labels("claimed_totals").inc(changed)
 
     # -- offsets, DLQ, lag -------------------------------------------------------------------
 
     def _commit_updates(self, updates: list[OffsetUpdate]) -> None:
+        self._commit(updates, lambda: self._writer.commit_offsets(updates))
+
+    def _commit(self, updates: list[OffsetUpdate], write: Callable[[], T]) -> T | None:
+        """Flush the DLQ, then `write()`, which stores `updates` in its transaction; then
+        remember them and commit them to Kafka (advisory). None when nothing was to be
+        stored, or when another projector moved an offset (fenced: nothing written)."""
         if not updates:
-            return
+            return None
         self._flush_dlq()
         try:
-            self._writer.commit_offsets(updates)
+            result = write()
         except OffsetConflictError as exc:
             for update in updates:
                 self._fence(update.topic, update.partition, exc)
-            return
+            return None
         for update in updates:
             self._stored[(update.topic, update.partition)] = update.next_offset
             self._commit_to_kafka(update.topic, update.partition, update.next_offset)
+        return result
 
     def _fence(self, topic: str, part: int, exc: ProjectionError) -> None:
         """Another projector moved our offsets: drop our state and re-seek to the stored one."""
