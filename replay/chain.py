@@ -85,7 +85,10 @@ class ChainReader:
         if address not in self._accounts:
             if self._loop is None or self._rpc is None:
                 raise RpcUnavailableError("the chain comparison is off")
-            data = self._loop.run(self._rpc.account_data(Pubkey.from_string(address)))
+            try:
+                data = self._loop.run(self._rpc.account_data(Pubkey.from_string(address)))
+            except RpcUnavailableError as exc:
+                raise RpcUnavailableError(f"account {address}: {exc}") from exc
             self._accounts[address] = data
         return self._accounts[address]
 
