@@ -70,7 +70,7 @@ from aop.projections.writer import ProjectionWriter
 from aop.replay.chain import ChainReader
 from aop.replay.engine import ChannelTarget, gc_tuned, replay_partition
 from aop.replay.run import channel_targets, run_replay
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings, load_settings
 from aop.streams.fold.config import fold_config
 

@@ -15,8 +15,9 @@ Protocol, per consumed batch:
 3. A record that fails (undecodable, orphan chunk, a root that does not verify, a different
    root for an existing (channel, root_seq)) goes to aop.dlq (stage "projector") with the
    reason; the DLQ record is flushed BEFORE any offset that passes it is committed.
-4. CumulativeRewardsClaimed events of aop.chain.events raise `claimed_totals` (max), written
-   with those partitions' offsets in one transaction per batch.
+4. CumulativeRewardsClaimed events of aop.chain.events (told by their discriminator, see
+   `projections.claims`) raise `claimed_totals` (max), written with those partitions'
+   offsets in one transaction per batch.
 
 Common failure scenarios: a crash at any point leaves the last committed transaction; the
 restart seeks to the stored offsets, re-reads the root's EpochRoot and chunks, and writes it
@@ -32,15 +33,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from aop.core.errors import CoreError
-from aop.core.events import CumulativeRewardsClaimed, decode_event
 from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
 from aop.log.kafka import (
     CHAIN_EVENTS,
@@ -52,6 +51,7 @@ from aop.log.kafka import (
 )
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.projections import metrics
+from aop.projections.claims import ClaimUpdate, claims_of
 from aop.projections.dataset import (
     DecodedRoot,
     VerifiedRoot,
@@ -61,17 +61,20 @@ from aop.projections.dataset import (
 )
 from aop.projections.errors import ProjectionError, RootRejectedError
 from aop.projections.writer import (
-    ClaimUpdate,
     OffsetConflictError,
     OffsetUpdate,
     ProjectionWriter,
     root_differences,
 )
+from aop.runtime.backoff import DATABASE_OUTAGE
+from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 
 __all__ = ["CONSUMER_NAME", "Projector", "lag_from_stats"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: the `consumer_offsets.consumer` value of the projector.
 CONSUMER_NAME = "projector"
@@ -125,7 +128,7 @@ class Projector:
         self._settings = settings
         self._codec = codec or codec_for(settings)
         self._writer = ProjectionWriter(
-            engine, consumer=CONSUMER_NAME, crash_at=settings.projection_crash_at
+            engine, consumer=CONSUMER_NAME, faults=FaultPlan.for_service(settings, "projection")
         )
         self._roots_topic = settings.topic(EPOCH_ROOTS)
         self._global_topic = settings.topic(GLOBAL_ROOTS)
@@ -164,9 +167,10 @@ class Projector:
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; then finish the batch in hand and close.
 
-        A database outage does not stop the loop: after a capped, growing pause every
-        partition is re-read from its stored offset (whatever committed stays committed;
-        whatever did not is redone, idempotently).
+        A database outage does not stop the loop: after a pause (`DATABASE_OUTAGE`: full
+        jitter under a ceiling doubling from 1 s to 30 s) every partition is re-read from its
+        stored offset (whatever committed stays committed; whatever did not is redone,
+        idempotently).
         """
         failures = 0
         try:
@@ -176,7 +180,7 @@ class Projector:
                     failures = 0
                 except (DBAPIError, psycopg.OperationalError) as exc:
                     failures += 1
-                    pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+                    pause = DATABASE_OUTAGE.delay(failures)
                     log.error(
                         "database error; retrying from the stored offsets",
                         extra={"error": str(exc).splitlines()[0], "pause_s": pause},
@@ -426,6 +430,8 @@ class Projector:
     # -- claims ------------------------------------------------------------------------------
 
     def _claims_of(self, message: Message) -> list[ClaimUpdate]:
+        """The record's claimed-total updates (`projections.claims`); an undecodable record
+        or claim event goes to the DLQ."""
         _, part, offset = _position(message)
         payload = message.value() or b""
         try:
@@ -433,23 +439,13 @@ class Projector:
         except AvroDecodeError as exc:
             self._dead_letter(part, offset, "undecodable", str(exc), payload, self._events_topic)
             return []
-        out = []
-        for event in batch["events"]:
-            if event["name"] != CumulativeRewardsClaimed.NAME:
-                continue
-            try:
-                decoded = decode_event(bytes(event["data"]))
-            except CoreError as exc:
-                detail = f"event {event['id']}: {exc}"
-                self._dead_letter(
-                    part, offset, "undecodable_event", detail, payload, self._events_topic
-                )
-                continue
-            if not isinstance(decoded, CumulativeRewardsClaimed):
-                continue
-            signature = str(event["signature"])
-            out.append(ClaimUpdate.of(decoded, slot=int(event["slot"]), signature=signature))
-        return out
+        found = claims_of(batch)
+        for bad in found.undecodable:
+            detail = f"event {bad.event_id}: {bad.error}"
+            self._dead_letter(
+                part, offset, "undecodable_event", detail, payload, self._events_topic
+            )
+        return found.updates
 
     def _write_claims(self, claims: list[ClaimUpdate], parts: set[int]) -> None:
         updates = []
@@ -461,36 +457,32 @@ class Projector:
                 updates.append(
                     OffsetUpdate(self._events_topic, part, self._stored[key], self._consumed[key])
                 )
-        if not updates:
-            return
-        self._flush_dlq()
-        try:
-            changed = self._writer.apply_claims(claims, updates)
-        except OffsetConflictError as exc:
-            for update in updates:
-                self._fence(update.topic, update.partition, exc)
-            return
-        for update in updates:
-            self._stored[(update.topic, update.partition)] = update.next_offset
-            self._commit_to_kafka(update.topic, update.partition, update.next_offset)
+        changed = self._commit(updates, lambda: self._writer.apply_claims(claims, updates))
         if changed:
             metrics.ROWS.labels("claimed_totals").inc(changed)
 
     # -- offsets, DLQ, lag -------------------------------------------------------------------
 
     def _commit_updates(self, updates: list[OffsetUpdate]) -> None:
+        self._commit(updates, lambda: self._writer.commit_offsets(updates))
+
+    def _commit(self, updates: list[OffsetUpdate], write: Callable[[], T]) -> T | None:
+        """Flush the DLQ, then `write()`, which stores `updates` in its transaction; then
+        remember them and commit them to Kafka (advisory). None when nothing was to be
+        stored, or when another projector moved an offset (fenced: nothing written)."""
         if not updates:
-            return
+            return None
         self._flush_dlq()
         try:
-            self._writer.commit_offsets(updates)
+            result = write()
         except OffsetConflictError as exc:
             for update in updates:
                 self._fence(update.topic, update.partition, exc)
-            return
+            return None
         for update in updates:
             self._stored[(update.topic, update.partition)] = update.next_offset
             self._commit_to_kafka(update.topic, update.partition, update.next_offset)
+        return result
 
     def _fence(self, topic: str, part: int, exc: ProjectionError) -> None:
         """Another projector moved our offsets: drop our state and re-seek to the stored one."""

@@ -16,32 +16,27 @@ The protocol of `write_root` (all in ONE transaction, so a crash leaves nothing 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from solders.pubkey import Pubkey
 from sqlalchemy import Connection, Engine, text
 
-from aop.core.events import CumulativeRewardsClaimed
 from aop.projections._copy import COPY_LEAVES_SQL, leaves_copy_payload
+from aop.projections.claims import ClaimUpdate
 from aop.projections.dataset import DecodedRoot, VerifiedRoot, verify_decoded
 from aop.projections.errors import ProjectionError, RootRejectedError
+from aop.runtime.faults import FaultPlan
 
 __all__ = [
-    "ClaimUpdate",
     "OffsetConflictError",
     "OffsetUpdate",
     "ProjectionWriter",
     "RootConflictError",
     "root_differences",
 ]
-
-CrashPoint = Literal["", "after_copy", "before_commit"]
 
 
 class OffsetConflictError(ProjectionError):
@@ -64,30 +59,6 @@ class OffsetUpdate:
     partition: int
     expected: int
     next_offset: int
-
-
-@dataclass(frozen=True)
-class ClaimUpdate:
-    """A CumulativeRewardsClaimed event: the wallet's claimed_total is now `claimed_total`."""
-
-    channel_config: str
-    wallet: bytes
-    claimed_total: int
-    root_seq: int
-    slot: int
-    signature: str
-
-    @classmethod
-    def of(cls, claim: CumulativeRewardsClaimed, *, slot: int, signature: str) -> ClaimUpdate:
-        """The update a decoded claim event makes (live projector and rebuild alike)."""
-        return cls(
-            channel_config=str(Pubkey(claim.channel)),
-            wallet=bytes(claim.claimer),
-            claimed_total=claim.cumulative_total,
-            root_seq=claim.root_seq,
-            slot=slot,
-            signature=signature,
-        )
 
 
 _COMPARED = (
@@ -174,10 +145,10 @@ class _Copier(threading.Thread):
 class ProjectionWriter:
     """The projector's database side (see the module docstring)."""
 
-    def __init__(self, engine: Engine, *, consumer: str, crash_at: CrashPoint = "") -> None:
+    def __init__(self, engine: Engine, *, consumer: str, faults: FaultPlan | None = None) -> None:
         self._engine = engine
         self._consumer = consumer
-        self._crash_at = crash_at
+        self._faults = faults or FaultPlan.never()
 
     # -- offsets -----------------------------------------------------------------------------
 
@@ -310,8 +281,7 @@ class ProjectionWriter:
                     f"(got {len(verified.levels) - 1}); refusing to store it"
                 )
             self._insert_levels_and_outbox(conn, driver, root_id, verified)
-            if self._crash_at == "before_commit":
-                os.kill(os.getpid(), signal.SIGKILL)
+            self._faults.hit("before_commit")
         return "written"
 
     @staticmethod
@@ -379,8 +349,7 @@ class ProjectionWriter:
                         for level, nodes in enumerate(verified.levels)
                     ],
                 )
-        if self._crash_at == "after_copy":
-            os.kill(os.getpid(), signal.SIGKILL)
+        self._faults.hit("after_copy")
         values = _stored_form(verified.record)
         conn.execute(
             text(

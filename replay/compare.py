@@ -23,7 +23,7 @@ from typing import Any
 
 from aop.core.claims import ClaimTree
 from aop.core.fold_output import RootOutput
-from aop.replay.store import StoredDigest, StoredRoot
+from aop.replay.stored_roots import StoredDigest, StoredRoot
 
 __all__ = [
     "FAILING",

@@ -11,7 +11,7 @@ from aop.core.errors import CoreError
 from aop.core.fold_config import FoldConfig
 from aop.replay.chain import ChainMode, ChainReader
 from aop.replay.errors import ReplayError
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
 from aop.streams.fold.config import fold_config
 

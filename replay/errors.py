@@ -5,7 +5,6 @@ from __future__ import annotations
 from aop.runtime.errors import AopError
 
 __all__ = [
-    "ChainUnavailableError",
     "LogTruncatedError",
     "NothingToReplayError",
     "RebuildError",
@@ -30,10 +29,6 @@ class NothingToReplayError(ReplayError, LookupError):
 class LogTruncatedError(ReplayError):
     """Raised when a partition of aop.chain.events no longer starts at offset 0 (records
     were deleted), so the fold cannot be rebuilt from the start."""
-
-
-class ChainUnavailableError(ReplayError):
-    """Raised when `--chain` asks for the on-chain comparison and the RPC does not answer."""
 
 
 class RebuildError(ReplayError):

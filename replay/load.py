@@ -3,8 +3,9 @@
 This is `aop project`'s path without its consumer group and dead-letter producer: records of
 aop.epoch.roots go through `RootAssembler`, `decode_root` and `ProjectionWriter.write_root`
 (the tree is rebuilt and checked before anything commits, one transaction per root with the
-partition's offset); CumulativeRewardsClaimed events of aop.chain.events go through
-`ProjectionWriter.apply_claims` (with those partitions' offsets). Offsets are stored under
+partition's offset); CumulativeRewardsClaimed events of aop.chain.events, found by the
+projector's rule (`projections.claims.claims_of`), go through `ProjectionWriter.apply_claims`
+(with those partitions' offsets). Offsets are stored under
 the projector's consumer name (`projections.projector.CONSUMER_NAME`), so once the schema is
 switched in, `aop project` continues exactly where the load stopped.
 
@@ -23,24 +24,21 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from aop.core.errors import CoreError
-from aop.core.events import CumulativeRewardsClaimed, decode_event
 from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS
 from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.log.slot_batch import SlotBatchDecoder
+from aop.projections.claims import ClaimUpdate, claims_of
 from aop.projections.dataset import decode_root
 from aop.projections.errors import RootRejectedError
 from aop.projections.projector import CONSUMER_NAME
-from aop.projections.writer import ClaimUpdate, OffsetUpdate, ProjectionWriter
+from aop.projections.writer import OffsetUpdate, ProjectionWriter
 from aop.runtime.settings import Settings
 
-__all__ = ["LoadResult", "claims_of", "load_schema"]
+__all__ = ["LoadResult", "load_schema"]
 
 log = logging.getLogger(__name__)
-
-_CLAIM = CumulativeRewardsClaimed.DISCRIMINATOR
 
 
 @dataclass
@@ -54,25 +52,6 @@ class LoadResult:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     #: the next offset stored per (topic, partition) when the load finished.
     offsets: dict[str, dict[int, int]] = field(default_factory=dict)
-
-
-def claims_of(batch: Mapping[str, Any]) -> list[ClaimUpdate]:
-    """The claimed-total updates of a SlotBatch (as the projector derives them; the
-    signature is the event id's part before the last ':')."""
-    out = []
-    for event in batch["events"]:
-        data = event["data"]
-        if data[:8] != _CLAIM:
-            continue
-        try:
-            decoded = decode_event(bytes(data))
-        except CoreError:
-            continue  # dead-lettered by the live projector already
-        if not isinstance(decoded, CumulativeRewardsClaimed):
-            continue
-        signature = str(event["id"]).rsplit(":", 1)[0]
-        out.append(ClaimUpdate.of(decoded, slot=int(event["slot"]), signature=signature))
-    return out
 
 
 class _Loader:
@@ -162,7 +141,7 @@ class _Loader:
             except AvroDecodeError as exc:
                 self.reject(f"{self.events_topic}/{partition}/{offset}", "undecodable", str(exc))
                 continue
-            claims.extend(claims_of(batch))
+            claims.extend(claims_of(batch).updates)  # undecodable: dead-lettered live
         updates = [
             OffsetUpdate(self.events_topic, p, self.stored[(self.events_topic, p)], n)
             for p, n in sorted(last.items())

@@ -40,7 +40,7 @@ from aop.replay.chain import ChainReader
 from aop.replay.engine import ReadProgress, root_account
 from aop.replay.report import report_json
 from aop.replay.run import ReplayReport, channel_targets, resolve_channels, run_replay
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
 
 __all__ = [
@@ -114,7 +114,7 @@ def run_parity(
 
     Raises:
         UnknownChannelError: a channel in `channels` is not served.
-        LogTruncatedError, ReadStalledError, ChainUnavailableError: see `run_replay`.
+        LogTruncatedError, ReadStalledError, RpcUnavailableError: see `run_replay`.
     """
     started = time.time()
     specs = resolve_channels(config, channels or [])

@@ -29,7 +29,8 @@ Protocol of `rebuild` (`<ts>` is the UTC start time):
    AOP_REBUILD_LOCK_TIMEOUT_S), check the live projector did not get ahead (else roll back,
    catch up and retry, up to 5 times), copy the settlement state (outbox status and the
    attempts, ids kept) from the old schema — or, when it cannot be read, rebuild it from the
-   final results on aop.settlement —, re-check consistency, rename both schemas, commit.
+   final results on aop.settlement — (`settlement.carry_over`), re-check consistency,
+   rename both schemas, commit.
 
 Common failure scenarios: a crash before step 7 leaves `<schema>` untouched and a
 `<schema>_rb_<ts>` to drop. The switch is one transaction: it happens whole or not at all.
@@ -65,8 +66,13 @@ from aop.replay.engine import ReadProgress, root_account
 from aop.replay.errors import RebuildError
 from aop.replay.load import LoadResult, load_schema
 from aop.replay.run import ReplayReport, channel_targets, run_replay
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
+from aop.settlement.carry_over import (
+    SETTLEMENT_TABLES,
+    apply_settlement_results,
+    copy_settlement_state,
+)
 
 __all__ = ["RebuildReport", "rebuild"]
 
@@ -92,14 +98,6 @@ _DATA_TABLES = (
     "consumer_offsets",
 )
 _SWITCH_ATTEMPTS = 5
-#: settlement_outbox status and settlement_attempts outcome of each SettlementResult outcome.
-_RESULT_STATES = {
-    "PUBLISHED": ("published", "published"),
-    "ALREADY_ON_CHAIN": ("published", "already_on_chain"),
-    "DRY_RUN": ("dry_run", "dry_run"),
-    "FAILED": ("failed", "failed"),
-    "SEQUENCE_MISMATCH": ("sequence_mismatch", "sequence_mismatch"),
-}
 
 
 @dataclass
@@ -383,9 +381,9 @@ def _switch(
                         if missing or differing:
                             raise _Retry(f"old roots differ: {(missing + differing)[:3]}")
                 if source == "old":
-                    _copy_settlement(conn, schema, build)
+                    copy_settlement_state(conn, old_schema=schema, new_schema=build)
                 elif source == "log" and results is not None:
-                    _apply_settlement_results(conn, build, results)
+                    apply_settlement_results(conn, build, results)
                 report.settlement_source = source
                 if exists:
                     conn.execute(
@@ -415,9 +413,7 @@ class _Retry(Exception):
 def _settlement_source(
     conn: Connection, schema: str, exists: bool, wanted: SettlementSource
 ) -> str:
-    readable = exists and not any(
-        _readable(conn, schema, t) for t in ("settlement_outbox", "settlement_attempts")
-    )
+    readable = exists and not any(_readable(conn, schema, t) for t in SETTLEMENT_TABLES)
     if wanted == "old" and not readable:
         raise RebuildError(
             f"--settlement-from old: {schema}.settlement_outbox/settlement_attempts cannot be "
@@ -441,42 +437,6 @@ def _projector_ahead(conn: Connection, old: str, new: str) -> list[str]:
     return [f"{t}[{p}]" for t, p in rows]
 
 
-def _copy_settlement(conn: Connection, old: str, new: str) -> None:
-    """The old schema's outbox status and attempts, for the roots the new schema has."""
-    o, n = _quote(old), _quote(new)
-    conn.execute(
-        text(
-            f"UPDATE {n}.settlement_outbox x SET status = y.status, signature = y.signature, "
-            "slot = y.slot, attempts = y.attempts, detail = y.detail, "
-            "created_at = y.created_at, updated_at = y.updated_at "
-            f"FROM {o}.settlement_outbox y WHERE x.channel_config = y.channel_config "
-            "AND x.root_seq = y.root_seq"
-        )
-    )
-    columns = (
-        "attempt_id, channel_config, root_seq, at, outcome, signature, slot, error, blockhash, "
-        "last_valid_block_height, message_b64, transaction_b64, emitted"
-    )
-    conn.execute(
-        text(
-            f"INSERT INTO {n}.settlement_attempts ({columns}) SELECT {columns} "
-            f"FROM {o}.settlement_attempts a WHERE EXISTS (SELECT 1 FROM {n}.settlement_outbox x "
-            "WHERE x.channel_config = a.channel_config AND x.root_seq = a.root_seq)"
-        )
-    )
-    _reset_attempt_ids(conn, new)
-
-
-def _reset_attempt_ids(conn: Connection, schema: str) -> None:
-    table = f"{_quote(schema)}.settlement_attempts"
-    conn.execute(
-        text(
-            f"SELECT setval(pg_get_serial_sequence('{table}', 'attempt_id'), "
-            f"coalesce((SELECT max(attempt_id) FROM {table}), 0) + 1, false)"
-        )
-    )
-
-
 def _settlement_results(settings: Settings) -> list[dict[str, Any]]:
     """Every SettlementResult on aop.settlement, in log order."""
     topic = settings.topic(SETTLEMENT)
@@ -493,42 +453,3 @@ def _settlement_results(settings: Settings) -> list[dict[str, Any]]:
                         "undecodable settlement result", extra={"offset": offset, "error": str(exc)}
                     )
     return out
-
-
-def _apply_settlement_results(conn: Connection, schema: str, results: list[dict[str, Any]]) -> None:
-    """Settlement state from the final results on the log (the intermediate steps of the
-    audit trail, e.g. intents, are not on the log)."""
-    n = _quote(schema)
-    for result in results:
-        states = _RESULT_STATES.get(str(result["outcome"]))
-        if states is None:
-            continue
-        status, outcome = states
-        params = {
-            "c": result["channel_config"],
-            "s": int(result["root_seq"]),
-            "status": status,
-            "outcome": outcome,
-            "sig": result.get("signature"),
-            "slot": result.get("slot"),
-            "detail": result.get("detail"),
-            "attempts": int(result.get("attempts") or 0),
-        }
-        updated = conn.execute(
-            text(
-                f"UPDATE {n}.settlement_outbox SET status = :status, "
-                "signature = coalesce(:sig, signature), slot = coalesce(:slot, slot), "
-                "attempts = :attempts, detail = :detail "
-                "WHERE channel_config = :c AND root_seq = :s"
-            ),
-            params,
-        ).rowcount
-        if updated:
-            conn.execute(
-                text(
-                    f"INSERT INTO {n}.settlement_attempts (channel_config, root_seq, outcome, "
-                    "signature, slot, error, emitted) VALUES (:c, :s, :outcome, :sig, :slot, "
-                    ":detail, true)"
-                ),
-                params,
-            )

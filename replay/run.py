@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import RootOutput
+from aop.core.root_account import OurRoot
 from aop.log.avro import codec_for
 from aop.log.kafka import CHAIN_EVENTS
 from aop.log.reader import log_bounds
@@ -53,7 +54,7 @@ from aop.replay.engine import (
 )
 from aop.replay.errors import NothingToReplayError, UnknownChannelError
 from aop.replay.explain import trace_wallets
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
 
 __all__ = [
@@ -194,12 +195,14 @@ class _Comparer:
         record = root.epoch_root
         report.chain = (
             self.chain.compare(
-                target.format,
+                OurRoot(
+                    target.format,
+                    root.root_seq,
+                    root.epoch,
+                    bytes(record["root"]),
+                    bytes(record["dataset_hash"]),
+                ),
                 target.key,
-                root_seq=root.root_seq,
-                epoch=root.epoch,
-                root=bytes(record["root"]),
-                dataset_hash=bytes(record["dataset_hash"]),
             )
             if self.chain.enabled
             else ChainReport("skipped", self.chain.reason)
@@ -226,7 +229,7 @@ def run_replay(
     Raises:
         NothingToReplayError: a root_seq or epoch asked for is neither stored nor produced.
         LogTruncatedError, ReadStalledError: the log cannot be read from the start.
-        ChainUnavailableError: `--chain` and the RPC fails.
+        RpcUnavailableError: `--chain` and the RPC fails.
     """
     started = time.perf_counter()
     by_partition: dict[int, list[ChannelTarget]] = {}

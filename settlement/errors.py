@@ -1,4 +1,6 @@
-"""Errors of settlement; all are `AopError`s (`aop` prints one line, exit 2)."""
+"""Errors of settlement; all are `AopError`s (`aop` prints one line, exit 2). A failed RPC
+call worth retrying raises `aop.runtime.errors.RpcUnavailableError`, shared with the
+listener and the replay."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ from aop.runtime.errors import AopError
 
 __all__ = [
     "PublisherKeypairError",
-    "RpcUnavailableError",
     "SettlementError",
     "TransactionRejectedError",
 ]
@@ -18,11 +19,6 @@ class SettlementError(AopError):
 
 class PublisherKeypairError(SettlementError, ValueError):
     """Raised when AOP_PUBLISHER_KEYPAIR is unset, missing, unreadable, malformed or too open."""
-
-
-class RpcUnavailableError(SettlementError):
-    """Raised when an RPC call fails in a way worth retrying (network, timeout, 5xx, node
-    behind, unparseable answer)."""
 
 
 class TransactionRejectedError(SettlementError):

@@ -8,10 +8,11 @@ Verdicts:
   sequence; the channel stops until an operator acts;
 * `MISSING`: a cumulative-v2 channel whose ChannelConfigV2 does not exist (not initialized).
 
-cumulative-v2 (ChannelConfigV2): on-chain iff `roots[seq % 4]` has seq, our root and our
-dataset_hash; next iff `latest_root_seq + 1 == seq`. ring-v0 (ChannelState, created by the
-program on first publish): on-chain iff the slot `epoch % 10` holds our epoch and root; next
-iff that slot holds an older epoch (or none) and `latest_epoch <= epoch`.
+The account is judged by `core.root_account.judge_root_account` (the replay reads the same
+judgement): PUBLISHED -> `ON_CHAIN`; NEXT -> `NEXT`; a cumulative-v2 chain BEHIND by roots a
+dry run already walked (`assumed_published`) -> `NEXT`; ABSENT -> `MISSING` (cumulative-v2)
+or `NEXT` (ring-v0: the program creates the ChannelState on first publish); anything else ->
+`MISMATCH`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 
-from aop.core.accounts import ChannelConfigV2, ChannelState
-from aop.core.errors import AccountDecodeError
+from aop.core.root_account import OurRoot, RootAccountJudgement, Standing, judge_root_account
 
 __all__ = ["ChainView", "Verdict", "classify"]
 
@@ -44,14 +44,7 @@ class ChainView:
 
 
 def classify(
-    format_name: str,
-    data: bytes | None,
-    *,
-    root_seq: int,
-    epoch: int,
-    root: bytes,
-    dataset_hash: bytes,
-    assumed_published: Collection[int] = (),
+    ours: OurRoot, data: bytes | None, *, assumed_published: Collection[int] = ()
 ) -> ChainView:
     """Compare our root with the root account's data (None: the account does not exist).
 
@@ -59,54 +52,51 @@ def classify(
         assumed_published: cumulative-v2 root_seqs to treat as published although the
             account does not show them (a dry run walks several roots without sending).
     """
-    if format_name == "cumulative-v2":
-        return _cumulative(data, root_seq, root, dataset_hash, assumed_published)
-    if format_name == "ring-v0":
-        return _ring(data, epoch, root)
-    return ChainView(Verdict.MISMATCH, f"unknown claim format {format_name!r}")
+    judged = judge_root_account(ours, data)
+    standing = judged.standing
+    if standing is Standing.UNKNOWN_FORMAT:
+        return ChainView(Verdict.MISMATCH, f"unknown claim format {ours.format_name!r}")
+    if standing is Standing.UNDECODABLE:
+        return ChainView(Verdict.MISMATCH, f"the channel account does not decode: {judged.error}")
+    if ours.format_name == "cumulative-v2":
+        return _cumulative(judged, assumed_published)
+    return _ring(judged)
 
 
-def _cumulative(
-    data: bytes | None,
-    seq: int,
-    root: bytes,
-    dataset_hash: bytes,
-    assumed: Collection[int],
-) -> ChainView:
-    if data is None:
+def _cumulative(judged: RootAccountJudgement, assumed: Collection[int]) -> ChainView:
+    standing, latest, index = judged.standing, judged.latest, judged.index
+    seq, root, dataset_hash = judged.ours.root_seq, judged.ours.root, judged.ours.dataset_hash
+    if standing is Standing.ABSENT:
         return ChainView(
             Verdict.MISSING,
             "the ChannelConfigV2 account does not exist; operator action: initialize the "
             "channel (initialize_channel_cumulative) and release it",
         )
-    try:
-        config = ChannelConfigV2.decode(data)
-    except AccountDecodeError as exc:
-        return ChainView(Verdict.MISMATCH, f"the channel account does not decode: {exc}")
-    latest = config.latest_root_seq
-    entry = config.root_entry(seq)
-    if entry is not None:
-        if entry.root == root and entry.dataset_hash == dataset_hash:
-            return ChainView(
-                Verdict.ON_CHAIN,
-                f"slot {seq % 4} already holds root_seq {seq} with our root",
-                latest,
-                entry.published_slot,
-            )
+    if standing is Standing.PUBLISHED:
+        return ChainView(
+            Verdict.ON_CHAIN,
+            f"slot {index} already holds root_seq {seq} with our root",
+            latest,
+            judged.published_slot,
+        )
+    if standing is Standing.OTHER_ROOT:
+        held_root, held_hash = judged.held_root or b"", judged.held_dataset_hash or b""
         return ChainView(
             Verdict.MISMATCH,
-            f"slot {seq % 4} holds root_seq {seq} with root {entry.root.hex()} / dataset_hash "
-            f"{entry.dataset_hash.hex()}, ours is {root.hex()} / {dataset_hash.hex()}",
+            f"slot {index} holds root_seq {seq} with root {held_root.hex()} / dataset_hash "
+            f"{held_hash.hex()}, ours is {root.hex()} / {dataset_hash.hex()}",
             latest,
         )
-    if latest >= seq:
+    if standing is Standing.AHEAD:
         return ChainView(
             Verdict.MISMATCH,
             f"the chain is ahead: latest_root_seq {latest} >= our root_seq {seq}, and the ring "
             "does not hold our root",
             latest,
         )
-    if latest + 1 == seq or all(s in assumed for s in range(latest + 1, seq)):
+    if standing is Standing.NEXT or (
+        latest is not None and all(s in assumed for s in range(latest + 1, seq))
+    ):
         return ChainView(Verdict.NEXT, f"latest_root_seq {latest}", latest)
     return ChainView(
         Verdict.MISMATCH,
@@ -115,32 +105,29 @@ def _cumulative(
     )
 
 
-def _ring(data: bytes | None, epoch: int, root: bytes) -> ChainView:
-    if data is None:
+def _ring(judged: RootAccountJudgement) -> ChainView:
+    standing, latest, index = judged.standing, judged.latest, judged.index
+    epoch, root = judged.ours.epoch, judged.ours.root
+    if standing is Standing.ABSENT:
         return ChainView(Verdict.NEXT, "no ChannelState yet (the program creates it)", None)
-    try:
-        state = ChannelState.decode(data)
-    except AccountDecodeError as exc:
-        return ChainView(Verdict.MISMATCH, f"the channel account does not decode: {exc}")
-    slot = state.slots[epoch % len(state.slots)]
-    if slot.epoch == epoch and slot.root != bytes(32):
-        if slot.root == root:
-            return ChainView(
-                Verdict.ON_CHAIN,
-                f"ring slot {epoch % 10} already holds epoch {epoch} with our root",
-                state.latest_epoch,
-            )
+    if standing is Standing.PUBLISHED:
+        return ChainView(
+            Verdict.ON_CHAIN,
+            f"ring slot {index} already holds epoch {epoch} with our root",
+            latest,
+        )
+    if standing is Standing.OTHER_ROOT:
         return ChainView(
             Verdict.MISMATCH,
-            f"ring slot {epoch % 10} holds epoch {epoch} with root {slot.root.hex()}, ours is "
-            f"{root.hex()}",
-            state.latest_epoch,
+            f"ring slot {index} holds epoch {epoch} with root {(judged.held_root or b'').hex()}, "
+            f"ours is {root.hex()}",
+            latest,
         )
-    if slot.epoch > epoch or state.latest_epoch > epoch:
+    if standing is Standing.AHEAD:
         return ChainView(
             Verdict.MISMATCH,
-            f"the chain is ahead: latest_epoch {state.latest_epoch}, ring slot {epoch % 10} "
-            f"holds epoch {slot.epoch}, ours is epoch {epoch}",
-            state.latest_epoch,
+            f"the chain is ahead: latest_epoch {latest}, ring slot {index} holds epoch "
+            f"{judged.slot_epoch}, ours is epoch {epoch}",
+            latest,
         )
-    return ChainView(Verdict.NEXT, f"latest_epoch {state.latest_epoch}", state.latest_epoch)
+    return ChainView(Verdict.NEXT, f"latest_epoch {latest}", latest)

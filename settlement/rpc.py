@@ -1,5 +1,7 @@
 """The few Solana JSON-RPC calls settlement makes, over `solana.rpc.async_api.AsyncClient`.
 
+The replay reads root accounts through the same client (`replay.chain.ChainReader`).
+
 Library errors are translated here: `RpcUnavailableError` for anything worth retrying
 (network, timeout, HTTP 5xx, JSON-RPC errors such as "node is behind", an answer that does not
 parse), `TransactionRejectedError` for a transaction the node refused at send time.
@@ -22,10 +24,11 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
+from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import Commitment
-from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.settlement.errors import TransactionRejectedError
 
-__all__ = ["COMMITMENT_RANK", "ChainRpc", "SignatureState", "SolanaRpc"]
+__all__ = ["COMMITMENT_RANK", "SettlementRpc", "SignatureState", "SolanaRpc"]
 
 #: processed < confirmed < finalized.
 COMMITMENT_RANK = {"processed": 0, "confirmed": 1, "finalized": 2}
@@ -44,10 +47,13 @@ class SignatureState:
         return COMMITMENT_RANK.get(self.confirmation, -1) >= COMMITMENT_RANK[commitment]
 
 
-class ChainRpc:
+class SettlementRpc:
     """The calls settlement needs; `SolanaRpc` is the real one (tests may wrap it)."""
 
     commitment: Commitment
+
+    async def health(self) -> None:
+        raise NotImplementedError
 
     async def account_data(self, address: Pubkey) -> bytes | None:
         raise NotImplementedError
@@ -104,8 +110,8 @@ def _rejection(exc: RPCException) -> Exception:
     return RpcUnavailableError(f"sendTransaction: {message}")
 
 
-class SolanaRpc(ChainRpc):
-    """`ChainRpc` over solana-py's AsyncClient at `url`."""
+class SolanaRpc(SettlementRpc):
+    """`SettlementRpc` over solana-py's AsyncClient at `url`."""
 
     def __init__(self, url: str, *, commitment: Commitment, timeout: float) -> None:
         self.commitment = commitment
@@ -122,6 +128,15 @@ class SolanaRpc(ChainRpc):
             raise RpcUnavailableError(f"{what}: {_rpc_error_text(exc)}") from exc
         except ValueError as exc:  # an answer that does not parse (e.g. a proxy's error page)
             raise RpcUnavailableError(f"{what}: unparseable answer ({exc})") from exc
+
+    async def health(self) -> None:
+        """Return when getHealth answers "ok".
+
+        Raises:
+            RpcUnavailableError: no answer, an error answer, or a node that is not healthy.
+        """
+        if not await self._call("getHealth", self._client.is_connected()):
+            raise RpcUnavailableError("getHealth: the node does not answer ok")
 
     async def account_data(self, address: Pubkey) -> bytes | None:
         """The account's data at our commitment, None when it does not exist."""

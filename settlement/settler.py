@@ -36,9 +36,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
 import random
-import signal
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from functools import partial
@@ -56,12 +54,15 @@ from aop.core.claims import TreeScope, get_claim_format
 from aop.core.errors import CoreError
 from aop.log.avro import AvroCodec, codec_for
 from aop.log.kafka import SETTLEMENT
+from aop.runtime.backoff import DATABASE_OUTAGE, BackoffPolicy
+from aop.runtime.errors import RpcUnavailableError
+from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 from aop.settlement import metrics
-from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.settlement.errors import TransactionRejectedError
 from aop.settlement.onchain import ChainView, Verdict, classify
-from aop.settlement.rpc import ChainRpc, SignatureState
-from aop.settlement.store import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
+from aop.settlement.outbox import FINAL_OUTCOMES, Intent, OutboxEntry, SettlementStore
+from aop.settlement.rpc import SettlementRpc, SignatureState
 
 __all__ = ["Settler"]
 
@@ -90,11 +91,12 @@ class Settler:
         self,
         settings: Settings,
         store: SettlementStore,
-        rpc: ChainRpc,
+        rpc: SettlementRpc,
         keypair: Keypair,
         *,
         producer: Producer | None,
         codec: AvroCodec | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -106,6 +108,12 @@ class Settler:
         self._stop = asyncio.Event()
         self._blocked_logged: set[tuple[str, int]] = set()
         self._emitting = asyncio.Lock()
+        self._rng = rng or random.Random()
+        self._faults = FaultPlan.for_service(settings, "settlement")
+        self._rpc_retry = BackoffPolicy(
+            initial_s=settings.settlement_backoff_initial_ms / 1000,
+            cap_s=settings.settlement_backoff_max_ms / 1000,
+        )
 
     # -- loop --------------------------------------------------------------------------------
 
@@ -127,7 +135,7 @@ class Settler:
                     "database error; reconnecting",
                     extra={"error": str(exc).splitlines()[0] if str(exc) else repr(exc)},
                 )
-                await self._pause(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                await self._pause(DATABASE_OUTAGE.delay(failures, self._rng))
                 with contextlib.suppress(psycopg.OperationalError):
                     await self._store.reconnect()
                 continue
@@ -226,15 +234,7 @@ class Settler:
             data = await self._retry(
                 entry, "read the channel account", lambda: self._rpc.account_data(account)
             )
-            view = classify(
-                entry.format,
-                data,
-                root_seq=entry.root_seq,
-                epoch=entry.epoch,
-                root=entry.root,
-                dataset_hash=entry.dataset_hash,
-                assumed_published=assumed,
-            )
+            view = classify(entry.our_root, data, assumed_published=assumed)
             if view.verdict is not Verdict.NEXT:
                 return await self._conclude(entry, view)
             instruction = fmt.publish_instruction(
@@ -264,8 +264,7 @@ class Settler:
                 message_b64=message_b64,
                 transaction_b64=base64.b64encode(raw).decode(),
             )
-            if self._settings.settlement_crash_at == "before_send":
-                os.kill(os.getpid(), signal.SIGKILL)
+            self._faults.hit("before_send")
             fate, state = await self._confirm(entry, raw, signature, last_valid, send_first=True)
             if fate is _Fate.PUBLISHED and state is not None:
                 return await self._final(
@@ -300,14 +299,7 @@ class Settler:
             data = await self._retry(
                 entry, "read the channel account", partial(self._rpc.account_data, account)
             )
-            view = classify(
-                entry.format,
-                data,
-                root_seq=entry.root_seq,
-                epoch=entry.epoch,
-                root=entry.root,
-                dataset_hash=entry.dataset_hash,
-            )
+            view = classify(entry.our_root, data)
             if view.verdict is not Verdict.NEXT:
                 return _Fate.EXPIRED, None, "", view
             if not intents:
@@ -370,8 +362,8 @@ class Settler:
                 else:
                     send_failures = 0
                     last_send = loop.time()
-                    if first_send and self._settings.settlement_crash_at == "after_send":
-                        os.kill(os.getpid(), signal.SIGKILL)
+                    if first_send:
+                        self._faults.hit("after_send")
                     first_send = False
             try:
                 state = await self._rpc.signature_state(signature)
@@ -412,14 +404,7 @@ class Settler:
         data = await self._retry(
             entry, "read the channel account", lambda: self._rpc.account_data(account)
         )
-        view = classify(
-            entry.format,
-            data,
-            root_seq=entry.root_seq,
-            epoch=entry.epoch,
-            root=entry.root,
-            dataset_hash=entry.dataset_hash,
-        )
+        view = classify(entry.our_root, data)
         if view.verdict is Verdict.NEXT:
             return await self._final(
                 entry,
@@ -483,9 +468,8 @@ class Settler:
                 attempt += 1
 
     async def _backoff(self, attempt: int) -> None:
-        initial = self._settings.settlement_backoff_initial_ms / 1000
-        cap = min(self._settings.settlement_backoff_max_ms / 1000, initial * 2 ** min(attempt, 30))
-        await self._pause(random.uniform(cap / 2, cap))
+        """Wait the `attempt`-th delay of AOP_SETTLEMENT_BACKOFF_* (full jitter)."""
+        await self._pause(self._rpc_retry.delay(attempt, self._rng))
 
     # -- SettlementResult --------------------------------------------------------------------
 

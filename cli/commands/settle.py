@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _release(settings: Settings, channel: str) -> int:
-    from aop.settlement.store import SettlementStore
+    from aop.settlement.outbox import SettlementStore
 
     store = await SettlementStore.open(settings)
     try:
@@ -82,9 +82,9 @@ async def _serve(settings: Settings, keypair: Keypair, *, once: bool) -> None:
     from confluent_kafka import Producer
 
     from aop.log.kafka import producer_config
+    from aop.settlement.outbox import SettlementStore
     from aop.settlement.rpc import SolanaRpc
     from aop.settlement.settler import Settler
-    from aop.settlement.store import SettlementStore
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -52,11 +52,9 @@ from aop.streams.combiner.config import combine_config, lease_group
 from aop.streams.combiner.recovery import recover_state
 from aop.streams.combiner.writer import GlobalRootWriter, WriterError
 
-__all__ = ["POINTS", "CombinerService", "run_combiner"]
+__all__ = ["CombinerService", "run_combiner"]
 
 log = logging.getLogger(__name__)
-
-POINTS = ("before_global", "mid_global", "after_global")
 
 
 class _Active:
@@ -106,9 +104,7 @@ class CombinerService:
         self.settings = settings
         self.codec = codec or codec_for(settings)
         self.config = combine_config(settings)
-        self.faults = FaultPlan(
-            settings.combiner_crash_at, points=POINTS, setting="AOP_COMBINER_CRASH_AT"
-        )
+        self.faults = FaultPlan.for_service(settings, "combiner")
         self._stop = threading.Event()
         self._leased = False
         self._active: _Active | None = None

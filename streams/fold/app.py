@@ -4,7 +4,7 @@ One agent (concurrency 1) reads SlotBatch records with `take_events` and, for ea
 one partition's records:
 
 1. folds them with `core.fold.PartitionFold` into a `ChunkStore` (state as of the partition's
-   last complete chunk, see `streams.fold.store`);
+   last complete chunk, see `streams.fold.table_state`);
 2. sends the chunk's roots (EpochRoot, then its LeafChunks in order, to the source's partition
    number of aop.epoch.roots), after each record's roots its EpochClosed marker when the
    partition's open epoch advanced, then dead letters, and waits until the broker has them all;
@@ -48,7 +48,7 @@ from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 from aop.streams.fold import metrics
 from aop.streams.fold.config import fold_app_id, fold_config
-from aop.streams.fold.store import TableState
+from aop.streams.fold.table_state import TableState
 from aop.streams.fold.transport import use_fold_consumer
 
 __all__ = ["STATE_TABLE", "FoldService", "create_app"]
@@ -151,7 +151,7 @@ class FoldService:
         self.table = table
         self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
-        self.faults = FaultPlan(settings.fold_crash_at)
+        self.faults = FaultPlan.for_service(settings, "fold")
         self.source_topic = settings.topic(CHAIN_EVENTS)
         self.roots_topic = settings.topic(EPOCH_ROOTS)
         self.dlq_topic = settings.topic(DLQ)
@@ -164,8 +164,7 @@ class FoldService:
         return fold
 
     def _fault(self, point: str) -> None:
-        if self.faults and self.faults.due(point):
-            self.faults.kill(point)
+        self.faults.hit(point)
 
     async def process(self, events: Sequence[EventT]) -> None:
         """Fold one `take_events` chunk, partition by partition."""
@@ -236,7 +235,7 @@ class FoldService:
                 sent = await producer.send(
                     self.roots_topic, root.key, value, root.partition, None, None
                 )
-                if self.faults and self.faults.due("mid_root"):
+                if self.faults.due("mid_root"):
                     await sent
                     self.faults.kill("mid_root")
                 pending.append(sent)
@@ -302,7 +301,7 @@ class FoldService:
         table = self.table
         store = table.data
         sent: list[Any] = []
-        crash_mid = bool(self.faults) and self.faults.due("mid_state")
+        crash_mid = self.faults.due("mid_state")
         half = len(writes) // 2
         for index, write in enumerate(writes):
             if crash_mid and index == half:

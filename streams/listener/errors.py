@@ -1,19 +1,16 @@
-"""Errors of the listener; all refine `aop.errors.AopError` so `aop listen` reports them."""
+"""Errors of the listener; all refine `aop.runtime.errors.AopError` so `aop listen` reports
+them. A failed JSON-RPC call raises `aop.runtime.errors.RpcUnavailableError`, shared with
+settlement and the replay."""
 
 from __future__ import annotations
 
 from aop.runtime.errors import AopError
 
-__all__ = ["ListenerError", "RpcUnavailableError", "SinkError", "SinkFencedError"]
+__all__ = ["ListenerError", "SinkError", "SinkFencedError"]
 
 
 class ListenerError(AopError):
     """The root of the listener's errors."""
-
-
-class RpcUnavailableError(ListenerError):
-    """Raised when a JSON-RPC call fails (HTTP, websocket, timeout, RPC error, or a missing
-    transaction); the caller backs off and retries the whole step, never skipping it."""
 
 
 class SinkError(ListenerError):

@@ -1,6 +1,6 @@
 """The chain side: standard Solana JSON-RPC through the `solana` client.
 
-* `ChainRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
+* `ListenerRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
   `getTransaction` (logs of a transaction the websocket did not deliver) and `getBlock` (the
   logs of every transaction of a slot in one call, when many of them are missing).
 * `LogsWatcher` (websocket): `logsSubscribe` mentioning the program. Its notifications are a
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -26,20 +25,21 @@ from solders.rpc.config import RpcTransactionLogsFilterMentions
 from solders.rpc.responses import LogsNotification
 from solders.signature import Signature
 
-from aop.runtime.backoff import Backoff
-from aop.streams.listener.errors import RpcUnavailableError
+from aop.runtime.backoff import Backoff, BackoffPolicy
+from aop.runtime.errors import RpcUnavailableError
 from aop.streams.listener.model import SignatureInfo, TxLogs
 
-__all__ = ["ChainRpc", "LogsCache", "LogsWatcher"]
+__all__ = ["ListenerRpc", "LogsCache", "LogsWatcher"]
 
 log = logging.getLogger(__name__)
 
-#: attempts per JSON-RPC call before the step backs off; retries wait up to 50/100 ms.
+#: attempts per JSON-RPC call before the step backs off; retries wait up to 50/100 ms
+#: (the retry after attempt n is the policy's n-th delay).
 _ATTEMPTS = 3
-_RETRY_S = 0.025
+_RETRY = BackoffPolicy(initial_s=0.025, cap_s=0.025 * 2 ** (_ATTEMPTS - 1))
 
 
-class ChainRpc:
+class ListenerRpc:
     """HTTP JSON-RPC calls of the listener; every failure becomes `RpcUnavailableError`.
 
     Args:
@@ -174,7 +174,7 @@ class ChainRpc:
                     raise RpcUnavailableError(
                         f"{method} failed {attempt} times: {type(exc).__name__}: {exc}"
                     ) from exc
-            await asyncio.sleep(random.uniform(0, _RETRY_S * 2**attempt))
+            await asyncio.sleep(_RETRY.delay(attempt))
             attempt += 1
 
 

@@ -43,20 +43,16 @@ from aop.log.avro import AvroCodec, codec_for
 from aop.log.chain_event import RoutedEvent
 from aop.log.kafka import CHAIN_EVENTS, ensure_topics
 from aop.runtime.backoff import Backoff
+from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import Settings
 from aop.streams.listener import metrics
 from aop.streams.listener.audit import AuditLog
 from aop.streams.listener.batcher import PlannedBatch, choose_range, cursor_at, plan_range
 from aop.streams.listener.checkpoint import Checkpoint, recover_checkpoint
 from aop.streams.listener.decode import TxDecoder
-from aop.streams.listener.errors import (
-    ListenerError,
-    RpcUnavailableError,
-    SinkError,
-    SinkFencedError,
-)
+from aop.streams.listener.errors import ListenerError, SinkError, SinkFencedError
 from aop.streams.listener.model import DeadLetter, SignatureInfo, TxLogs
-from aop.streams.listener.rpc_source import ChainRpc, LogsCache, LogsWatcher
+from aop.streams.listener.rpc_source import ListenerRpc, LogsCache, LogsWatcher
 from aop.streams.listener.sink import KafkaSink, WrittenBatch
 
 __all__ = ["FetchPlan", "Listener", "StepResult", "plan_fetches"]
@@ -126,7 +122,7 @@ class Listener:
             keep=settings.listener_audit_keep,
             on_error=lambda exc: metrics.AUDIT_ERRORS.inc(),
         )
-        self._rpc = ChainRpc(
+        self._rpc = ListenerRpc(
             settings.rpc_url,
             program_id=settings.program_id,
             commitment=settings.commitment,

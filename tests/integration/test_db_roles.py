@@ -22,7 +22,7 @@ from aop.core.program_ids import DEFAULT_PROGRAM_ID
 from aop.projections.db import engine_for, libpq_options, libpq_url, upgrade
 from aop.projections.roles import ROLE_GRANTS, apply_roles
 from aop.runtime.settings import Settings, load_settings
-from aop.settlement.store import SettlementStore
+from aop.settlement.outbox import SettlementStore
 from tests.conftest import ROOT
 from tests.support.api_sample import write_sample_root
 

@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
 
-from aop.core.events import CumulativeRewardsClaimed
+from aop.core.events import ChannelStaked, CumulativeRewardsClaimed
 from aop.core.merkle import verify_proof
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
 from aop.log.avro import AvroCodec
@@ -33,11 +33,13 @@ from aop.log.kafka import (
     producer_config,
 )
 from aop.projections import metrics
-from aop.projections.db import current_revision, head_revision, upgrade
+from aop.projections.db import current_revision, engine_for, head_revision, upgrade
 from aop.projections.models import Base
 from aop.projections.projector import Projector
 from aop.projections.queries import claim_for
+from aop.replay.load import load_schema
 from aop.runtime.settings import Settings
+from tests.conftest import libpq_url
 from tests.support.sample_roots import SampleRoot, build_sample_root
 
 ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -540,6 +542,53 @@ def test_claimed_totals_keep_the_maximum_and_ignore_redelivery(
     assert sorted((bytes(w), int(t), s, sl, sig) for w, t, s, sl, sig in rows) == sorted(
         [(wallet(1), 95, 2, 200, "sig200-0"), (wallet(2), 5, 1, 101, "sig100-1")]
     )
+
+
+def test_projector_and_rebuild_load_derive_the_same_claims_by_discriminator(
+    project_settings: Settings, engine: Engine, database_url: str
+) -> None:
+    """One SlotBatch through `aop project` and through the rebuild's loader: the same
+    claimed_totals rows. The discriminator decides, not the name: the claim's bytes named
+    UnknownEvent count, a ChannelStaked's bytes named CumulativeRewardsClaimed do not; a
+    claim whose body is cut short goes to the DLQ (projector) and counts nowhere."""
+    claims = [(wallet(1), 40, 1), (wallet(2), 9, 1), (wallet(3), 7, 1), (wallet(4), 8, 1)]
+    batch = _claim_batch(300, claims)
+    _, renamed, misnamed, cut = batch["events"]
+    renamed["name"] = "UnknownEvent"
+    misnamed["data"] = ChannelStaked(wallet(3), wallet(4), 1, wallet(5), 0, 0, 0).encode()
+    cut["data"] = cut["data"][:-1]
+    batch["events"].append(_claim_batch(400, [(wallet(1), 44, 2)])["events"][0])
+    produce(project_settings, [("SlotBatch", batch)], partition=2, topic=CHAIN_EVENTS)
+    expected = sorted([(wallet(1), 44, 2, 400, "sig400-0"), (wallet(2), 9, 1, 301, "sig300-1")])
+
+    def claimed(on: Engine) -> list[tuple[Any, ...]]:
+        with on.connect() as conn:
+            rows = conn.execute(
+                text("SELECT wallet, claimed_total, root_seq, slot, signature FROM claimed_totals")
+            ).all()
+        return sorted((bytes(w), int(t), s, sl, sig) for w, t, s, sl, sig in rows)
+
+    run_projector(project_settings, engine, lambda: len(claimed(engine)) == 2)
+    assert claimed(engine) == expected
+    (letter,) = dead_letters(project_settings, 1)
+    assert (letter["reason"], letter["source"]) == (
+        "undecodable_event",
+        f"{project_settings.topic(CHAIN_EVENTS)}/2/0",
+    )
+    assert letter["detail"].startswith("event sig300-3:0: CumulativeRewardsClaimed: payload")
+
+    loaded_schema = f"{project_settings.database_schema}_load"
+    loaded_settings = project_settings.model_copy(update={"database_schema": loaded_schema})
+    loaded = engine_for(loaded_settings)
+    try:
+        upgrade(loaded_settings)
+        result = load_schema(loaded_settings, loaded)
+        assert result.rejected == []
+        assert claimed(loaded) == expected
+    finally:
+        loaded.dispose()
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{loaded_schema}" CASCADE')
 
 
 def test_database_error_mid_write_rewinds_to_the_stored_offsets_and_completes(

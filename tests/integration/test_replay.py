@@ -22,7 +22,7 @@ from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, ensure_topics, producer_con
 from aop.projections.db import engine_for, upgrade
 from aop.projections.projector import Projector
 from aop.replay.compare import matches_digest
-from aop.replay.store import RootStore
+from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings, load_settings
 from aop.simchain import SimChainServer, SimConfig, ThreadedSimChain
 from aop.streams.fold.config import fold_config

@@ -39,9 +39,9 @@ from aop.projections.queries import claim_for
 from aop.projections.writer import OffsetUpdate, ProjectionWriter
 from aop.runtime.settings import Settings
 from aop.settlement import metrics
-from aop.settlement.rpc import ChainRpc, SolanaRpc
+from aop.settlement.outbox import SettlementStore
+from aop.settlement.rpc import SettlementRpc, SolanaRpc
 from aop.settlement.settler import Settler
-from aop.settlement.store import SettlementStore
 from aop.simchain import SimChainServer, SimConfig
 from tests.integration.test_projections import ROOT_DIR, produce, run_projector
 from tests.support.sample_roots import SampleRoot, build_sample_root
@@ -164,7 +164,7 @@ def store_roots(engine: Engine, roots: Sequence[SampleRoot]) -> None:
         offset += 1
 
 
-async def settle_once(settings: Settings, rpc: ChainRpc | None = None) -> None:
+async def settle_once(settings: Settings, rpc: SettlementRpc | None = None) -> None:
     store = await SettlementStore.open(settings)
     real = SolanaRpc(settings.rpc_url, commitment=settings.commitment, timeout=5)
     from confluent_kafka import Producer
@@ -451,7 +451,7 @@ async def test_one_settler_leads_per_schema_and_a_standby_takes_over(settings: S
 # -- faults -----------------------------------------------------------------------------------
 
 
-class DroppingRpc(ChainRpc):
+class DroppingRpc(SettlementRpc):
     """Forwards to the real RPC but silently loses every send of the first transaction it is
     given (a lossy path for that one); any other transaction (a re-signed one) goes through."""
 

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine
 
+from aop.projections.claims import ClaimUpdate
 from aop.projections.dataset import decode_root
-from aop.projections.writer import ClaimUpdate, ProjectionWriter
+from aop.projections.writer import ProjectionWriter
 from tests.support.sample_roots import SampleRoot, build_sample_root
 
 __all__ = ["SAMPLE_CONSUMER", "random_amounts", "write_claimed_total", "write_sample_root"]

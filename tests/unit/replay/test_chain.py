@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from aop.core.accounts import ChannelConfigV2, ChannelSlot, ChannelState, RootEntry
-from aop.replay.chain import ChainReader, compare_cumulative, compare_ring
+from aop.core.root_account import OurRoot, judge_root_account
+from aop.replay.chain import ChainReader, chain_report
 from aop.replay.compare import ChainReport
 
 R1, R2, H = b"\x01" * 32, b"\x02" * 32, b"\x0f" * 32
@@ -15,6 +16,18 @@ def config(latest: int, *entries: RootEntry) -> ChannelConfigV2:
     for entry in entries:
         roots[entry.seq % 4] = entry
     return ChannelConfigV2(1, 1, ZERO, ZERO, ZERO, latest, 0, ZERO, 0, tuple(roots))
+
+
+def compare_cumulative(
+    config: ChannelConfigV2, root_seq: int, root: bytes, dataset_hash: bytes
+) -> ChainReport:
+    ours = OurRoot("cumulative-v2", root_seq, 0, root, dataset_hash)
+    return chain_report(judge_root_account(ours, config.encode()), "cfg")
+
+
+def compare_ring(state: ChannelState, epoch: int, root: bytes) -> ChainReport:
+    ours = OurRoot("ring-v0", 0, epoch, root, ZERO)
+    return chain_report(judge_root_account(ours, state.encode()), "state")
 
 
 def test_cumulative_entry_with_our_root_and_hash_matches() -> None:
@@ -53,5 +66,21 @@ def test_ring_slot_of_the_epoch_is_compared() -> None:
 def test_chain_off_compares_nothing() -> None:
     reader = ChainReader("http://127.0.0.1:9", mode="off", commitment="finalized", timeout=1)
     assert reader.enabled is False
-    report = reader.compare("cumulative-v2", "x", root_seq=1, epoch=0, root=R1, dataset_hash=H)
+    report = reader.compare(OurRoot("cumulative-v2", 1, 0, R1, H), "x")
     assert report == ChainReport("skipped", "--no-chain")
+
+
+def test_absent_undecodable_and_unknown_format_accounts() -> None:
+    """No account: not on chain; bytes that are no account of the format: a mismatch."""
+
+    def report(format_name: str, data: bytes | None) -> ChainReport:
+        return chain_report(judge_root_account(OurRoot(format_name, 1, 1, R1, H), data), "Acc1")
+
+    assert report("cumulative-v2", None) == ChainReport(
+        "not_on_chain", "account Acc1 does not exist"
+    )
+    assert report("ring-v0", None) == ChainReport("not_on_chain", "account Acc1 does not exist")
+    garbage = report("cumulative-v2", b"\x00" * 10)
+    assert garbage.status == "mismatch"
+    assert garbage.detail.startswith("account Acc1 does not decode: ")
+    assert report("v9", None) == ChainReport("skipped", "unknown claim format 'v9'")

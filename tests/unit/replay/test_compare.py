@@ -14,7 +14,7 @@ from aop.replay.compare import (
     compare_levels,
     compare_root,
 )
-from aop.replay.store import StoredRoot
+from aop.replay.stored_roots import StoredRoot
 from tests.unit.replay.logs import alpha_log
 from tests.unit.streams.fold.logs import config_for, key
 

@@ -9,6 +9,7 @@ from aop.core.accounts import (
     ChannelState,
     RootEntry,
 )
+from aop.core.root_account import OurRoot
 from aop.settlement.onchain import ChainView, Verdict, classify
 
 ROOT = b"\x11" * 32
@@ -33,15 +34,8 @@ def config(latest: int, entries: dict[int, RootEntry]) -> bytes:
 
 
 def cumulative(data: bytes | None, seq: int, assumed: set[int] | None = None) -> ChainView:
-    return classify(
-        "cumulative-v2",
-        data,
-        root_seq=seq,
-        epoch=0,
-        root=ROOT,
-        dataset_hash=DATASET,
-        assumed_published=assumed or set(),
-    )
+    ours = OurRoot("cumulative-v2", root_seq=seq, epoch=0, root=ROOT, dataset_hash=DATASET)
+    return classify(ours, data, assumed_published=assumed or set())
 
 
 def test_next_when_the_chain_is_exactly_one_behind() -> None:
@@ -107,7 +101,7 @@ def ring(latest: int, slots: dict[int, tuple[int, bytes]]) -> bytes:
 
 
 def ring_view(data: bytes | None, epoch: int) -> ChainView:
-    return classify("ring-v0", data, root_seq=1, epoch=epoch, root=ROOT, dataset_hash=DATASET)
+    return classify(OurRoot("ring-v0", 1, epoch, ROOT, DATASET), data)
 
 
 def test_ring_verdicts() -> None:
@@ -120,5 +114,5 @@ def test_ring_verdicts() -> None:
 
 
 def test_unknown_format_is_a_mismatch() -> None:
-    view = classify("v9", None, root_seq=1, epoch=1, root=ROOT, dataset_hash=DATASET)
+    view = classify(OurRoot("v9", 1, 1, ROOT, DATASET), None)
     assert view == ChainView(Verdict.MISMATCH, "unknown claim format 'v9'")

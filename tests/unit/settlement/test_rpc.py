@@ -6,7 +6,8 @@ import json
 
 from solana.rpc.core import RPCException
 
-from aop.settlement.errors import RpcUnavailableError, TransactionRejectedError
+from aop.runtime.errors import RpcUnavailableError
+from aop.settlement.errors import TransactionRejectedError
 from aop.settlement.rpc import SignatureState, _rejection
 
 

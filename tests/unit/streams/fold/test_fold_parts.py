@@ -20,9 +20,12 @@ from aop.core.policy import (
 )
 from aop.log.avro import AvroCodec, AvroDecodeError
 from aop.log.slot_batch import SlotBatchDecoder
-from aop.runtime.errors import SettingsError
-from aop.runtime.faults import FaultPlan
-from aop.streams.fold.store import MAX_VALUE_BYTES, StateFormatError, StateTooLargeError, TableState
+from aop.streams.fold.table_state import (
+    MAX_VALUE_BYTES,
+    StateFormatError,
+    StateTooLargeError,
+    TableState,
+)
 from tests.unit.streams.fold.logs import (
     chain_event,
     claimed,
@@ -184,12 +187,3 @@ def test_store_refuses_huge_values_and_foreign_formats() -> None:
         store.writes(0)
     with pytest.raises(StateFormatError, match=r"format b'\{'"):
         TableState({b"p|0": b'{"o": 1}'}).chunk(0)
-
-
-def test_fault_plan_dies_at_the_nth_arrival_only() -> None:
-    plan = FaultPlan("after_root:2, mid_state:1")
-    assert [plan.due("after_root") for _ in range(3)] == [False, True, False]
-    assert plan.due("mid_state") and not plan.due("chunk_start")
-    assert not FaultPlan("")
-    with pytest.raises(SettingsError, match="AOP_FOLD_CRASH_AT"):
-        FaultPlan("nowhere:1")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from aop.core.fold import PartitionFold, fold_log
 from aop.core.fold_output import RootOutput
-from aop.streams.fold.store import TableState
+from aop.streams.fold.table_state import TableState
 from tests.unit.streams.fold.strategies import Scenario, scenarios
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import load_settings
 from aop.streams.listener import Listener
-from aop.streams.listener.errors import RpcUnavailableError
 from aop.streams.listener.model import SignatureInfo, TxLogs
 from aop.streams.listener.service import FetchPlan, plan_fetches
 
@@ -42,7 +42,7 @@ def test_plan_fetches_groups_by_slot_at_the_threshold() -> None:
 
 
 class FakeRpc:
-    """`ChainRpc.transaction` / `block` over a fixed chain; records the calls; can fail."""
+    """`ListenerRpc.transaction` / `block` over a fixed chain; records the calls; can fail."""
 
     def __init__(
         self, chain: Sequence[SignatureInfo], *, lacking: frozenset[str] = frozenset()

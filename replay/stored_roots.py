@@ -6,14 +6,16 @@ schema), so the same code reads the live schema, a rebuild's fresh schema or an 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, RowMapping, text
 
 __all__ = ["RootStore", "StoredChannel", "StoredDigest", "StoredRoot"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,53 +106,34 @@ class RootStore:
             ).all()
         return sorted(int(r[0]) for r in rows)
 
-    def root(self, channel_config: str, root_seq: int) -> StoredRoot | None:
-        """The stored root with its leaves and levels, or None."""
+    def _read_root(
+        self, channel_config: str, root_seq: int, read: Callable[[Any, int], T]
+    ) -> tuple[RowMapping, T] | None:
+        """The `roots` row of (channel, root_seq) and what `read(cursor, root_id)` reads of
+        its leaves and levels on the same connection (a driver cursor); None: no such root."""
         with self._engine.connect() as conn:
             row = _root_row(conn, channel_config, root_seq)
             if row is None:
                 return None
-            root_id = int(row["root_id"])
             driver = conn.connection.driver_connection
             with driver.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(
-                    "SELECT leaf_index, wallet, amount FROM leaves WHERE root_id = %s "
-                    "ORDER BY leaf_index",
-                    (root_id,),
-                )
-                leaves = [(int(i), bytes(w), _int(a)) for i, w, a in cursor.fetchall()]
-                cursor.execute(
-                    "SELECT level, node_count, nodes FROM tree_levels WHERE root_id = %s "
-                    "ORDER BY level",
-                    (root_id,),
-                )
-                levels = [(int(lv), int(n), bytes(b)) for lv, n, b in cursor.fetchall()]
+                return row, read(cursor, int(row["root_id"]))
+
+    def root(self, channel_config: str, root_seq: int) -> StoredRoot | None:
+        """The stored root with its leaves and levels, or None."""
+        found = self._read_root(channel_config, root_seq, _leaves_and_levels)
+        if found is None:
+            return None
+        row, (leaves, levels) = found
         return StoredRoot(dict(row), leaves, levels)
 
     def root_digest(self, channel_config: str, root_seq: int) -> StoredDigest | None:
         """The stored root with digests of its leaves and levels (nothing big crosses the
         wire), or None."""
-        with self._engine.connect() as conn:
-            row = _root_row(conn, channel_config, root_seq)
-            if row is None:
-                return None
-            root_id = int(row["root_id"])
-            driver = conn.connection.driver_connection
-            with driver.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(
-                    "SELECT count(*), coalesce(min(leaf_index), 0), "
-                    "coalesce(max(leaf_index), -1), sha256(string_agg(wallet || "
-                    "convert_to(amount::text || ',', 'UTF8'), ''::bytea ORDER BY leaf_index)) "
-                    "FROM leaves WHERE root_id = %s",
-                    (root_id,),
-                )
-                count, low, high, digest = cursor.fetchone()
-                cursor.execute(
-                    "SELECT level, node_count, sha256(nodes) FROM tree_levels WHERE root_id = %s "
-                    "ORDER BY level",
-                    (root_id,),
-                )
-                levels = [(int(lv), int(n), bytes(d)) for lv, n, d in cursor.fetchall()]
+        found = self._read_root(channel_config, root_seq, _digests)
+        if found is None:
+            return None
+        row, ((count, low, high, digest), levels) = found
         return StoredDigest(
             dict(row),
             int(count),
@@ -190,3 +173,36 @@ def _root_row(conn: Connection, channel_config: str, root_seq: int) -> RowMappin
         .mappings()
         .one_or_none()
     )
+
+
+def _leaves_and_levels(
+    cursor: Any, root_id: int
+) -> tuple[list[tuple[int, bytes, int]], list[tuple[int, int, bytes]]]:
+    cursor.execute(
+        "SELECT leaf_index, wallet, amount FROM leaves WHERE root_id = %s ORDER BY leaf_index",
+        (root_id,),
+    )
+    leaves = [(int(i), bytes(w), _int(a)) for i, w, a in cursor.fetchall()]
+    cursor.execute(
+        "SELECT level, node_count, nodes FROM tree_levels WHERE root_id = %s ORDER BY level",
+        (root_id,),
+    )
+    return leaves, [(int(lv), int(n), bytes(b)) for lv, n, b in cursor.fetchall()]
+
+
+def _digests(cursor: Any, root_id: int) -> tuple[tuple[Any, ...], list[tuple[int, int, bytes]]]:
+    """(count, min leaf_index, max leaf_index, sha256 of the leaves) and per-level digests."""
+    cursor.execute(
+        "SELECT count(*), coalesce(min(leaf_index), 0), "
+        "coalesce(max(leaf_index), -1), sha256(string_agg(wallet || "
+        "convert_to(amount::text || ',', 'UTF8'), ''::bytea ORDER BY leaf_index)) "
+        "FROM leaves WHERE root_id = %s",
+        (root_id,),
+    )
+    leaves = tuple(cursor.fetchone())
+    cursor.execute(
+        "SELECT level, node_count, sha256(nodes) FROM tree_levels WHERE root_id = %s "
+        "ORDER BY level",
+        (root_id,),
+    )
+    return leaves, [(int(lv), int(n), bytes(d)) for lv, n, d in cursor.fetchall()]

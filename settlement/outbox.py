@@ -14,15 +14,16 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from aop.core.root_account import OurRoot
 from aop.projections.db import libpq_options, libpq_url
 from aop.runtime.settings import Settings
 
-__all__ = ["FINAL_OUTCOMES", "Intent", "OutboxEntry", "SettlementStore"]
+__all__ = ["FINAL_OUTCOMES", "STATUS_AFTER", "Intent", "OutboxEntry", "SettlementStore"]
 
 #: attempt outcomes that end a root's settlement (or a dry run) and go to aop.settlement.
 FINAL_OUTCOMES = ("published", "already_on_chain", "dry_run", "failed", "sequence_mismatch")
 #: the outbox status each attempt outcome leaves (None: unchanged).
-_STATUS_AFTER = {
+STATUS_AFTER = {
     "intent": "sent",
     "published": "published",
     "already_on_chain": "published",
@@ -50,6 +51,11 @@ class OutboxEntry:
     dataset_hash: bytes
     program_id: str
     mint: str
+
+    @property
+    def our_root(self) -> OurRoot:
+        """The root the channel's root account is judged against (`settlement.onchain`)."""
+        return OurRoot(self.format, self.root_seq, self.epoch, self.root, self.dataset_hash)
 
 
 @dataclass(frozen=True)
@@ -189,7 +195,7 @@ class SettlementStore:
         transaction_b64: str | None = None,
     ) -> int:
         """Append an attempt and move the outbox entry's status, in one transaction."""
-        status = _STATUS_AFTER[outcome]
+        status = STATUS_AFTER[outcome]
         final = outcome in FINAL_OUTCOMES
         async with self._mutex, self._conn.transaction():
             cursor = await self._conn.execute(
