@@ -29,7 +29,8 @@ METRICS_PORTS: dict[str, int] = {
     "fold": 9102,
     "projector": 9103,
     "settlement": 9104,
-    "combiner": 9105,
+    # 9105 is the supervisor's own (prometheus.yml, job aop-supervisor), 9106 parity's
+    "combiner": 9107,
 }
 
 

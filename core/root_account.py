@@ -1,10 +1,12 @@
-"""What a channel's root account says about one of our roots: one judgement, pure.
+"""What a root account says about one of our roots: one judgement, pure.
 
 Settlement reads it before sending a root (`settlement.onchain`), the replay after rebuilding
 one (`replay.chain`); each turns the same `Standing` into its own verdict and words.
 
-The account keeps only the newest roots. cumulative-v2 (ChannelConfigV2): the last 4, entry
-`root_seq % 4` holding (seq, root, dataset_hash, published_slot), and `latest_root_seq`.
+The account keeps only the newest roots. cumulative-v2 (ChannelConfigV2) and the global
+formats (GlobalRootConfig, one per mint): the last 4, entry `root_seq % 4` holding (seq, root,
+dataset_hash, published_slot), and `latest_root_seq`; the table's cumulative-v2 column is
+theirs too.
 ring-v0 (ChannelState, created by the program on its first publish): the last 10 epochs, slot
 `epoch % 10` holding (epoch, root), and `latest_epoch`. For our (root_seq, epoch, root,
 dataset_hash) the account is, checked in this order:
@@ -26,6 +28,7 @@ holding it.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -34,12 +37,19 @@ from aop.core.accounts import (
     CUMULATIVE_ROOT_HISTORY,
     ChannelConfigV2,
     ChannelState,
+    GlobalRootConfig,
 )
 from aop.core.errors import AccountDecodeError
 
 __all__ = ["OurRoot", "RootAccountJudgement", "Standing", "judge_root_account"]
 
-_FORMATS = ("cumulative-v2", "ring-v0")
+_FORMATS = ("cumulative-v2", "ring-v0", "global-v4", "global-v5")
+#: formats whose roots sit in a 4-entry ring keyed by root_seq (the same rules, two accounts).
+_SEQUENCED: dict[str, Callable[[bytes], ChannelConfigV2 | GlobalRootConfig]] = {
+    "cumulative-v2": ChannelConfigV2.decode,
+    "global-v4": GlobalRootConfig.decode,
+    "global-v5": GlobalRootConfig.decode,
+}
 
 
 class Standing(Enum):
@@ -97,23 +107,27 @@ def judge_root_account(ours: OurRoot, data: bytes | None) -> RootAccountJudgemen
     """Judge the root account's `data` (None: the account does not exist) against `ours`."""
     if ours.format_name not in _FORMATS:
         return RootAccountJudgement(Standing.UNKNOWN_FORMAT, ours, 0)
-    cumulative = ours.format_name == "cumulative-v2"
-    if cumulative:
+    sequenced = _SEQUENCED.get(ours.format_name)
+    if sequenced is not None:
         index = ours.root_seq % CUMULATIVE_ROOT_HISTORY
     else:
         index = ours.epoch % CHANNEL_RING_SLOTS
     if data is None:
         return RootAccountJudgement(Standing.ABSENT, ours, index)
     try:
-        account = ChannelConfigV2.decode(data) if cumulative else ChannelState.decode(data)
+        account: ChannelConfigV2 | GlobalRootConfig | ChannelState = (
+            sequenced(data) if sequenced is not None else ChannelState.decode(data)
+        )
     except AccountDecodeError as exc:
         return RootAccountJudgement(Standing.UNDECODABLE, ours, index, error=str(exc))
-    if isinstance(account, ChannelConfigV2):
+    if isinstance(account, ChannelConfigV2 | GlobalRootConfig):
         return _cumulative(ours, index, account)
     return _ring(ours, index, account)
 
 
-def _cumulative(ours: OurRoot, index: int, config: ChannelConfigV2) -> RootAccountJudgement:
+def _cumulative(
+    ours: OurRoot, index: int, config: ChannelConfigV2 | GlobalRootConfig
+) -> RootAccountJudgement:
     seq, latest = ours.root_seq, config.latest_root_seq
     held = tuple(sorted(e.seq for e in config.roots if e.seq))
     entry = config.root_entry(seq)

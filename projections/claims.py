@@ -15,6 +15,11 @@ call `claims_of`; they read the same record through different decoders (the proj
   `schemas/avro/ChainEvent.avsc`);
 * claim bytes that do not decode are returned apart (`BatchClaims.undecodable`): the
   projector dead-letters them, the loader skips them (the projector did so already).
+
+Global claims (`claim_global[_v2]` and the sponsored variants of the deployed program) emit
+GlobalRewardsClaimed, which names no mint and no account: one deployment serves one mint, so
+the caller passes its GlobalRootConfig address (`global_account`) and those claims update the
+claimed totals of that root account, V4 and V5 alike (one ClaimStateGlobal per wallet).
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from typing import Any, NamedTuple
 from solders.pubkey import Pubkey
 
 from aop.core.errors import CoreError
-from aop.core.events import CumulativeRewardsClaimed
+from aop.core.events import CumulativeRewardsClaimed, GlobalRewardsClaimed
 
 __all__ = ["BatchClaims", "ClaimUpdate", "UndecodableClaim", "claims_of", "signature_of"]
 
 _CLAIM = CumulativeRewardsClaimed.DISCRIMINATOR
+_GLOBAL_CLAIM = GlobalRewardsClaimed.DISCRIMINATOR
 
 
 @dataclass(frozen=True)
@@ -77,24 +83,38 @@ def signature_of(event_id: str) -> str:
     return event_id.rsplit(":", 1)[0]
 
 
-def claims_of(batch: Mapping[str, Any]) -> BatchClaims:
+def claims_of(batch: Mapping[str, Any], *, global_account: str | None = None) -> BatchClaims:
     """Apply the module's rule to a decoded SlotBatch (either decoder's view).
 
     Args:
         batch: a SlotBatch value; each event needs `id`, `slot` and `data`.
+        global_account: the deployment's GlobalRootConfig address; None skips global claims.
     """
     out = BatchClaims()
     for event in batch["events"]:
         data = bytes(event["data"])
-        if data[:8] != _CLAIM:
+        kind = data[:8]
+        if kind != _CLAIM and (kind != _GLOBAL_CLAIM or global_account is None):
             continue
         event_id = str(event["id"])
+        slot, signature = int(event["slot"]), signature_of(event_id)
         try:
-            decoded = CumulativeRewardsClaimed.decode(data)
+            if kind == _CLAIM:
+                claim = CumulativeRewardsClaimed.decode(data)
+                out.updates.append(ClaimUpdate.of(claim, slot=slot, signature=signature))
+                continue
+            global_claim = GlobalRewardsClaimed.decode(data)
         except CoreError as exc:
             out.undecodable.append(UndecodableClaim(event_id, exc))
             continue
         out.updates.append(
-            ClaimUpdate.of(decoded, slot=int(event["slot"]), signature=signature_of(event_id))
+            ClaimUpdate(
+                channel_config=str(global_account),
+                wallet=bytes(global_claim.claimer),
+                claimed_total=global_claim.cumulative_total,
+                root_seq=global_claim.root_seq,
+                slot=slot,
+                signature=signature,
+            )
         )
     return out

@@ -10,8 +10,7 @@ The LeafChunk `entries` layout is a property of the log, fixed per claim format:
 
 which is exactly `ClaimTree.dataset` of `core` (one record per leaf, in leaf order). A
 GlobalRoot (aop.global.roots) is read through `root_view`, which gives it an EpochRoot's
-shape: no channel name, and as `input` the offsets on aop.epoch.roots of the channel roots
-it takes in.
+shape: no channel name and no input offsets.
 
 `verify_root` decodes the entries, rebuilds the tree with `core`, and compares leaf_count,
 total, the dataset itself (canonical order), root and dataset_hash with the EpochRoot.
@@ -119,15 +118,13 @@ def decode_bonuses(format_name: str, chunks: Sequence[bytes]) -> list[int] | Non
 
 def root_view(record_type: str, record: Mapping[str, Any]) -> Mapping[str, Any]:
     """A root header as the projections store it: an EpochRoot as it is; a GlobalRoot with
-    `channel` "" and `input` = where each channel root it takes in is on aop.epoch.roots."""
+    `channel` "" and no `input` offsets (its sources are positions on aop.epoch.roots, which a
+    replay from aop.chain.events does not reproduce; they stay on the GlobalRoot record)."""
     if record_type != "GlobalRoot":
         return record
     view = {k: v for k, v in record.items() if k not in ("sources", "resume")}
     view["channel"] = ""
-    view["input"] = [
-        {"partition": s["partition"], "first_offset": s["offset"], "last_offset": s["offset"]}
-        for s in record["sources"]
-    ]
+    view["input"] = []
     return view
 
 

@@ -132,6 +132,7 @@ class Projector:
         )
         self._roots_topic = settings.topic(EPOCH_ROOTS)
         self._global_topic = settings.topic(GLOBAL_ROOTS)
+        self._global_account = settings.global_root_account
         self._events_topic = settings.topic(CHAIN_EVENTS)
         self._dlq_topic = settings.topic(DLQ)
         self._topics = [self._roots_topic, self._global_topic]
@@ -439,7 +440,7 @@ class Projector:
         except AvroDecodeError as exc:
             self._dead_letter(part, offset, "undecodable", str(exc), payload, self._events_topic)
             return []
-        found = claims_of(batch)
+        found = claims_of(batch, global_account=self._global_account)
         for bad in found.undecodable:
             detail = f"event {bad.event_id}: {bad.error}"
             self._dead_letter(

@@ -25,12 +25,12 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from aop.log.avro import AvroDecodeError, codec_for
-from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS
+from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, GLOBAL_ROOTS
 from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.projections.claims import ClaimUpdate, claims_of
-from aop.projections.dataset import decode_root
+from aop.projections.dataset import decode_root, root_view
 from aop.projections.errors import RootRejectedError
 from aop.projections.projector import CONSUMER_NAME
 from aop.projections.writer import OffsetUpdate, ProjectionWriter
@@ -63,10 +63,13 @@ class _Loader:
         self.writer = ProjectionWriter(engine, consumer=CONSUMER_NAME)
         self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
-        self.assembler = RootAssembler()
         self.root_ids = root_ids
         self.roots_topic = settings.topic(EPOCH_ROOTS)
+        self.global_topic = settings.topic(GLOBAL_ROOTS)
         self.events_topic = settings.topic(CHAIN_EVENTS)
+        self.global_account = settings.global_root_account
+        #: one assembler per roots topic (channel roots; global roots), as the projector.
+        self.assemblers = {t: RootAssembler() for t in (self.roots_topic, self.global_topic)}
         self.stored: dict[tuple[str, int], int] = {}
         self.result = LoadResult()
         #: the root_id of the next root that had none before: above every id in use.
@@ -86,28 +89,27 @@ class _Loader:
         self.result.rejected.append({"source": where, "reason": reason, "detail": detail})
         log.warning("refused", extra={"source": where, "reason": reason, "detail": detail})
 
-    def root_record(self, partition: int, offset: int, value: bytes) -> None:
-        where = f"{self.roots_topic}/{partition}/{offset}"
+    def root_record(self, topic: str, partition: int, offset: int, value: bytes) -> None:
+        where = f"{topic}/{partition}/{offset}"
         try:
             record_type, record = self.codec.decode(value)
         except AvroDecodeError as exc:
             self.reject(where, "undecodable", str(exc))
             return
-        for item in self.assembler.add(partition, offset, record_type, record, value):
+        view = root_view(record_type, record)
+        for item in self.assemblers[topic].add(partition, offset, record_type, view, value):
             if isinstance(item, RejectedRecord):
-                self.reject(
-                    f"{self.roots_topic}/{item.partition}/{item.offset}", item.reason, item.detail
-                )
+                self.reject(f"{topic}/{item.partition}/{item.offset}", item.reason, item.detail)
             else:
-                self.write(item, offset + 1)
+                self.write(topic, item, offset + 1)
 
-    def write(self, complete: CompleteRoot, next_offset: int) -> None:
+    def write(self, topic: str, complete: CompleteRoot, next_offset: int) -> None:
         part = complete.partition
-        key = (self.roots_topic, part)
-        where = f"{self.roots_topic}/{part}/{complete.offset}"
+        key = (topic, part)
+        where = f"{topic}/{part}/{complete.offset}"
         record = complete.record
         update = OffsetUpdate(
-            self.roots_topic, part, self.stored[key], self.assembler.safe_offset(part, next_offset)
+            topic, part, self.stored[key], self.assemblers[topic].safe_offset(part, next_offset)
         )
         try:
             decoded = decode_root(record, complete.chunks)
@@ -141,7 +143,8 @@ class _Loader:
             except AvroDecodeError as exc:
                 self.reject(f"{self.events_topic}/{partition}/{offset}", "undecodable", str(exc))
                 continue
-            claims.extend(claims_of(batch).updates)  # undecodable: dead-lettered live
+            # undecodable claims were dead-lettered by the live projector
+            claims.extend(claims_of(batch, global_account=self.global_account).updates)
         updates = [
             OffsetUpdate(self.events_topic, p, self.stored[(self.events_topic, p)], n)
             for p, n in sorted(last.items())
@@ -156,8 +159,8 @@ class _Loader:
         updates = []
         for (topic, part), stop in sorted(read_to.items()):
             target = stop
-            if topic == self.roots_topic:
-                target = self.assembler.safe_offset(part, stop)
+            if topic in self.assemblers:
+                target = self.assemblers[topic].safe_offset(part, stop)
             if target > self.stored[(topic, part)]:
                 updates.append(OffsetUpdate(topic, part, self.stored[(topic, part)], target))
         self.writer.commit_offsets(updates)
@@ -182,12 +185,12 @@ def load_schema(
         OffsetConflictError: another process moved this schema's offsets.
     """
     loader = _Loader(settings, engine, root_ids or {})
-    parts = range(settings.chain_partitions)
-    topics = [loader.roots_topic]
+    chain_parts = range(settings.chain_partitions)
+    topics = [(loader.roots_topic, chain_parts), (loader.global_topic, range(1))]
     if settings.projection_claims:
-        topics.append(loader.events_topic)
+        topics.append((loader.events_topic, chain_parts))
     ranges = []
-    for topic in topics:  # roots first: a root on it never comes from events after the stop
+    for topic, parts in topics:  # roots first: a root never comes from events after the stop
         bounds = log_bounds(settings, topic, parts)
         for part, start in loader.writer.load_offsets(topic, parts).items():
             loader.stored[(topic, part)] = start
@@ -196,8 +199,8 @@ def load_schema(
         for records in reader.batches():
             events = []
             for topic, part, offset, value in records:
-                if topic == loader.roots_topic:
-                    loader.root_record(part, offset, value)
+                if topic in loader.assemblers:
+                    loader.root_record(topic, part, offset, value)
                 else:
                     events.append((part, offset, value))
             if events:

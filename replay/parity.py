@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from aop.core.fold_config import FoldConfig
 from aop.replay.chain import ChainReader
 from aop.replay.engine import ReadProgress, root_account
+from aop.replay.global_roots import global_channel_run, replay_global
 from aop.replay.report import report_json
 from aop.replay.run import ReplayReport, channel_targets, resolve_channels, run_replay
 from aop.replay.stored_roots import RootStore
@@ -110,7 +111,8 @@ def run_parity(
     progress: ReadProgress | None = None,
     workers: int = 1,
 ) -> ParityResult:
-    """Replay the newest `roots` roots of each channel (module docstring).
+    """Replay the newest `roots` roots of each channel, and of the global roots when
+    Postgres holds some and no channel is named (module docstring).
 
     Raises:
         UnknownChannelError: a channel in `channels` is not served.
@@ -119,10 +121,11 @@ def run_parity(
     started = time.time()
     specs = resolve_channels(config, channels or [])
     served = {root_account(config, s): s for s in specs}
+    global_key = settings.global_root_account
     skipped: list[dict[str, str]] = []
     if not channels:
         for stored in store.channels():
-            if stored.channel_config not in served:
+            if stored.channel_config not in served and stored.channel_config != global_key:
                 skipped.append(
                     {
                         "channel": stored.name,
@@ -145,6 +148,12 @@ def run_parity(
     report = run_replay(
         settings, config, targets, store=store, chain=chain, progress=progress, workers=workers
     )
+    newest_global = [] if channels else store.newest_root_seqs(global_key, roots)
+    if newest_global:
+        run = replay_global(
+            settings, config, store=store, chain=chain, root_seqs=frozenset(newest_global)
+        )
+        report.channels.append(global_channel_run(run, "seqs"))
     return ParityResult(report, roots, started, time.time(), skipped)
 
 

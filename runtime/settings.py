@@ -25,6 +25,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 from solders.pubkey import Pubkey
 
+from aop.core.pda import global_root_config_address
 from aop.runtime.errors import SettingsError
 
 ENV_PREFIX = "AOP_"
@@ -375,6 +376,15 @@ class Settings(BaseSettings):
     def first_root_seq_for(self, channel: str) -> int:
         """The root_seq the first root of `channel` gets (continues an on-chain sequence)."""
         return self.first_root_seq.get(channel.lower(), 1)
+
+    @property
+    def global_root_account(self) -> str:
+        """The base58 GlobalRootConfig PDA of the mint: the global roots' root account."""
+        return str(
+            global_root_config_address(
+                program_id=Pubkey.from_string(self.program_id), mint=Pubkey.from_string(self.mint)
+            ).address
+        )
 
     @property
     def global_format(self) -> Literal["global-v4", "global-v5"]:

@@ -6,7 +6,8 @@ Verdicts:
 * `NEXT`: the account is exactly one step behind our root (send it);
 * `MISMATCH`: the chain is ahead of us, behind us, or holds a different root for our
   sequence; the channel stops until an operator acts;
-* `MISSING`: a cumulative-v2 channel whose ChannelConfigV2 does not exist (not initialized).
+* `MISSING`: a cumulative-v2 channel whose ChannelConfigV2, or a mint whose GlobalRootConfig
+  (global-v4/v5), does not exist (not initialized).
 
 The account is judged by `core.root_account.judge_root_account` (the replay reads the same
 judgement): PUBLISHED -> `ON_CHAIN`; NEXT -> `NEXT`; a cumulative-v2 chain BEHIND by roots a
@@ -58,19 +59,24 @@ def classify(
         return ChainView(Verdict.MISMATCH, f"unknown claim format {ours.format_name!r}")
     if standing is Standing.UNDECODABLE:
         return ChainView(Verdict.MISMATCH, f"the channel account does not decode: {judged.error}")
-    if ours.format_name == "cumulative-v2":
-        return _cumulative(judged, assumed_published)
-    return _ring(judged)
+    if ours.format_name == "ring-v0":
+        return _ring(judged)
+    return _cumulative(judged, assumed_published)
 
 
 def _cumulative(judged: RootAccountJudgement, assumed: Collection[int]) -> ChainView:
     standing, latest, index = judged.standing, judged.latest, judged.index
     seq, root, dataset_hash = judged.ours.root_seq, judged.ours.root, judged.ours.dataset_hash
     if standing is Standing.ABSENT:
+        if judged.ours.format_name == "cumulative-v2":
+            action = "initialize the channel (initialize_channel_cumulative)"
+            account = "ChannelConfigV2"
+        else:
+            action = "initialize the mint's global root config (initialize_global_root)"
+            account = "GlobalRootConfig"
         return ChainView(
             Verdict.MISSING,
-            "the ChannelConfigV2 account does not exist; operator action: initialize the "
-            "channel (initialize_channel_cumulative) and release it",
+            f"the {account} account does not exist; operator action: {action} and release it",
         )
     if standing is Standing.PUBLISHED:
         return ChainView(

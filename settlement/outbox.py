@@ -68,6 +68,12 @@ class Intent:
     transaction: bytes
 
 
+def target_formats(target: str) -> tuple[str, ...]:
+    """The claim formats `AOP_SETTLEMENT_TARGET` publishes: the per-channel ones for
+    "channel", else the global format it names."""
+    return ("cumulative-v2", "ring-v0") if target == "channel" else (target,)
+
+
 _OPEN_ENTRIES = """
 SELECT o.channel_config, o.root_seq, o.channel, o.format, o.epoch, o.status, o.signature,
        o.attempts, r.root, r.dataset_hash, r.program_id, r.mint
@@ -89,8 +95,12 @@ class SettlementStore:
         url: str,
         options: str,
         key: str,
+        formats: tuple[str, ...] = ("cumulative-v2", "ring-v0"),
     ) -> None:
         self._conn = conn
+        #: the claim formats this settlement publishes (`AOP_SETTLEMENT_TARGET`); outbox
+        #: entries of other formats are projected and served but never sent.
+        self.formats = list(formats)
         self._lock_conn = lock_conn
         self._url = url
         self._options = options
@@ -104,7 +114,12 @@ class SettlementStore:
         conn = await cls._connect(url, options)
         lock_conn = await cls._connect(url, options)
         return cls(
-            conn, lock_conn, url=url, options=options, key=f"aop.settle:{settings.database_schema}"
+            conn,
+            lock_conn,
+            url=url,
+            options=options,
+            key=f"aop.settle:{settings.database_schema}",
+            formats=target_formats(settings.settlement_target),
         )
 
     @staticmethod
@@ -144,11 +159,13 @@ class SettlementStore:
         return self._leading
 
     async def channels(self) -> list[str]:
-        """Channels with an outbox entry not yet published."""
+        """Root accounts (channels, or the global root) of the settlement target's formats
+        with an outbox entry not yet published."""
         async with self._mutex:
             cursor = await self._conn.execute(
                 "SELECT DISTINCT channel_config FROM settlement_outbox WHERE status <> 'published' "
-                "ORDER BY channel_config"
+                "AND format = ANY(%s) ORDER BY channel_config",
+                (self.formats,),
             )
             return [row[0] for row in await cursor.fetchall()]
 
@@ -260,22 +277,26 @@ class SettlementStore:
                 )
 
     async def lag(self) -> int:
-        """Outbox entries not yet on-chain."""
+        """Outbox entries of the settlement target not yet on-chain."""
         async with self._mutex:
             cursor = await self._conn.execute(
-                "SELECT count(*) FROM settlement_outbox WHERE status <> 'published'"
+                "SELECT count(*) FROM settlement_outbox WHERE status <> 'published' "
+                "AND format = ANY(%s)",
+                (self.formats,),
             )
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
     async def release(self, channel: str) -> int:
         """Operator action: put a stopped channel's failed / sequence_mismatch entries back to
-        pending (matched by channel name, case-insensitive, or config address)."""
+        pending (matched by channel name, case-insensitive, or root account address; "global"
+        names the global root)."""
         async with self._mutex:
             cursor = await self._conn.execute(
                 "UPDATE settlement_outbox SET status = 'pending', detail = NULL, updated_at = "
-                "now() WHERE (channel_config = %s OR lower(channel) = lower(%s)) AND status IN "
+                "now() WHERE (channel_config = %s OR (channel <> '' AND lower(channel) = "
+                "lower(%s)) OR (%s = 'global' AND format LIKE 'global-%%')) AND status IN "
                 "('failed', 'sequence_mismatch')",
-                (channel, channel),
+                (channel, channel, channel.lower()),
             )
             return int(cursor.rowcount)

@@ -211,9 +211,10 @@ class Settler:
             scope = TreeScope(
                 program_id=Pubkey.from_string(entry.program_id),
                 mint=Pubkey.from_string(entry.mint),
-                channel=entry.channel,
+                channel=None if fmt.is_global else entry.channel,
                 root_seq=entry.root_seq,
                 epoch=entry.epoch,
+                global_protocol=self._settings.global_protocol_state,
             )
             account = fmt.root_account(scope)
         except (CoreError, ValueError) as exc:

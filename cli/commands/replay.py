@@ -10,8 +10,9 @@ import argparse
 import json
 import sys
 
+from aop.core.fold_config import FoldConfig
 from aop.runtime.logs import configure_logging
-from aop.runtime.settings import load_settings
+from aop.runtime.settings import Settings, load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,6 +31,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=[],
         metavar="NAME",
         help="a channel of AOP_CHANNELS (repeatable; default with --all: every channel)",
+    )
+    parser.add_argument(
+        "--global",
+        dest="global_roots",
+        action="store_true",
+        help="compare the global roots (one per mint; folds every partition) instead of "
+        "channels' roots: with --root-seq N or --all",
     )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--root-seq", type=int, metavar="N", help="compare root_seq N")
@@ -73,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from aop.replay.run import channel_targets, resolve_channels, run_replay
 
     config = deployment_config(settings)
+    if args.global_roots:
+        return _global(args, settings, config)
     specs = resolve_channels(config, args.channel)
     if args.all:
         targets = channel_targets(config, specs, mode="all")
@@ -99,6 +109,35 @@ def run(args: argparse.Namespace) -> int:
             )
     finally:
         chain.close()
+    if args.json:
+        json.dump(report_json(report), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_text(report))
+    return 0 if report.ok else 1
+
+
+def _global(args: argparse.Namespace, settings: Settings, config: FoldConfig) -> int:
+    """`aop replay --global`: the global roots (`--root-seq N` or `--all`)."""
+    from aop.replay.context import chain_mode, chain_reader, open_store
+    from aop.replay.errors import ReplayError
+    from aop.replay.global_roots import global_channel_run, replay_global
+    from aop.replay.report import render_text, report_json
+    from aop.replay.run import ReplayReport
+
+    if args.channel or args.epoch is not None:
+        raise ReplayError("--global takes --root-seq N or --all, not --channel or --epoch")
+    seqs = None if args.all else frozenset({args.root_seq})
+    chain = chain_reader(settings, chain_mode(args.chain))
+    try:
+        with open_store(settings) as store:
+            run = replay_global(settings, config, store=store, chain=chain, root_seqs=seqs)
+    finally:
+        chain.close()
+    chain_text = "compared" if chain.enabled else f"skipped ({chain.reason})"
+    report = ReplayReport(
+        [global_channel_run(run, "all" if seqs is None else "seqs")], chain_text, run.seconds
+    )
     if args.json:
         json.dump(report_json(report), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -1,5 +1,6 @@
 """`aop replay` on the real broker and database: MATCH for every root of a simulated run, and
-the exact diff (wallets, amounts, traced events) for a root, a leaf or the log tampered with."""
+the exact diff (wallets, amounts, traced events) for a root, a leaf or the log tampered with;
+the global roots (`--global`, and in `aop parity`) likewise."""
 
 from __future__ import annotations
 
@@ -15,16 +16,18 @@ from sqlalchemy import Engine, text
 
 from aop.cli import main
 from aop.core.claims.cumulative_v2 import publish_cumulative_root_instruction
-from aop.core.fold import fold_log
+from aop.core.combine import GlobalCombiner, GlobalOutput
+from aop.core.fold import ReferenceFold, fold_log
 from aop.core.fold_output import RootOutput
 from aop.log.avro import AvroCodec
-from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, ensure_topics, producer_config
+from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, GLOBAL_ROOTS, ensure_topics, producer_config
 from aop.projections.db import engine_for, upgrade
 from aop.projections.projector import Projector
 from aop.replay.compare import matches_digest
 from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings, load_settings
 from aop.simchain import SimChainServer, SimConfig, ThreadedSimChain
+from aop.streams.combiner.config import combine_config
 from aop.streams.fold.config import fold_config
 from tests.unit.replay.logs import (
     WALLET_A,
@@ -601,3 +604,90 @@ def test_replay_without_an_answering_rpc_skips_the_chain_unless_required(
     )
     assert aop("replay", "--channel", "alpha", "--all", "--chain")[0] == 2
     assert aop.err.startswith("aop replay: --chain: the RPC at http://127.0.0.1:9 does not answer")
+
+
+# -- global roots -----------------------------------------------------------------------------
+
+
+def global_roots_of(
+    settings: Settings, stored: Sequence[tuple[int, int, dict]]
+) -> tuple[list, list[GlobalOutput]]:  # type: ignore[type-arg]
+    """The reference fold's channel roots of the log and the pure combiner's global roots."""
+    fold = ReferenceFold(fold_config(settings))
+    combiner = GlobalCombiner(combine_config(settings))
+    channel_roots, outputs = [], []
+    position: dict[int, int] = {}
+    for partition, offset, batch in stored:
+        result = fold.feed(partition, offset, batch)
+        for root in result.roots:
+            channel_roots.append(root)
+            at = position.get(partition, 0)
+            position[partition] = at + 1 + len(root.chunks)
+            outputs += combiner.add_root(partition, at, root.epoch_root, root.tree.dataset)
+        if result.closed is not None:
+            at = position.get(partition, 0)
+            position[partition] = at + 1
+            outputs += combiner.add_closed(partition, at, result.closed.record)
+    return channel_roots, [o for o in outputs if isinstance(o, GlobalOutput)]
+
+
+def project_global(settings: Settings, engine: Engine, outputs: Sequence[GlobalOutput]) -> None:
+    producer = Producer(producer_config(settings))
+    topic = settings.topic(GLOBAL_ROOTS)
+    for output in outputs:
+        producer.produce(topic, CODEC.encode("GlobalRoot", output.record), output.key, partition=0)
+        for chunk in output.chunks:
+            producer.produce(topic, CODEC.encode("LeafChunk", chunk), output.key, partition=0)
+    assert producer.flush(30) == 0
+    projector = Projector(settings, engine)
+    want = count_roots(engine) + len(outputs)
+    deadline = time.monotonic() + 60
+    try:
+        while count_roots(engine) < want:
+            assert time.monotonic() < deadline, "the projector did not store the global roots"
+            projector.poll_once()
+    finally:
+        projector.close()
+
+
+def test_replay_global_matches_and_finds_a_tampered_root(
+    settings: Settings, engine: Engine, aop: AopRunner
+) -> None:
+    config = fold_config(settings)
+    batches = random_log(config, seed=21, batches=24, events_per_batch=12, slots_per_batch=25)
+    stored = produce_log(settings, batches)
+    channel_roots, outputs = global_roots_of(settings, stored)
+    assert len(outputs) >= 3
+    project(settings, engine, channel_roots)
+    project_global(settings, engine, outputs)
+
+    code, out = aop("replay", "--global", "--all", "--no-chain", "--json")
+    report = json.loads(out)
+    assert code == 0, out
+    (run,) = report["channels"]
+    assert run["channel"] == "global"
+    assert [(r["root_seq"], r["status"]) for r in run["roots"]] == [
+        (o.root_seq, "match") for o in outputs
+    ]
+
+    code, out = aop("parity", "--roots", "2", "--no-chain", "--json")
+    document = json.loads(out)
+    assert code == 0, out
+    global_run = next(c for c in document["channels"] if c["channel"] == "global")
+    assert [r["root_seq"] for r in global_run["roots"]] == [o.root_seq for o in outputs[-2:]]
+
+    target = outputs[1]
+    execute(
+        engine,
+        "UPDATE roots SET total = total + 1 WHERE channel_config = :c AND root_seq = :s",
+        c=settings.global_root_account,
+        s=target.root_seq,
+    )
+    code, out = aop(
+        "replay", "--global", "--root-seq", str(target.root_seq), "--no-chain", "--json"
+    )
+    report = json.loads(out)
+    assert code == 1
+    (root,) = report["channels"][0]["roots"]
+    assert root["status"] == "mismatch"
+    assert [f["field"] for f in root["fields"]] == ["total"]

@@ -1,4 +1,4 @@
-"""judge_root_account: every standing of the module's table, for both formats."""
+"""judge_root_account: every standing of the module's table, for every format."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from aop.core.accounts import (
     ChannelConfigV2,
     ChannelSlot,
     ChannelState,
+    GlobalRootConfig,
     RootEntry,
 )
 from aop.core.root_account import OurRoot, RootAccountJudgement, Standing, judge_root_account
@@ -130,3 +131,30 @@ def test_unknown_format_is_judged_before_the_data() -> None:
     for data in (None, config(4)):
         judged = judge_root_account(OurRoot("v9", 5, 0, OURS, HASH), data)
         assert judged.standing is Standing.UNKNOWN_FORMAT
+
+
+def global_config(latest: int, *entries: RootEntry) -> bytes:
+    roots = [EMPTY_ENTRY] * 4
+    for entry in entries:
+        roots[entry.seq % 4] = entry
+    return GlobalRootConfig(1, 255, b"\x01" * 32, latest, tuple(roots)).encode()
+
+
+@pytest.mark.parametrize("format_name", ["global-v4", "global-v5"])
+@pytest.mark.parametrize(
+    ("data", "seq", "standing", "latest"),
+    [
+        (None, 1803, Standing.ABSENT, None),
+        (config(1802), 1803, Standing.UNDECODABLE, None),  # a ChannelConfigV2 is not one
+        (global_config(1803, RootEntry(1803, OURS, HASH, 7)), 1803, Standing.PUBLISHED, 1803),
+        (global_config(1803, RootEntry(1803, OTHER, HASH, 7)), 1803, Standing.OTHER_ROOT, 1803),
+        (global_config(1810), 1803, Standing.AHEAD, 1810),
+        (global_config(1802), 1803, Standing.NEXT, 1802),
+        (global_config(1800), 1803, Standing.BEHIND, 1800),
+    ],
+)
+def test_global_standings_follow_the_ring_of_the_mints_config(
+    format_name: str, data: bytes | None, seq: int, standing: Standing, latest: int | None
+) -> None:
+    judged = judge_root_account(OurRoot(format_name, seq, 0, OURS, HASH), data)
+    assert (judged.standing, judged.latest, judged.index) == (standing, latest, seq % 4)

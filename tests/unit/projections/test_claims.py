@@ -8,7 +8,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from aop.core.errors import CoreError
-from aop.core.events import ChannelStaked, CumulativeRewardsClaimed
+from aop.core.events import ChannelStaked, CumulativeRewardsClaimed, GlobalRewardsClaimed
 from aop.log.avro import AvroCodec
 from aop.log.chain_event import RoutedEvent
 from aop.log.slot_batch import SlotBatchDecoder, SlotBatchEncoder
@@ -79,3 +79,25 @@ def test_undecodable_claim_carries_the_decoders_error(record: bytes) -> None:
 def test_signature_is_the_event_id_before_its_last_colon() -> None:
     assert signature_of("5VfY:12") == "5VfY"
     assert signature_of("a:b:0") == "a:b"
+
+
+def test_global_claims_update_the_deployments_global_root_account() -> None:
+    """GlobalRewardsClaimed names no account: the caller's GlobalRootConfig is the key, and
+    without one (a deployment that does not serve global roots) they are skipped."""
+    account = str(Pubkey(bytes([7]) * 32))
+    paid = GlobalRewardsClaimed(WALLET_B, 400, 1_000, 1802).encode()
+    events = [*EVENTS, event(15, "sigF", 2, "GlobalRewardsClaimed", paid)]
+    record = SlotBatchEncoder(AvroCodec(), topic="t").encode(2, 10, 15, events, None)
+    for view in (
+        AvroCodec().decode_as("SlotBatch", record),
+        SlotBatchDecoder(AvroCodec()).decode(record),
+    ):
+        assert claims_of(view).updates == EXPECTED
+        assert claims_of(view, global_account=account).updates == [
+            *EXPECTED,
+            ClaimUpdate(account, WALLET_B, 1_000, 1802, 15, "sigF"),
+        ]
+    broken = [event(16, "sigG", 0, "GlobalRewardsClaimed", paid[:-1])]
+    cut = SlotBatchEncoder(AvroCodec(), topic="t").encode(2, 16, 16, broken, None)
+    (bad,) = claims_of(AvroCodec().decode_as("SlotBatch", cut), global_account=account).undecodable
+    assert bad.event_id == "sigG:0"

@@ -7,10 +7,12 @@ from aop.core.accounts import (
     ChannelConfigV2,
     ChannelSlot,
     ChannelState,
+    GlobalRootConfig,
     RootEntry,
 )
 from aop.core.root_account import OurRoot
 from aop.settlement.onchain import ChainView, Verdict, classify
+from aop.settlement.outbox import target_formats
 
 ROOT = b"\x11" * 32
 DATASET = b"\x22" * 32
@@ -116,3 +118,35 @@ def test_ring_verdicts() -> None:
 def test_unknown_format_is_a_mismatch() -> None:
     view = classify(OurRoot("v9", 1, 1, ROOT, DATASET), None)
     assert view == ChainView(Verdict.MISMATCH, "unknown claim format 'v9'")
+
+
+def global_config(latest: int, entries: dict[int, RootEntry]) -> bytes:
+    roots = tuple(entries.get(i, EMPTY) for i in range(4))
+    return GlobalRootConfig(
+        version=1, bump=255, mint=b"\x01" * 32, latest_root_seq=latest, roots=roots
+    ).encode()
+
+
+def global_view(data: bytes | None, seq: int) -> ChainView:
+    return classify(
+        OurRoot("global-v5", root_seq=seq, epoch=9, root=ROOT, dataset_hash=DATASET), data
+    )
+
+
+def test_global_verdicts_follow_the_mints_config() -> None:
+    assert global_view(global_config(1802, {}), 1803) == ChainView(
+        Verdict.NEXT, "latest_root_seq 1802", 1802
+    )
+    published = global_config(1803, {3: RootEntry(1803, ROOT, DATASET, 55)})
+    assert global_view(published, 1803).verdict is Verdict.ON_CHAIN
+    assert global_view(global_config(1900, {}), 1803).verdict is Verdict.MISMATCH
+    missing = global_view(None, 1803)
+    assert missing.verdict is Verdict.MISSING
+    assert "GlobalRootConfig account does not exist" in missing.detail
+    assert "initialize_global_root" in missing.detail
+
+
+def test_settlement_targets_pick_their_formats() -> None:
+    assert target_formats("channel") == ("cumulative-v2", "ring-v0")
+    assert target_formats("global-v5") == ("global-v5",)
+    assert target_formats("global-v4") == ("global-v4",)
