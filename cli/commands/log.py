@@ -168,7 +168,7 @@ def _export_once(args: argparse.Namespace, settings: Settings) -> int:
         rate = result.records / result.seconds if result.seconds else 0.0
         print(
             f"export {result.directory}: manifest {result.manifest_path} — {result.records:,} "
-            f"records, {result.bytes / 1e6:,.1f} MB in {result.seconds:.1f} s "
+            f"records, {result.bytes / 1e6:,.1f} MB of files in {result.seconds:.1f} s "
             f"({rate:,.0f} records/s)"
         )
         for r in document["ranges"]:
@@ -222,7 +222,7 @@ def run_import(args: argparse.Namespace) -> int:
     print(
         f"import {result.directory} (manifest {result.manifest.seq}, exported "
         f"{result.manifest.created_at}): every file checked in {result.verify_seconds:.1f} s; "
-        f"{result.records:,} records, {result.bytes / 1e6:,.1f} MB written in "
+        f"{result.records:,} records ({result.bytes / 1e6:,.1f} MB of keys and values) written in "
         f"{result.seconds:.1f} s ({rate:,.0f} records/s)"
     )
     for row in rows:

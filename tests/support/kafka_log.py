@@ -97,13 +97,18 @@ class PipelineLikeWriter:
             for records in parts.values():
                 records.sort(key=lambda r: r.offset)
 
-    def listener_range(self, *, dead: int = 0, abort: bool = False, per_partition: int = 1) -> None:
-        """One range: `per_partition` records on every chain partition, `dead` dead letters."""
+    def listener_range(
+        self, *, dead: int = 0, abort: bool = False, per_partition: int = 1, size: int = 64
+    ) -> None:
+        """One range: `per_partition` records (of `size` random bytes and a serial) on every
+        chain partition, `dead` dead letters."""
         pending: list[tuple[str, int, Rec]] = []
         self._txn.begin_transaction()
         for p in range(self.settings.chain_partitions):
             for _ in range(per_partition):
-                self._send(self._txn, CHAIN_EVENTS, p, key=str(p).encode(), pending=pending)
+                self._send(
+                    self._txn, CHAIN_EVENTS, p, size=size, key=str(p).encode(), pending=pending
+                )
         for _ in range(dead):
             self._send(
                 self._txn, DLQ, 0, key=None, headers=[("why", b"x"), ("n", None)], pending=pending
