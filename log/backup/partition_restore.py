@@ -1,30 +1,38 @@
-"""Writes one partition of an export back into a topic, every record at its old offset.
+"""Writes partitions of an export back into topics, every record at its old offset.
 
-`PartitionRestore.run` steps:
+Two writers, chosen per partition by `restore.import_log`:
 
-1. read the target partition's end; it is the start of the plan (0 for a new topic);
-2. if the exported range is dense (one record per offset, nothing invisible) and the target
-   starts where it starts: write every record with one idempotent producer (`plain`);
-3. otherwise (`transactional`): for each record in offset order, run the operations of
-   `OffsetPlanner.before` (commit A; begin, fill, abort B; after an abort wait until the
-   partition's end is the record's offset), then write it with A; at the end,
-   `OffsetPlanner.finish`;
-4. check every delivery report: each record's offset must be the exported one
-   (`OffsetDriftError` otherwise, e.g. another producer wrote to the topic meanwhile).
+* `PlainRestore` — a dense range (one record per offset, nothing invisible between them,
+  e.g. the fold's roots) starting where the target ends: one idempotent producer writes the
+  records in order. Also used to append (`preserve_offsets=False`): new offsets.
+* `LockstepRestore` — every other partition (the listener's, with transaction markers and
+  aborted records between the records), all at once, the way the listener wrote them: one
+  transactional producer A for all of them and, per partition, a filler producer B
+  (`aop.log.backup.placement`). Rounds:
 
-With `preserve_offsets=False` (an import into a topic that holds records) the records are
-appended in order with one idempotent producer, and their offsets are new.
+  1. for each partition, spend the gap before its next record with B (`OffsetPlanner.before`:
+     begin, fill, abort; after an abort wait until the partition ends at the record's
+     offset), then write with A that record and the following ones that need no gap;
+  2. commit A once: each partition written in the round gets its marker
+     (`OffsetPlanner.committed`);
+  3. a partition out of records reaches its exported end (`OffsetPlanner.finish`).
 
-Common failure scenarios: a crash mid-partition leaves a prefix of the partition written
-(committed transactions only, in order); the topic is then not empty and a new import refuses
-it: delete the topic (or use a fresh cluster) and import again.
+  So one commit serves a round of every partition, as one listener transaction served a
+  slot range of every partition.
+
+Both check every delivery report: each record must land at its exported offset
+(`OffsetDriftError` otherwise, e.g. another producer wrote to the topic meanwhile).
+
+Common failure scenarios: a crash mid-import leaves a prefix of each partition written
+(committed transactions only, in order); the topics are then not empty and a new import
+refuses them: delete them (or use a fresh cluster) and import again.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +46,7 @@ from aop.log.backup.segment import read_segment
 from aop.log.kafka import producer_config
 from aop.runtime.settings import Settings
 
-__all__ = ["PartitionRestore", "RestoredPartition"]
+__all__ = ["LockstepRestore", "PartitionJob", "PlainRestore", "RestoredPartition"]
 
 _TIMEOUT_S = 60.0
 #: the broker's default transaction.max.timeout.ms: a B transaction may stay open a while.
@@ -59,186 +67,229 @@ class RestoredPartition:
     seconds: float
 
 
-class PartitionRestore:
-    """Restores `coverage` (the segments under `directory`) into `ref` (module docstring)."""
+@dataclass
+class PartitionJob:
+    """One partition to restore: where to, what, and where the target ends now."""
+
+    ref: PartitionRef
+    coverage: PartitionCoverage
+    directory: Path
+    start: int
+    first: int | None = None
+    bytes: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def dense(self) -> bool:
+        c = self.coverage
+        return c.records == c.end - c.start and self.start == c.start
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for segment in self.coverage.segments:
+            yield from read_segment(self.directory / segment.path)
+
+    def delivered(self, expected: int | None) -> Callable[[KafkaError | None, Message], None]:
+        def check(err: KafkaError | None, message: Message) -> None:
+            if err is not None:
+                self.failures.append(f"{self.ref}: delivery failed: {err}")
+                return
+            got = message.offset()
+            if self.first is None:
+                self.first = got
+            if expected is not None and got != expected:
+                self.failures.append(f"{self.ref}: the record of offset {expected} landed at {got}")
+
+        return check
+
+    def check(self) -> None:
+        if self.failures:
+            raise OffsetDriftError(
+                f"{'; '.join(self.failures[:3])} ({len(self.failures)} problem(s)); operator "
+                "action: make sure nothing else writes to the target topics, delete them and "
+                "import again"
+            )
+
+    def result(self, mode: str, end: int, seconds: float) -> RestoredPartition:
+        return RestoredPartition(
+            self.ref.topic,
+            self.ref.partition,
+            mode,
+            self.coverage.records,
+            self.bytes,
+            self.first,
+            end,
+            seconds,
+        )
+
+
+def _producer(settings: Settings, transactional_id: str | None) -> Producer:
+    extra: dict[str, Any] = {"linger.ms": 5}
+    if transactional_id is not None:
+        extra["transactional.id"] = transactional_id
+        extra["transaction.timeout.ms"] = _TXN_TIMEOUT_MS
+    producer = Producer(producer_config(settings, **extra))
+    if transactional_id is not None:
+        producer.init_transactions(_TIMEOUT_S)
+    return producer
+
+
+def _produce(
+    producer: Producer, job: PartitionJob, record: dict[str, Any] | None, **kw: Any
+) -> None:
+    """Send a record (None: an empty filler) to the job's partition."""
+    if record is None:
+        args: dict[str, Any] = {"value": b""}
+    else:
+        args = {
+            "key": record["key"],
+            "value": record["value"],
+            "headers": [(h["key"], h["value"]) for h in record["headers"]] or None,
+        }
+        if record["timestamp"] > 0:
+            args["timestamp"] = record["timestamp"]
+        job.bytes += len(record["value"] or b"") + len(record["key"] or b"")
+    while True:
+        try:
+            producer.produce(job.ref.topic, partition=job.ref.partition, **args, **kw)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+class PlainRestore:
+    """A dense partition in order with one idempotent producer (module docstring)."""
 
     def __init__(
         self,
         settings: Settings,
-        directory: Path,
-        ref: PartitionRef,
-        coverage: PartitionCoverage,
+        job: PartitionJob,
         *,
         preserve_offsets: bool,
-        advance: Callable[[int], None] | None = None,
+        advance: Callable[[int], None],
     ) -> None:
-        self._settings = settings
-        self._directory = directory
-        self._ref = ref
-        self._coverage = coverage
-        self._preserve = preserve_offsets
-        self._advance = advance or (lambda _n: None)
-        self._failures: list[str] = []
-        self._first: int | None = None
-        self._bytes = 0
+        self._settings, self._job = settings, job
+        self._preserve, self._advance = preserve_offsets, advance
 
-    def run(self) -> RestoredPartition:
-        started = time.perf_counter()
-        with OffsetReader(self._settings) as reader:
-            start = reader.high(self._ref)  # step 1
-            c = self._coverage
-            dense = c.records == c.end - c.start and start == c.start
-            if not self._preserve:
-                mode = "appended"
-                self._plain(None)
-            elif dense:
-                mode = "plain"
-                self._plain(start)  # step 2
-            else:
-                mode = "transactional"
-                self._transactional(reader, start)  # step 3
-            end = reader.high(self._ref)
-        return RestoredPartition(
-            self._ref.topic,
-            self._ref.partition,
-            mode,
-            c.records,
-            self._bytes,
-            self._first,
-            end,
-            time.perf_counter() - started,
-        )
-
-    def _records(self) -> Iterator[dict[str, Any]]:
-        for segment in self._coverage.segments:
-            yield from read_segment(self._directory / segment.path)
-
-    def _producer(self, suffix: str | None) -> Producer:
-        extra: dict[str, Any] = {"linger.ms": 5}
-        if suffix is not None:
-            extra["transactional.id"] = (
-                f"{self._settings.topic_prefix}aop.log.import.{self._ref.topic}."
-                f"{self._ref.partition}.{suffix}"
-            )
-            extra["transaction.timeout.ms"] = _TXN_TIMEOUT_MS
-        producer = Producer(producer_config(self._settings, **extra))
-        if suffix is not None:
-            producer.init_transactions(_TIMEOUT_S)
-        return producer
-
-    def _delivered(self, expected: int | None) -> Callable[[KafkaError | None, Message], None]:
-        def check(err: KafkaError | None, message: Message) -> None:
-            if err is not None:
-                self._failures.append(f"{self._ref}: delivery failed: {err}")
-            else:
-                got = message.offset()
-                if self._first is None:
-                    self._first = got
-                if expected is not None and got != expected:
-                    self._failures.append(
-                        f"{self._ref}: the record of offset {expected} landed at {got}"
-                    )
-
-        return check
-
-    def _produce(self, producer: Producer, record: dict[str, Any] | None, **kw: Any) -> None:
-        if record is None:
-            args: dict[str, Any] = {"value": b""}
-        else:
-            args = {
-                "key": record["key"],
-                "value": record["value"],
-                "headers": [(h["key"], h["value"]) for h in record["headers"]] or None,
-            }
-            if record["timestamp"] > 0:
-                args["timestamp"] = record["timestamp"]
-            self._bytes += len(record["value"] or b"") + len(record["key"] or b"")
-        while True:
-            try:
-                producer.produce(self._ref.topic, partition=self._ref.partition, **args, **kw)
-                return
-            except BufferError:
-                producer.poll(0.05)
-
-    def _check(self) -> None:
-        if self._failures:
-            problems = "; ".join(self._failures[:3])
-            raise OffsetDriftError(
-                f"{problems} ({len(self._failures)} problem(s)); operator action: make sure "
-                "nothing else writes to the target topics, delete them and import again"
-            )
-
-    def _plain(self, start: int | None) -> None:
-        """Step 2 (or an append when `start` is None)."""
-        producer = self._producer(None)
-        for index, record in enumerate(self._records()):
-            expected = None if start is None else start + index
-            self._produce(producer, record, on_delivery=self._delivered(expected))
+    def run(self) -> list[RestoredPartition]:
+        started, job = time.perf_counter(), self._job
+        producer = _producer(self._settings, None)
+        for index, record in enumerate(job.records()):
+            expected = job.start + index if self._preserve else None
+            _produce(producer, job, record, on_delivery=job.delivered(expected))
             producer.poll(0)
             self._advance(1)
         if producer.flush(_TIMEOUT_S):
-            raise BackupError(f"{self._ref}: the broker did not acknowledge every record")
-        self._check()
+            raise BackupError(f"{job.ref}: the broker did not acknowledge every record")
+        job.check()
+        mode = "plain" if self._preserve else "appended"
+        end = job.start + job.coverage.records
+        return [job.result(mode, end, time.perf_counter() - started)]
 
-    def _transactional(self, reader: OffsetReader, start: int) -> None:
-        """Step 3."""
-        planner = OffsetPlanner(start)
-        a = self._producer("a")
-        b: Producer | None = None
-        a_in = False
+
+@dataclass
+class _Lane:
+    job: PartitionJob
+    planner: OffsetPlanner
+    records: Iterator[dict[str, Any]]
+    pending: dict[str, Any] | None
+    b: Producer | None = None
+    done: bool = False
+
+
+class LockstepRestore:
+    """Every other partition, in rounds over one shared producer A (module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        jobs: list[PartitionJob],
+        *,
+        advance: Callable[[int], None],
+    ) -> None:
+        self._settings, self._jobs, self._advance = settings, jobs, advance
+        self._txn_prefix = f"{settings.topic_prefix}aop.log.import"
+
+    def run(self) -> list[RestoredPartition]:
+        if not self._jobs:
+            return []
+        started = time.perf_counter()
+        lanes = []
+        for job in self._jobs:
+            records = job.records()
+            lanes.append(_Lane(job, OffsetPlanner(job.start), records, next(records, None)))
+        a = _producer(self._settings, f"{self._txn_prefix}.a")
         try:
-            for record in self._records():
-                offset = record["offset"]
-                ops = planner.before(offset)
-                b = self._run(ops, a, b)
-                if Op.COMMIT_A in ops:
-                    a_in = False
-                if Op.ABORT_B in ops:
-                    self._await_end(reader, offset)
-                if not a_in:
-                    a.begin_transaction()
-                    a_in = True
-                self._produce(a, record, on_delivery=self._delivered(offset))
-                a.poll(0)
-                self._advance(1)
-            ops = planner.finish(self._coverage.end)
-            self._run(ops, a, b)
-            if a.flush(_TIMEOUT_S):
-                raise BackupError(f"{self._ref}: the broker did not acknowledge every record")
-            self._check()
+            with OffsetReader(self._settings) as reader:
+                while not all(lane.done for lane in lanes):
+                    self._round(a, lanes, reader)
+                ends = {lane.job.ref: reader.high(lane.job.ref) for lane in lanes}
         except KafkaException as exc:
-            raise BackupError(f"{self._ref}: a transaction failed: {exc}") from exc
+            raise BackupError(f"a transaction of the import failed: {exc}") from exc
+        seconds = time.perf_counter() - started
+        return [lane.job.result("transactional", ends[lane.job.ref], seconds) for lane in lanes]
 
-    def _run(self, ops: list[Op], a: Producer, b: Producer | None) -> Producer | None:
+    def _round(self, a: Producer, lanes: list[_Lane], reader: OffsetReader) -> None:
+        in_txn = False
+        for lane in lanes:  # step 1
+            if lane.pending is None:
+                continue
+            offset = lane.pending["offset"]
+            if self._spend(lane, lane.planner.before(offset)):
+                _await_end(reader, lane.job.ref, offset)
+            if not in_txn:
+                a.begin_transaction()
+                in_txn = True
+            while lane.pending is not None:
+                record = lane.pending
+                _produce(a, lane.job, record, on_delivery=lane.job.delivered(record["offset"]))
+                self._advance(1)
+                lane.pending = next(lane.records, None)
+                if lane.pending is None or lane.planner.gap(lane.pending["offset"]):
+                    break
+                lane.planner.before(lane.pending["offset"])
+            a.poll(0)
+        if in_txn:  # step 2
+            a.commit_transaction(_TIMEOUT_S)
+            for lane in lanes:
+                if lane.planner.a_open:
+                    lane.planner.committed()
+        for lane in lanes:
+            lane.job.check()
+            if lane.pending is None and not lane.done:  # step 3
+                self._spend(lane, lane.planner.finish(lane.job.coverage.end))
+                lane.done = True
+
+    def _spend(self, lane: _Lane, ops: list[Op]) -> bool:
+        """Run B's operations for a lane; True when they ended with an abort."""
         for op in ops:
-            if op is Op.COMMIT_A:
-                a.commit_transaction(_TIMEOUT_S)
-                self._check()
-            elif op is Op.BEGIN_B:
-                b = b or self._producer("b")
-                b.begin_transaction()
+            if op is Op.BEGIN_B:
+                if lane.b is None:
+                    ref = lane.job.ref
+                    lane.b = _producer(
+                        self._settings, f"{self._txn_prefix}.{ref.topic}.{ref.partition}.b"
+                    )
+                lane.b.begin_transaction()
             elif op is Op.FILL:
-                assert b is not None
-                self._produce(b, None)
-                b.flush(_TIMEOUT_S)
+                assert lane.b is not None
+                _produce(lane.b, lane.job, None)
+                lane.b.flush(_TIMEOUT_S)
             elif op is Op.ABORT_B:
-                assert b is not None
-                b.abort_transaction(_TIMEOUT_S)
-        return b
+                assert lane.b is not None
+                lane.b.abort_transaction(_TIMEOUT_S)
+            else:  # COMMIT_A: A is committed once per round, never per lane
+                raise AssertionError(f"{lane.job.ref}: unexpected {op}")
+        return Op.ABORT_B in ops
 
-    def _await_end(self, reader: OffsetReader, end: int) -> None:
-        """Wait until the partition's end is `end` (an abort marker is written after the
-        abort call returns)."""
-        deadline = time.monotonic() + _TIMEOUT_S
-        while (high := reader.high(self._ref)) < end:
-            if time.monotonic() > deadline:
-                raise BackupError(
-                    f"{self._ref} ends at {high}, not {end}, {_TIMEOUT_S:.0f} s after an abort"
-                )
-            time.sleep(0.005)
-        if high > end:
-            raise OffsetDriftError(
-                f"{self._ref} ends at {high} where the next record's offset is {end}; operator "
-                "action: make sure nothing else writes to the target topics, delete them and "
-                "import again"
-            )
+
+def _await_end(reader: OffsetReader, ref: PartitionRef, end: int) -> None:
+    """Wait until `ref` ends at `end` (an abort's marker is written after the call returns)."""
+    deadline = time.monotonic() + _TIMEOUT_S
+    while (high := reader.high(ref)) < end:
+        if time.monotonic() > deadline:
+            raise BackupError(f"{ref} ends at {high}, not {end}, {_TIMEOUT_S:.0f} s after an abort")
+        time.sleep(0.005)
+    if high > end:
+        raise OffsetDriftError(
+            f"{ref} ends at {high} where the next record's offset is {end}; operator action: "
+            "make sure nothing else writes to the target topics, delete them and import again"
+        )

@@ -18,6 +18,11 @@ g' - 1 fills and the abort. Any gap is spent exactly, so every record lands at i
 After the last record the exported end is reached the same way; closing A and B may then add
 up to two offsets past it, where no record follows.
 
+One A may serve many partitions (as the listener's one transaction writes to every partition
+of a range): the import then commits A once for all of them, tells each planner so
+(`committed`), and asks `before` only afterwards, when A holds nothing of that partition, so
+the plan spends the rest of the gap with B alone.
+
 Pure: `tests/unit/log/backup/test_placement.py` runs the plans on a model of a partition.
 """
 
@@ -61,9 +66,26 @@ class OffsetPlanner:
         self.next = offset + 1
         return ops
 
+    def gap(self, offset: int) -> int:
+        """Invisible offsets to spend before the record of `offset` (0: write it at once).
+
+        Raises:
+            ValueError: `offset` is below the next free offset.
+        """
+        return self._gap(offset)
+
+    def committed(self) -> None:
+        """A's transaction, which holds records of this partition, was committed (its marker
+        spent the first offset of the next gap, or one past the end)."""
+        if not self.a_open:
+            raise ValueError("A holds no record of this partition: its commit spends nothing")
+        self.a_open = False
+        self.next += 1
+
     def finish(self, end: int) -> list[Op]:
-        """The operations that reach `end`, then close both transactions."""
-        ops = self._spend(self._gap(end))
+        """The operations that reach `end` (if a commit did not pass it already), then close
+        both transactions."""
+        ops = self._spend(max(end - self.next, 0))
         if self.a_open:
             ops.append(Op.COMMIT_A)
             self.a_open = False

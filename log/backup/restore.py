@@ -10,9 +10,10 @@
 3. check the target topics: each must be missing or empty (`NonEmptyTopicError`), unless
    `allow_non_empty`, and have the exported partition count;
 4. create the missing topics with the pipeline's topic specs (`ensure_topics`);
-5. restore the partitions, a few at a time (`PartitionRestore`): every record with its key,
+5. restore the partitions (`aop.log.backup.partition_restore`): every record with its key,
    value, headers and timestamp, in order, at the offset it had (`allow_non_empty`: appended,
-   new offsets);
+   new offsets): dense partitions each with a plain producer, a few at a time, beside one
+   lock-step writer for all the others;
 6. report what was written per partition.
 
 After an import the log reads as it did when exported, offsets included, so every offset
@@ -24,7 +25,6 @@ leaves some partitions (partly) written: delete the target topics and import aga
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +33,12 @@ from aop.log.backup.cut import OffsetReader, PartitionRef
 from aop.log.backup.errors import ChecksumError, ManifestError, NonEmptyTopicError
 from aop.log.backup.files import file_sha256
 from aop.log.backup.manifest import Deployment, Manifest, TopicCoverage, latest_manifest
-from aop.log.backup.partition_restore import PartitionRestore, RestoredPartition
+from aop.log.backup.partition_restore import (
+    LockstepRestore,
+    PartitionJob,
+    PlainRestore,
+    RestoredPartition,
+)
 from aop.log.backup.progress import Progress
 from aop.log.kafka import TopicSpec, ensure_topics, topic_specs
 from aop.runtime.settings import Settings
@@ -166,30 +171,29 @@ def import_log(
                         "prefix, or pass --allow-non-empty to append (offsets then change)"
                     )
     ensure_topics(settings, [spec for _, spec in pairs])  # step 4
-    jobs = [
-        PartitionRestore(
-            settings,
-            directory,
-            PartitionRef(spec.name, part.partition),
-            part,
-            preserve_offsets=not allow_non_empty,
-            advance=_advance(progress),
-        )
-        for topic, spec in pairs
-        for part in topic.coverage
-        if part.records or part.end > part.start
+    with OffsetReader(settings) as reader:
+        jobs = [
+            PartitionJob(ref, part, directory, reader.high(ref))
+            for topic, spec in pairs
+            for part in topic.coverage
+            if part.end > part.start
+            for ref in [PartitionRef(spec.name, part.partition)]
+        ]
+    advance = progress.advance if progress else (lambda _n: None)
+    plain = [j for j in jobs if j.dense or allow_non_empty]
+    tasks: list[PlainRestore | LockstepRestore] = [
+        PlainRestore(settings, j, preserve_offsets=not allow_non_empty, advance=advance)
+        for j in plain
     ]
+    tasks.append(LockstepRestore(settings, [j for j in jobs if j not in plain], advance=advance))
     if progress:
         progress.start("import", manifest.records)
     try:
         with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:  # step 5
-            result.partitions = list(pool.map(lambda job: job.run(), jobs))
+            for done in pool.map(lambda task: task.run(), tasks):
+                result.partitions.extend(done)
     finally:
         if progress:
             progress.finish()
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _advance(progress: Progress | None) -> Callable[[int], None] | None:
-    return progress.advance if progress else None

@@ -203,3 +203,41 @@ def test_export_waits_for_an_open_listener_transaction_and_never_cuts_through_it
     got, end = read_partition(source, CHAIN_EVENTS, 2)
     assert got[-1].value == b"open"
     assert chain.coverage[2].end == end and chain.coverage[2].records == len(got)
+
+
+def test_interleaved_transactions_of_two_producers_come_back_at_their_offsets(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """Two producers' transactions interleaved on aop.dlq (the listener's and another's): the
+    gaps between records (two markers after two records, an aborted record) are re-created."""
+    source = settings_factory()
+    writer = PipelineLikeWriter(source)
+    writer.close()
+    topic = source.topic(DLQ)
+    x = Producer(producer_config(source, **{"transactional.id": "t-x"}))
+    y = Producer(producer_config(source, **{"transactional.id": "t-y"}))
+    for p in (x, y):
+        p.init_transactions(30)
+    x.begin_transaction()
+    x.produce(topic, b"x1", partition=0)  # offset 0
+    x.flush(30)
+    y.begin_transaction()
+    y.produce(topic, b"y1", partition=0)  # offset 1
+    y.flush(30)
+    y.commit_transaction(30)
+    x.commit_transaction(30)  # markers at 2 and 3
+    y.begin_transaction()
+    y.produce(topic, b"aborted", partition=0)
+    y.flush(30)
+    y.abort_transaction(30)  # 4, marker 5
+    x.begin_transaction()
+    x.produce(topic, b"x2", partition=0)  # offset 6
+    x.commit_transaction(30)
+    expected, end = read_partition(source, DLQ, 0)
+    assert [(r.offset, r.value) for r in expected] == [(0, b"x1"), (1, b"y1"), (6, b"x2")]
+    export_log(source, tmp_path)
+    target = settings_factory(env={"AOP_TOPIC_PREFIX": new_topic_prefix()})
+    import_log(target, tmp_path)
+    got, target_end = read_partition(target, DLQ, 0)
+    assert got == expected
+    assert end <= target_end <= end + 2

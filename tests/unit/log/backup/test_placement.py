@@ -108,3 +108,34 @@ def test_an_offset_below_the_next_free_one_is_refused() -> None:
     planner = OffsetPlanner(5)
     with pytest.raises(ValueError, match="offset 4 is below the next free offset 5"):
         planner.before(4)
+
+
+@given(st.lists(exported_partitions(), min_size=1, max_size=4))
+def test_one_shared_a_over_several_partitions_puts_every_record_in_place(
+    partitions: list[tuple[list[int], int]],
+) -> None:
+    """Lock-step rounds (each partition writes what needs no gap, then one commit for all, as
+    `aop log import` runs a shared A) place every record of every partition."""
+    planners = [OffsetPlanner(0) for _ in partitions]
+    models = [PartitionModel(0) for _ in partitions]
+    cursors = [0] * len(partitions)
+    placed: list[list[int]] = [[] for _ in partitions]
+    while any(cursors[i] < len(offsets) for i, (offsets, _) in enumerate(partitions)):
+        for i, (offsets, _) in enumerate(partitions):
+            planner, model = planners[i], models[i]
+            if cursors[i] < len(offsets):
+                model.run(planner.before(offsets[cursors[i]]))
+                placed[i].append(model.write())
+                cursors[i] += 1
+            while cursors[i] < len(offsets) and planner.gap(offsets[cursors[i]]) == 0:
+                model.run(planner.before(offsets[cursors[i]]))
+                placed[i].append(model.write())
+                cursors[i] += 1
+        for planner, model in zip(planners, models, strict=True):  # one commit of A
+            if planner.a_open:
+                model.run([Op.COMMIT_A])
+                planner.committed()
+    for i, (offsets, end) in enumerate(partitions):
+        models[i].run(planners[i].finish(end))
+        assert placed[i] == offsets
+        assert end <= models[i].end <= end + 2
