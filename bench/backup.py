@@ -40,6 +40,7 @@ import os
 import shutil
 import time
 import uuid
+import zlib
 
 import cramjam
 from confluent_kafka import Producer
@@ -141,25 +142,30 @@ def bare_produce(settings: Settings, directory: Path, files: list[Path]) -> tupl
 
 
 def per_byte_floor(files: list[Path], codec: str, scratch: Path) -> dict[str, float]:
-    """Seconds per GB of the values, on one file's values in memory: sha256, the codec, a
-    file write (page cache, no fsync)."""
-    values = [r["value"] or b"" for r in read_segment(max(files, key=lambda p: p.stat().st_size))]
-    blob = b"".join(values)
-    gb = len(blob) / 1e9
+    """What any export must spend per GB, measured on the largest file, in memory: the codec
+    on the values (snappy as Avro frames it: compress + CRC32), per GB of values; sha256 and
+    a durable write (write + fsync) of the file's bytes, per GB of files."""
+    path = max(files, key=lambda p: p.stat().st_size)
+    values = [r["value"] or b"" for r in read_segment(path)]
+    data = path.read_bytes()
+    values_gb, files_gb = sum(map(len, values)) / 1e9, len(data) / 1e9
     out: dict[str, float] = {}
-    started = time.perf_counter()
-    hashlib.sha256(blob).digest()
-    out["sha256"] = (time.perf_counter() - started) / gb
     started = time.perf_counter()
     if codec == "snappy":
         for value in values:
             cramjam.snappy.compress_raw(value)
-    out[codec] = (time.perf_counter() - started) / gb
+            zlib.crc32(value)
+    out[f"{codec} per GB of values"] = (time.perf_counter() - started) / values_gb
+    started = time.perf_counter()
+    hashlib.sha256(data).digest()
+    out["sha256 per GB of files"] = (time.perf_counter() - started) / files_gb
     target = scratch / "floor.bin"
     started = time.perf_counter()
     with target.open("wb") as f:
-        f.write(blob)
-    out["write"] = (time.perf_counter() - started) / gb
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    out["write+fsync per GB of files"] = (time.perf_counter() - started) / files_gb
     target.unlink()
     return out
 
@@ -234,12 +240,17 @@ def main() -> None:
     import_ratio = produced / imported.seconds
     print(f"export / bare consume: {export_ratio:.3f} (goal >= {GOAL_RATIO})")
     print(f"import / bare produce: {import_ratio:.3f} (goal >= {GOAL_RATIO})")
-    floor_s = sum(floor.values()) * size / 1e9
+    codec_s, sha_s, write_s = floor.values()
+    floor_s = codec_s * size / 1e9 + (sha_s + write_s) * exported.bytes / 1e9
     print(
-        "per GB of values, measured in memory: "
+        "the export's per-byte work, measured in memory: "
         + ", ".join(f"{k} {v:.2f} s" for k, v in floor.items())
-        + f"; for this log {floor_s:.1f} s, i.e. an export can reach at most "
-        f"{consume / (consume + floor_s):.2f} x the bare consume on one core"
+        + f"; for this log {floor_s:.1f} s on one core: with the read of the bare consume, "
+        f"at most {consume / (consume + floor_s):.2f} x the bare consume without overlap"
+    )
+    print(
+        f"export / (bare consume + that work): {(consume + floor_s) / exported.seconds:.3f} "
+        "(the goal this bench proposes instead: >= 0.5)"
     )
 
 
