@@ -310,6 +310,8 @@ def _read(
                     last_read = time.monotonic()
                 if offset >= job.end - (0 if error is not None else 1):
                     del pending[key]
+                    if progress:  # the markers after its last record
+                        progress.advance(job.end - job.start - job.writer.done)
         ranges = []
         for job in jobs:
             writer, job.writer = job.writer, None
