@@ -140,8 +140,8 @@ def export_log(
         if found and previous:
             previous.deployment.refuse_other(deployment, source=str(found[0]), same_prefix=True)
         _remove_leftovers(directory, previous)  # step 3
-        specs = topic_specs(settings)
         with OffsetReader(settings) as reader:
+            specs = _existing(settings, topic_specs(settings), previous, reader.topics())
             jobs = _plan(settings, specs, previous, reader, cut_timeout_s)  # step 4
         result = ExportResult(directory, previous, found[0] if found else None, False)
         if all(j.end == j.start for j in jobs):
@@ -206,6 +206,30 @@ def _remove_leftovers(directory: Path, manifest: Manifest | None) -> None:
 
 def _logical(settings: Settings, spec: TopicSpec) -> str:
     return spec.name.removeprefix(settings.topic_prefix)
+
+
+def _existing(
+    settings: Settings, specs: list[TopicSpec], previous: Manifest | None, topics: set[str]
+) -> list[TopicSpec]:
+    """The specs whose topic exists; a missing one the export covers is a lost topic.
+
+    Raises:
+        LogGapError: a topic with exported records is gone from the cluster.
+    """
+    found = []
+    for spec in specs:
+        if spec.name in topics:
+            found.append(spec)
+            continue
+        covered = previous.topic(_logical(settings, spec)) if previous else None
+        if covered and any(c.end > 0 for c in covered.coverage):
+            raise LogGapError(
+                f"{spec.name} does not exist any more, but the export covers its offsets up "
+                f"to {max(c.end for c in covered.coverage)}: it was deleted; operator action: "
+                "restore it from this export (`aop log import`), or export into a new directory"
+            )
+        log.warning("not exported: the topic does not exist yet", extra={"topic": spec.name})
+    return found
 
 
 def _plan(

@@ -8,23 +8,34 @@ without. Its ledger (offsets from the delivery reports) is what a restored log m
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from aop.log.backup import (
     ChecksumError,
     CutTimeoutError,
     ForeignManifestError,
+    LogGapError,
     NonEmptyTopicError,
     export_log,
     import_log,
     latest_manifest,
 )
 from aop.log.backup.cut import OffsetReader
-from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, SETTLEMENT, producer_config, topic_specs
+from aop.log.kafka import (
+    CHAIN_EVENTS,
+    DLQ,
+    EPOCH_ROOTS,
+    SETTLEMENT,
+    ensure_topics,
+    producer_config,
+    topic_specs,
+)
 from aop.runtime.settings import Settings
 from tests.conftest import new_topic_prefix
 from tests.support.kafka_log import PipelineLikeWriter, read_partition
@@ -241,3 +252,30 @@ def test_interleaved_transactions_of_two_producers_come_back_at_their_offsets(
     got, target_end = read_partition(target, DLQ, 0)
     assert got == expected
     assert end <= target_end <= end + 2
+
+
+def test_export_refuses_a_deleted_or_recreated_topic_and_keeps_the_manifest(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """After `rpk topic delete` of an exported topic the export fails naming it; once the
+    topic is recreated empty, it fails again (its offsets went back to 0)."""
+    source = settings_factory()
+    _write(PipelineLikeWriter(source), 4)
+    first = export_log(source, tmp_path).manifest
+    assert first is not None
+    covered = first.topic(SETTLEMENT)
+    assert covered is not None and covered.coverage[0].end == 1  # one settlement result
+    name = source.topic(SETTLEMENT)
+    admin = AdminClient({"bootstrap.servers": source.kafka_bootstrap})
+    admin.delete_topics([name], operation_timeout=30)[name].result()
+    deadline = time.monotonic() + 30
+    while name in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with pytest.raises(LogGapError, match=rf"{name} does not exist any more, .* up to 1:"):
+        export_log(source, tmp_path)
+    ensure_topics(source)
+    with pytest.raises(
+        LogGapError, match=rf"{name}\[0\] ends at offset 0 but the export covers it up to 1:"
+    ):
+        export_log(source, tmp_path)
+    assert latest_manifest(tmp_path) == (tmp_path / "manifests" / "00000001.json", first)
