@@ -199,7 +199,7 @@ def test_restore_drill_loses_nothing_and_serves_the_same_proofs(
         run.services.env.update(restored)
 
         run.services.start_all()  # step 5
-        figures.recovery_s["restore"] = run.recovered("restore", mark)
+        run.recovered("restore", mark)
         figures.extra["restore_output"] = steps.stdout
 
         after = {url: http_get(url) for url in proofs}
