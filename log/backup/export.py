@@ -132,7 +132,6 @@ def export_log(
         BackupError: the directory is locked, a write failed (full disk), the broker stalled.
     """
     started = time.perf_counter()
-    directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory):  # step 1
         found = latest_manifest(directory)  # step 2
         previous = found[1] if found else None
@@ -172,7 +171,12 @@ def export_log(
 
 @contextmanager
 def _locked(directory: Path) -> Iterator[None]:
-    with (directory / LOCK_FILE).open("a") as lock:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = (directory / LOCK_FILE).open("a")
+    except OSError as exc:
+        raise BackupError(f"cannot use {directory} as an export directory: {exc}") from exc
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
