@@ -40,6 +40,7 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -178,17 +179,20 @@ class _Workload:
         )
 
 
-def produce_log(settings: Settings, config: FoldConfig, events: int, batch_events: int) -> int:
-    """Write the log; returns the number of SlotBatch records."""
-    producer = Producer(producer_config(settings, **{"linger.ms": 20, "batch.size": 4_000_000}))
-    topic = settings.topic(CHAIN_EVENTS)
+def slot_batch_steps(
+    config: FoldConfig, topic: str, events: int, batch_events: int
+) -> Iterator[list[tuple[int, bytes]]]:
+    """The log, step by step: per step (a range of SLOTS_PER_BATCH slots) one encoded
+    SlotBatch per partition, `batch_events` events each on partitions with channels, every
+    partition advancing together (as the listener writes a range), `events` in all."""
     encoder = SlotBatchEncoder(AvroCodec(), topic=topic)
     workload = _Workload(config, wallets=20_000, seed=1)
     busy = [p for p in range(config.partitions) if config.channels_of(p)]
     steps = -(-events // (batch_events * len(busy)))
-    records = written = 0
+    written = 0
     for step in range(steps):
         first, last = step * SLOTS_PER_BATCH, (step + 1) * SLOTS_PER_BATCH - 1
+        out = []
         for partition in range(config.partitions):
             specs = config.channels_of(partition)
             batch = []
@@ -199,7 +203,20 @@ def produce_log(settings: Settings, config: FoldConfig, events: int, batch_event
                     workload.event(partition, workload.rng.choice(specs).config, s) for s in slots
                 ]
                 written += n
-            value = encoder.encode(partition, first, last, batch, None)
+            out.append((partition, encoder.encode(partition, first, last, batch, None)))
+        yield out
+        if step % 50 == 0:
+            print(f"  produced {written:,} events", file=sys.stderr, end="\r")
+    print(file=sys.stderr)
+
+
+def produce_log(settings: Settings, config: FoldConfig, events: int, batch_events: int) -> int:
+    """Write the log; returns the number of SlotBatch records."""
+    producer = Producer(producer_config(settings, **{"linger.ms": 20, "batch.size": 4_000_000}))
+    topic = settings.topic(CHAIN_EVENTS)
+    records = 0
+    for step in slot_batch_steps(config, topic, events, batch_events):
+        for partition, value in step:
             while True:
                 try:
                     producer.produce(topic, value, key=b"p%d" % partition, partition=partition)
@@ -208,11 +225,8 @@ def produce_log(settings: Settings, config: FoldConfig, events: int, batch_event
                     producer.poll(0.1)
             records += 1
         producer.poll(0)
-        if step % 50 == 0:
-            print(f"  produced {written:,} events", file=sys.stderr, end="\r")
     if producer.flush(120):
         raise SystemExit("the broker did not acknowledge every record")
-    print(file=sys.stderr)
     return records
 
 

@@ -25,6 +25,7 @@ COMMANDS = (
     "replay",
     "rebuild",
     "parity",
+    "log",
 )
 
 

@@ -38,9 +38,16 @@ _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy"
 
 @dataclass(frozen=True)
 class TopicSpec:
+    """A topic of the pipeline. Every spec is part of the log `aop log export` backs up.
+
+    `transactional` marks a topic written in Kafka transactions that span several partitions
+    (the listener's): an export cuts it only where no such transaction is half visible.
+    """
+
     name: str
     partitions: int
     config: dict[str, str]
+    transactional: bool = False
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -52,11 +59,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     parts = settings.chain_partitions
     large = {**_KEEP_FOREVER, "max.message.bytes": "4194304"}
     return [
-        TopicSpec(settings.topic(CHAIN_EVENTS), parts, large),
+        TopicSpec(settings.topic(CHAIN_EVENTS), parts, large, transactional=True),
         TopicSpec(settings.topic(EPOCH_ROOTS), parts, large),
         TopicSpec(settings.topic(GLOBAL_ROOTS), 1, large),
         TopicSpec(settings.topic(SETTLEMENT), 1, dict(_KEEP_FOREVER)),
-        TopicSpec(settings.topic(DLQ), 1, large),
+        TopicSpec(settings.topic(DLQ), 1, large, transactional=True),
     ]
 
 

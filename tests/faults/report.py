@@ -26,6 +26,7 @@ COMMANDS = {
     "rpc_errors": "'tests/faults/test_rpc_faults.py::"
     "test_rpc_fault_mid_run_loses_nothing_and_roots_match[errors]'",
     "audit_disk_full": "tests/faults/test_audit_disk_full.py",
+    "restore_drill": "tests/faults/test_restore_drill.py",
 }
 
 

@@ -12,7 +12,8 @@ the API has answered a few requests, it scrapes every service's /metrics and req
 metric name used by the dashboard or the alerts to be exposed by one of them (a family counts
 when its `# HELP`/`# TYPE` lines are there, samples or not). The `aop_parity_*` names come
 from `aop parity`, not from a service: they must be in the textfile `aop parity
---metrics-file` writes. The `aop_supervisor_*` names live in the process that runs the
+--metrics-file` writes, the `aop_backup_*` ones in the textfile of `aop log export
+--metrics-file`. The `aop_supervisor_*` names live in the process that runs the
 supervisor: they are scraped from `aop run` itself (with only the API as its child, on
 AOP_METRICS_PORT).
 """
@@ -50,6 +51,7 @@ DATASOURCE_UID = "prometheus"  # infra/grafana/provisioning/datasources/promethe
 #: series Prometheus itself adds to every target; no service exposes them.
 PROMETHEUS_SYNTHETIC = frozenset({"up"})
 PARITY_PREFIX = "aop_parity_"
+BACKUP_PREFIX = "aop_backup_"
 
 CHANNELS = ("obs:alpha", "obs:beta")
 #: a fast chain: 40 ms slots, 50-slot epochs (2 s), finality 4 slots.
@@ -293,12 +295,15 @@ def test_dashboard_queries_parse_as_promql(tmp_path: Path) -> None:
 @dataclass
 class PipelineRun:
     """What the short run left: each service's /metrics text (`aop run`'s own as
-    "supervisor") and the parity textfile."""
+    "supervisor"), the parity textfile and the export's."""
 
     scrapes: dict[str, str]
     parity_file: Path
     parity_code: int
     parity_output: str
+    backup_file: Path
+    backup_code: int
+    backup_output: str
 
 
 def _wait_for_root(api: str, supervisor: Supervisor) -> tuple[str, int]:
@@ -417,7 +422,19 @@ def _run_pipeline(
     scrapes["supervisor"] = _scrape_aop_run(live.env)
     parity_file = workdir / "aop_parity.prom"
     parity = live.aop("parity", "--no-chain", "--quiet", "--metrics-file", str(parity_file))
-    return PipelineRun(scrapes, parity_file, parity.returncode, parity.stdout + parity.stderr)
+    backup_file = workdir / "aop_backup.prom"
+    export = live.aop(
+        "log", "export", str(workdir / "export"), "--quiet", "--metrics-file", str(backup_file)
+    )
+    return PipelineRun(
+        scrapes,
+        parity_file,
+        parity.returncode,
+        parity.stdout + parity.stderr,
+        backup_file,
+        export.returncode,
+        export.stdout + export.stderr,
+    )
 
 
 def test_every_metric_of_the_dashboard_and_alerts_is_exposed_by_a_running_service(
@@ -432,7 +449,7 @@ def test_every_metric_of_the_dashboard_and_alerts_is_exposed_by_a_running_servic
         exposed.update(families_of(text))
     problems = []
     for name in sorted(used):
-        if name in PROMETHEUS_SYNTHETIC or name.startswith(PARITY_PREFIX):
+        if name in PROMETHEUS_SYNTHETIC or name.startswith((PARITY_PREFIX, BACKUP_PREFIX)):
             continue
         problem = missing_from(name, exposed)
         if problem:
@@ -477,6 +494,34 @@ def test_parity_textfile_holds_every_aop_parity_metric_the_alerts_and_dashboard_
     assert {"aop_parity_mismatches", "aop_parity_last_run_timestamp_seconds"} <= set(used)
     problems = [p for name in sorted(used) if (p := missing_from(name, families))]
     assert not problems, "missing parity metrics:\n" + "\n".join(problems)
+
+
+def test_export_textfile_holds_every_aop_backup_metric_the_alerts_use(
+    pipeline: PipelineRun,
+) -> None:
+    """`aop log export --metrics-file` writes every aop_backup_* name the alerts read, with a
+    success and an end offset for every partition of aop.chain.events (2 here)."""
+    assert pipeline.backup_code == 0, pipeline.backup_output
+    text = pipeline.backup_file.read_text()
+    families = families_of(text)
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    values = {s.name: s.value for s in samples}
+    assert values["aop_backup_last_run_success"] == 1.0
+    assert (
+        values["aop_backup_last_success_timestamp_seconds"]
+        == (values["aop_backup_last_run_timestamp_seconds"])
+    )
+    assert values["aop_backup_records"] > 0 and values["aop_backup_manifest_seq"] == 1.0
+    ends = {
+        s.labels["partition"]: s.value
+        for s in samples
+        if s.name == "aop_backup_end_offset" and s.labels["topic"] == "aop.chain.events"
+    }
+    assert sorted(ends) == ["0", "1"] and min(ends.values()) > 0
+    used = [name for name in used_metrics() if name.startswith(BACKUP_PREFIX)]
+    assert {"aop_backup_last_success_timestamp_seconds", "aop_backup_last_run_success"} <= set(used)
+    problems = [p for name in sorted(used) if (p := missing_from(name, families))]
+    assert not problems, "missing backup metrics:\n" + "\n".join(problems)
 
 
 def test_aop_run_serves_the_supervisor_metrics_on_its_metrics_port(
