@@ -50,7 +50,7 @@ from confluent_kafka.admin import AdminClient
 from aop.log.backup import export_log, import_log
 from aop.log.backup.segment import read_segment
 from aop.log.kafka import CHAIN_EVENTS, ensure_topics, producer_config, topic_specs
-from aop.replay.reader import LogReader, ReadRange, log_bounds
+from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.runtime.settings import Settings, load_settings
 from aop.streams.fold.config import fold_config
 from bench.replay import _settings as replay_settings

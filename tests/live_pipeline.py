@@ -137,6 +137,9 @@ def pipeline_env(
         "AOP_EPOCH_SLOTS": "50",
         "AOP_PUBLISHER_KEYPAIR": str(keypair),
         "AOP_AUTO_PUBLISH": "false",
+        # settlement walks the channel roots (the simulated program is v0.2.2); the combiner
+        # still builds, and the projector stores, the global roots
+        "AOP_SETTLEMENT_TARGET": "channel",
         "AOP_API_PORT": str(ports["api"]),
         "AOP_AUDIT_DIR": str(workdir / "audit"),
         "AOP_FOLD_DATADIR": str(workdir / "fold"),

@@ -100,7 +100,10 @@ class PipelineProbe:
 
     def oldest_pending_epoch(self) -> int | None:
         """The oldest epoch with a `pending` settlement outbox entry (None: none pending)."""
-        rows = self._query("SELECT min(epoch) FROM settlement_outbox WHERE status = 'pending'")
+        rows = self._query(
+            "SELECT min(epoch) FROM settlement_outbox WHERE status = 'pending' "
+            "AND format IN ('cumulative-v2', 'ring-v0')"  # AOP_SETTLEMENT_TARGET=channel
+        )
         value = rows[0][0] if rows else None
         return None if value is None else int(str(value))
 

@@ -70,7 +70,11 @@ def login(owner: Settings) -> Iterator[Login]:
         url = owner.database_url.replace("aop:aop@", f"{user}:{password}@", 1)
         assert url != owner.database_url, "the test expects the local `aop:aop@` URL"
         return load_settings(
-            {"AOP_DATABASE_URL": url, "AOP_DATABASE_SCHEMA": owner.database_schema}
+            {
+                "AOP_DATABASE_URL": url,
+                "AOP_DATABASE_SCHEMA": owner.database_schema,
+                "AOP_SETTLEMENT_TARGET": "channel",  # the seeded roots are channel roots
+            }
         )
 
     yield make

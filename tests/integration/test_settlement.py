@@ -100,6 +100,8 @@ def settle_env(sim: SimChainServer, keypair_file: Path) -> dict[str, str]:
         "AOP_PUBLISHER_KEYPAIR": str(keypair_file),
         "AOP_COMMITMENT": "finalized",
         "AOP_AUTO_PUBLISH": "true",
+        # these tests publish channel roots (programs v0.2.2 and v0.2.1-clean)
+        "AOP_SETTLEMENT_TARGET": "channel",
         "AOP_SETTLEMENT_BACKOFF_INITIAL_MS": "20",
         "AOP_SETTLEMENT_BACKOFF_MAX_MS": "200",
         "AOP_SETTLEMENT_CONFIRM_POLL_S": "0.05",
