@@ -50,6 +50,11 @@ Claims appear in leaf order. Wallets with a zero amount get no leaf.
   [{"wallet": "<base58>", "amount": <int>, "first_seen": <int>}, ...]; leaf index =
   order of (first_seen, wallet bytes); at most 1024 claims; claims carry "amount"; the
   output adds "claim_id" (<channel>:<epoch>) and "channel_state" (the ring account).
+--format global-v4 / global-v5 (the program as deployed: one root per mint): need
+  --root-seq and no --channel; input [{"wallet", "cumulative_total"}, ...] (v4) or
+  [{"wallet", "base_yield", "attention_bonus"}, ...] (v5); leaves ordered by wallet bytes;
+  claims carry the same keys; "channel" is null and "channel_config" is replaced by
+  "global_root_config" (the mint's GlobalRootConfig).
 
 --program-id and --mint default to AOP_PROGRAM_ID and AOP_MINT.
 Bad input exits 2 naming the entry (entries are numbered from 0, as in the JSON array).
@@ -78,8 +83,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument("--format", choices=sorted(CLAIM_FORMATS), default=DEFAULT_CLAIM_FORMAT)
     build.add_argument("--program-id", help="base58 program id (default: AOP_PROGRAM_ID)")
     build.add_argument("--mint", help="base58 mint (default: AOP_MINT)")
-    build.add_argument("--channel", required=True, help="channel name, 1-64 ASCII characters")
-    build.add_argument("--root-seq", type=int, help="root sequence (cumulative-v2)")
+    build.add_argument(
+        "--channel", help="channel name, 1-64 ASCII characters (not for the global formats)"
+    )
+    build.add_argument("--root-seq", type=int, help="root sequence (cumulative-v2, global-*)")
     build.add_argument("--epoch", type=int, help="epoch (ring-v0)")
     build.add_argument("--input", required=True, help="dataset JSON file, or - for stdin")
     build.set_defaults(handler=run_build)
@@ -102,6 +109,10 @@ def run_build(args: argparse.Namespace) -> int:
     for key in ("root_seq", "epoch"):
         if key != fmt.sequence_key and getattr(args, key) is not None:
             raise AopError(f"{_flag(key)} does not apply to --format {fmt.name}")
+    if fmt.is_global and args.channel is not None:
+        raise AopError(f"--channel does not apply to --format {fmt.name} (one root per mint)")
+    if not fmt.is_global and args.channel is None:
+        raise AopError(f"--channel is required with --format {fmt.name}")
     scope = _scope(fmt, program_id, mint, args.channel, getattr(args, fmt.sequence_key))
     document = _load_json(args.input)
     inputs = _dataset_inputs(fmt, document)
@@ -124,7 +135,7 @@ def _flag(key: str) -> str:
 
 
 def _scope(
-    fmt: ClaimFormat, program_id: Pubkey, mint: Pubkey, channel: str, sequence: int | None
+    fmt: ClaimFormat, program_id: Pubkey, mint: Pubkey, channel: str | None, sequence: int | None
 ) -> TreeScope:
     """The scope of a tree; `sequence` is the root_seq or epoch, as the format needs."""
     if sequence is None:
@@ -135,7 +146,7 @@ def _scope(
 
 def _dataset_inputs(fmt: ClaimFormat, document: object) -> list[ClaimInput]:
     """The dataset's entries as `ClaimInput`s, in input order (positions = entry numbers)."""
-    keys = ("wallet", fmt.amount_key) + (("first_seen",) if fmt.sequence_key == "epoch" else ())
+    keys = ("wallet", *fmt.parts) + (("first_seen",) if fmt.sequence_key == "epoch" else ())
     if not isinstance(document, list):
         raise AopError(
             f"input must be a JSON array of objects with keys {', '.join(keys)} "
@@ -149,8 +160,19 @@ def _dataset_inputs(fmt: ClaimFormat, document: object) -> list[ClaimInput]:
                 f"entry {position}: must be an object with keys {', '.join(keys)} (got {got})"
             )
         wallet = _wallet_bytes(entry["wallet"], f"entry {position}: wallet")
-        inputs.append(ClaimInput(wallet, entry[fmt.amount_key], entry.get("first_seen", 0)))
+        amount, bonus = entry[fmt.parts[0]], entry[fmt.parts[1]] if len(fmt.parts) > 1 else 0
+        inputs.append(ClaimInput(wallet, amount, entry.get("first_seen", 0), bonus))
     return inputs
+
+
+def _parts_of(fmt: ClaimFormat, amount: int, bonus: int) -> dict[str, int]:
+    """A claim's amount keys: the format's parts (global-v5: base_yield, attention_bonus)."""
+    return dict(zip(fmt.parts, (amount, bonus)[: len(fmt.parts)], strict=True))
+
+
+def _root_account_key(fmt: ClaimFormat) -> str:
+    """The output key naming the root account the format publishes to."""
+    return "global_root_config" if fmt.is_global else "channel_config"
 
 
 def _build_output(fmt: ClaimFormat, tree: ClaimTree) -> dict[str, Any]:
@@ -167,20 +189,24 @@ def _build_output(fmt: ClaimFormat, tree: ClaimTree) -> dict[str, Any]:
         output["channel_state"] = str(fmt.root_account(scope))
     leaves = tree.leaves
     output.update(
-        root=tree.root.hex(),
-        dataset_hash=tree.dataset_hash.hex(),
-        leaf_count=tree.leaf_count,
-        total=tree.total,
-        channel_config=str(scope.channel_config),
-        claims={
-            str(Pubkey(wallet)): {
-                "leaf": leaves[index].hex(),
-                "index": index,
-                fmt.amount_key: amount,
-                "proof": [node.hex() for node in tree.proof(index)],
-            }
-            for index, (wallet, amount) in enumerate(zip(tree.wallets, tree.amounts, strict=True))
-        },
+        {
+            "root": tree.root.hex(),
+            "dataset_hash": tree.dataset_hash.hex(),
+            "leaf_count": tree.leaf_count,
+            "total": tree.total,
+            _root_account_key(fmt): str(fmt.root_account(scope)),
+            "claims": {
+                str(Pubkey(wallet)): {
+                    "leaf": leaves[index].hex(),
+                    "index": index,
+                    **_parts_of(fmt, amount, bonus),
+                    "proof": [node.hex() for node in tree.proof(index)],
+                }
+                for index, (wallet, amount, bonus) in enumerate(
+                    zip(tree.wallets, tree.base_amounts, tree.bonus_amounts, strict=True)
+                )
+            },
+        }
     )
     return output
 
@@ -195,13 +221,10 @@ def run_verify(args: argparse.Namespace) -> int:
             f"input must be the JSON object `aop tree build` prints (got {type(document).__name__})"
         )
     fmt = _core(lambda: get_claim_format(_field(document, "format", str)))
-    scope = _scope(
-        fmt,
-        _pubkey("program_id", _field(document, "program_id", str)),
-        _pubkey("mint", _field(document, "mint", str)),
-        _field(document, "channel", str),
-        _field(document, fmt.sequence_key, int),
-    )
+    program_id = _pubkey("program_id", _field(document, "program_id", str))
+    mint = _pubkey("mint", _field(document, "mint", str))
+    channel = None if fmt.is_global else _field(document, "channel", str)
+    scope = _scope(fmt, program_id, mint, channel, _field(document, fmt.sequence_key, int))
     root = _hex32("root", _field(document, "root", str))
     claims = _field(document, "claims", dict)
     failures, stated = _check_claims(fmt, scope, root, claims)
@@ -229,18 +252,19 @@ def _check_claims(
         if not isinstance(claim, dict):
             raise AopError(f"{where}: claim must be an object (got {type(claim).__name__})")
         index = _field(claim, "index", int, where)
-        amount = _field(claim, fmt.amount_key, int, where)
+        amount = _field(claim, fmt.parts[0], int, where)
+        bonus = _field(claim, fmt.parts[1], int, where) if len(fmt.parts) > 1 else 0
         leaf = _hex32(f"{where}: leaf", _field(claim, "leaf", str, where))
         proof_texts = _field(claim, "proof", list, where)
         proof = [_hex32(f"{where}: proof node {i}", node) for i, node in enumerate(proof_texts)]
-        expected_leaf = _core(lambda: fmt.leaf(scope, wallet, amount, index))  # noqa: B023
+        expected_leaf = _core(lambda: fmt.leaf(scope, wallet, amount, index, bonus=bonus))  # noqa: B023
         if leaf != expected_leaf:
             failures.append(
                 f"{where}: leaf {leaf.hex()} is not the leaf of its claim ({expected_leaf.hex()})"
             )
         elif not verify_proof(leaf, proof, root):
             failures.append(f"{where}: proof does not verify against root {root.hex()}")
-        stated.append((wallet_text, ClaimInput(wallet, amount, first_seen=index)))
+        stated.append((wallet_text, ClaimInput(wallet, amount, index, bonus)))
     return failures, stated
 
 
@@ -268,8 +292,9 @@ def _check_rebuilt_tree(
         "root": (_field(document, "root", str), tree.root.hex()),
         "dataset_hash": (_field(document, "dataset_hash", str), tree.dataset_hash.hex()),
         "leaf_count": (_field(document, "leaf_count", int), tree.leaf_count),
-        "channel_config": (_field(document, "channel_config", str), str(scope.channel_config)),
     }
+    account = _root_account_key(fmt)
+    expectations[account] = (_field(document, account, str), str(fmt.root_account(scope)))
     for key, (in_document, rebuilt) in expectations.items():
         if in_document != rebuilt:
             failures.append(f"{key} {in_document} does not match the claims (rebuilt: {rebuilt})")

@@ -315,3 +315,65 @@ def test_ring_v0_more_than_1024_claims_exits_2_naming_the_count(
 def test_verify_malformed_document_exits_2(run_factory: Run) -> None:
     code, _, err = run_factory("tree", "verify", "-", stdin='{"format": "cumulative-v2"}')
     assert (code, err) == (2, "aop tree: input: missing key 'program_id'\n")
+
+
+# -- the global formats ------------------------------------------------------------------------
+
+GLOBAL_BUILD = ["tree", "build", "--program-id", PROGRAM_ID, "--mint", CCM_MINT]
+
+
+def test_global_v5_build_gives_the_reference_tree_and_verifies(
+    run_factory: Run, tmp_path: Path
+) -> None:
+    """The §G7.3 dataset: root, leaves and proofs of the reference, the GlobalRootConfig as
+    the root account, claims carrying both parts; `verify` accepts it."""
+    from tests.unit.core import global_vectors as g
+
+    rows = [
+        {"wallet": str(Pubkey(w)), "base_yield": base, "attention_bonus": bonus}
+        for w, base, bonus, _ in reversed(g.V5_TREE)
+    ]
+    code, out, err = run_factory(
+        *GLOBAL_BUILD, "--format", "global-v5", "--root-seq", "7",
+        "--input", write_json(tmp_path, "v5.json", rows),
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    output = json.loads(out)
+    assert output["root"] == g.V5_ROOT
+    assert (output["channel"], output["global_root_config"]) == (None, g.GLOBAL_ROOT_CONFIG)
+    assert "channel_config" not in output
+    w0 = output["claims"][WALLETS[0]]
+    assert (w0["leaf"], w0["base_yield"], w0["attention_bonus"]) == (
+        g.V5_LEAF_W0,
+        600_000_000,
+        400_000_000,
+    )
+    assert w0["proof"] == list(g.V5_PROOFS[2])
+    path = write_json(tmp_path, "out.json", output)
+    assert run_factory("tree", "verify", path)[0] == 0
+    forged = {**output, "claims": {**output["claims"], WALLETS[0]: {**w0, "attention_bonus": 1}}}
+    code, _, err = run_factory("tree", "verify", write_json(tmp_path, "forged.json", forged))
+    assert code == 1 and f"wallet {WALLETS[0]}: leaf" in err
+
+
+def test_global_v4_build_takes_cumulative_totals_and_refuses_a_channel(
+    run_factory: Run, tmp_path: Path
+) -> None:
+    from tests.unit.core import global_vectors as g
+
+    rows = [{"wallet": WALLETS[0], "cumulative_total": 1_000_000_000}]
+    path = write_json(tmp_path, "v4.json", rows)
+    code, out, _ = run_factory(
+        *GLOBAL_BUILD, "--format", "global-v4", "--root-seq", "7", "--input", path
+    )
+    assert code == 0
+    assert json.loads(out)["root"] == g.V4_LEAF_W0_1E9  # one leaf: root = leaf
+    code, _, err = run_factory(
+        *GLOBAL_BUILD, "--format", "global-v4", "--root-seq", "7", "--channel", "x", "--input", path
+    )
+    assert code == 2 and "--channel does not apply to --format global-v4" in err
+    bad = write_json(tmp_path, "bad.json", [{"wallet": WALLETS[0], "base_yield": 1}])
+    code, _, err = run_factory(
+        *GLOBAL_BUILD, "--format", "global-v5", "--root-seq", "7", "--input", bad
+    )
+    assert code == 2 and "entry 0: must be an object with keys wallet, base_yield" in err
