@@ -8,7 +8,7 @@ types for non-JSON bodies). `Handlers.routes` builds the Starlette routes from t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta
@@ -19,6 +19,7 @@ from aop.api.shapes import BASE58, ChannelName, Format, Hex, Seq
 
 __all__ = [
     "AFTER",
+    "BAD_PARAMETER",
     "BEFORE",
     "CHANNEL",
     "DATASET_FORMAT",
@@ -35,7 +36,8 @@ __all__ = [
 
 #: the 503 every database-backed endpoint may answer.
 UNAVAILABLE = "database unreachable or busy; retry (Retry-After)"
-_BAD = "malformed parameter (the error code names it)"
+#: the 400 of every endpoint with parameters.
+BAD_PARAMETER = "malformed parameter (the error code names it)"
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,16 @@ class Operation:
         conditional: the 200 carries ETag and Cache-Control, and If-None-Match gives a 304.
         errors: (status, description) of the error answers (`api.shapes.Error` bodies).
         body: the request body's type (JSON), if it takes one.
-        headers: more 200 headers, name -> value type.
+        media: (media type, body type) of each representation of a 200 that is not
+            `answer` as JSON.
+        headers: more 200 headers, (name, value type).
     """
 
     method: Literal["GET", "POST"]
     path: str
     endpoint: str
     operation_id: str
+    _: KW_ONLY
     summary: str
     answer: Any = None
     answer_doc: str = ""
@@ -86,23 +91,31 @@ def get(
     path: str,
     endpoint: str,
     operation_id: str,
+    *,
     summary: str,
     params: tuple[Param, ...],
     answer: Any,
     answer_doc: str,
-    *,
     not_found: str | None = None,
 ) -> Operation:
     """A GET of a JSON answer with validators: 200, 304, 400, 404 (if `not_found` names its
     codes) and 503."""
-    errors = [(400, _BAD)]
+    errors = [(400, BAD_PARAMETER)]
     if not_found:
         errors.append((404, not_found))
     errors.append((503, UNAVAILABLE))
     return Operation(
-        "GET", path, endpoint, operation_id, summary, answer, answer_doc, params,
-        conditional=True, errors=tuple(errors),
-    )  # fmt: skip
+        "GET",
+        path,
+        endpoint,
+        operation_id,
+        summary=summary,
+        answer=answer,
+        answer_doc=answer_doc,
+        params=params,
+        conditional=True,
+        errors=tuple(errors),
+    )
 
 
 CHANNEL = Param(
