@@ -28,6 +28,11 @@ average after each run; and, steadier than the best rates on a shared host, the 
 each round's proof rate to the same round's healthz rate and the median CPU per answer.
 
 Goals: proof endpoint >= 2,000 req/s with p99 <= 25 ms, and >= 0.5 x the healthz rate.
+
+`--encoders` (no server, no database): what building and encoding one claim answer costs
+with the shipped declaration (`api.shapes.Claim`, msgspec) and with pydantic models made
+from the same declaration's types, against the stdlib's json.dumps of the same fields (the
+baseline, same run); best of 7 x 20,000 each. Every encoder must give the baseline's bytes.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
@@ -49,13 +55,17 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import timeit  # noqa: E402
+import typing  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+import pydantic  # noqa: E402
 from psycopg import sql  # noqa: E402
 from solders.pubkey import Pubkey  # noqa: E402
 
+from aop.api.shapes import Claim, encode  # noqa: E402
 from aop.core.merkle import verify_proof  # noqa: E402
 from aop.projections.db import engine_for, libpq_url, upgrade  # noqa: E402
 from aop.runtime.settings import Settings, load_settings  # noqa: E402
@@ -250,6 +260,48 @@ def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("aop api did not become ready in 30 s")
 
 
+def encoders() -> None:
+    """Build + encode one claim answer (a 1M root's: 20 proof nodes) per encoder; see the
+    module docstring."""
+    rng = random.Random(5)
+    key = str(Pubkey(rng.randbytes(32)))
+    fields = {
+        "channel": CHANNEL, "channel_config": key, "format": "cumulative-v2", "program_id": key,
+        "mint": key, "wallet": key, "claim_state": key, "root_seq": 1, "epoch": 1,
+        "leaf_index": 123_456, "amount": "123456789012345", "cumulative_total": "123456789012345",
+        "claimed_total": "0", "claimable": "123456789012345", "claim_id": None,
+        "leaf": rng.randbytes(32).hex(), "root": rng.randbytes(32).hex(),
+        "proof": [rng.randbytes(32).hex() for _ in range(20)], "latest_root_seq": 1,
+        "stale": False, "settlement_status": "pending",
+    }  # fmt: skip
+    hints = typing.get_type_hints(Claim)
+    model = pydantic.create_model(  # type: ignore[call-overload]
+        "Claim", **{name: (hints[name], ...) for name in Claim.__struct_fields__}
+    )
+
+    def stdlib() -> bytes:
+        return json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False).encode()
+
+    cases = {
+        "stdlib json.dumps (baseline)": stdlib,
+        "msgspec Struct + Encoder (shipped)": lambda: encode(Claim(**fields)),
+        "pydantic model, validated": lambda: model(**fields).model_dump_json().encode(),
+        "pydantic model_construct": lambda: (
+            model.model_construct(**fields).model_dump_json().encode()
+        ),
+    }
+    expected = stdlib()
+    best = {}
+    for name, build in cases.items():
+        if build() != expected:
+            raise SystemExit(f"{name} does not give the baseline's bytes")
+        best[name] = min(timeit.repeat(build, number=20_000, repeat=7)) / 20_000 * 1e6
+    baseline = best["stdlib json.dumps (baseline)"]
+    print(f"claim answer, build + encode, best of 7 x 20,000 (load {os.getloadavg()[0]:.1f})")
+    for name, us in best.items():
+        print(f"  {name:<36} {us:6.2f} us  ({baseline / us:.2f}x the baseline's speed)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--wallets", type=int, default=1_000_000)
@@ -257,7 +309,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="rebuild the root")
+    parser.add_argument("--encoders", action="store_true", help="compare claim encoders only")
     args = parser.parse_args()
+    if args.encoders:
+        encoders()
+        return 0
     if shutil.which("wrk") is None:
         print("bench/api.py: SKIPPED: the load generator `wrk` is not installed "
               "(apt-get install -y wrk)")  # fmt: skip
