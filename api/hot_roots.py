@@ -238,11 +238,6 @@ class HotRoots:
                 self._load(channel_config, root_id, claim_state_keys)
             )
 
-    async def wait_loaded(self) -> None:
-        """Wait for the load in progress, if any (tests and benchmarks)."""
-        if self._loading is not None:
-            await asyncio.shield(self._loading)
-
     async def _load(
         self, channel_config: str, root_id: int, claim_state_keys: ClaimStateKeys | None
     ) -> None:

@@ -457,9 +457,6 @@ class Reader:
 
         return await self._roots.get((info.channel_config, root_seq), load)
 
-    def cached_root_meta(self, info: ChannelInfo, root_seq: int) -> RootMeta | None:
-        return self._roots.peek((info.channel_config, root_seq))
-
     # -- claims ------------------------------------------------------------------------------
 
     async def _upper_levels(self, root_id: int) -> dict[int, bytes]:
