@@ -29,7 +29,7 @@ from aop.api.http import api_error_response, error_response
 from aop.api.metrics import MetricsMiddleware
 from aop.api.openapi import docs_html, openapi_document
 from aop.api.reader import Reader
-from aop.api.routes import Handlers
+from aop.api.routes import OPERATIONS, Handlers
 from aop.runtime.settings import Settings
 
 __all__ = ["create_app"]
@@ -90,7 +90,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
     streams = DatasetStreams(
         pool, chunk_rows=settings.api_dataset_chunk_rows, max_streams=settings.api_dataset_streams
     )
-    document = openapi_document()
+    document = openapi_document(OPERATIONS)
     handlers = Handlers(
         reader,
         streams,

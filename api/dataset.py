@@ -29,8 +29,9 @@ from aop.api import queries
 from aop.api.db import Database
 from aop.api.errors import DatabaseUnavailableError, ServiceBusyError
 from aop.api.reader import RootMeta
+from aop.api.shapes import DatasetEntry, encode, encode_lines
 
-__all__ = ["DATASET_FORMATS", "MEDIA_TYPES", "DatasetStreams"]
+__all__ = ["DATASET_FORMATS", "MEDIA_TYPES", "DatasetFormat", "DatasetStreams"]
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,11 @@ def _encode(fmt: str, claim_format: str, rows: list[tuple[int, bytes, str]], fir
                 for i, w, a in rows
             )
         return b"".join(bytes(w) + int(a).to_bytes(8, "little") for _i, w, a in rows)
-    lines = [f'{{"index":{i},"wallet":"{Pubkey(bytes(w))}","amount":"{a}"}}' for i, w, a in rows]
+    entries = [DatasetEntry(i, str(Pubkey(bytes(w))), a) for i, w, a in rows]
     if fmt == "ndjson":
-        return ("\n".join(lines) + "\n").encode("ascii")
-    text = ",".join(lines)
-    return (text if first else "," + text).encode("ascii")
+        return encode_lines(entries)
+    items = encode(entries)[1:-1]  # the array's items, without its brackets
+    return items if first else b"," + items
 
 
 class DatasetStreams:

@@ -37,6 +37,7 @@ from aop.api.claim_states import ClaimStateDeriver, ClaimStateKeys
 from aop.api.db import Database
 from aop.api.errors import DatabaseUnavailableError
 from aop.api.metrics import HOT_ROOTS_BYTES
+from aop.core.merkle import cut_proof
 
 __all__ = ["HotRoot", "HotRoots"]
 
@@ -166,16 +167,11 @@ class HotRoot:
         return leaf_index, amount + _AMOUNT_OFFSET, claim_state
 
     def proof(self, leaf_index: int) -> tuple[bytes, list[bytes]]:
-        """The leaf and its siblings from the leaf up (every level is here: no pairs to cut,
-        a sibling is one slice; an odd level's last node is its own sibling)."""
-        levels = self.levels
-        leaf = levels[0][leaf_index * _NODE : (leaf_index + 1) * _NODE]
-        starts = [((leaf_index >> level) ^ 1) * _NODE for level in range(self.tree_depth)]
-        proof = [
-            nodes[start : start + _NODE] or nodes[start - _NODE : start]
-            for nodes, start in zip(levels, starts, strict=False)
-        ]
-        return leaf, proof
+        """The leaf and its siblings from the leaf up, cut from the levels held
+        (`core.merkle.cut_proof`)."""
+        depth = self.tree_depth
+        leaf, proof = cut_proof(self.levels[: max(depth, 1)], leaf_index)
+        return leaf, proof[:depth]
 
 
 class HotRoots:
@@ -241,11 +237,6 @@ class HotRoots:
             self._loading = asyncio.get_running_loop().create_task(
                 self._load(channel_config, root_id, claim_state_keys)
             )
-
-    async def wait_loaded(self) -> None:
-        """Wait for the load in progress, if any (tests and benchmarks)."""
-        if self._loading is not None:
-            await asyncio.shield(self._loading)
 
     async def _load(
         self, channel_config: str, root_id: int, claim_state_keys: ClaimStateKeys | None

@@ -9,21 +9,19 @@
 
 from __future__ import annotations
 
-import json
 from hashlib import blake2b
-from typing import Any
 
+from msgspec import Struct
 from starlette.requests import Request
 from starlette.responses import Response
 
 from aop.api.errors import ApiError
+from aop.api.shapes import encode, error_body
 
 __all__ = [
     "IMMUTABLE",
-    "body_response",
     "error_response",
     "etag_matches",
-    "json_bytes",
     "json_response",
     "mutable",
     "not_modified",
@@ -36,11 +34,6 @@ JSON = "application/json"
 def mutable(max_age_s: int) -> str:
     """The Cache-Control of an answer that may change within `max_age_s` seconds."""
     return f"public, max-age={max_age_s}"
-
-
-def json_bytes(value: Any) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def etag_of(body: bytes) -> str:
@@ -68,13 +61,10 @@ def not_modified(etag: str, cache_control: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control})
 
 
-def json_response(request: Request, value: Any, *, cache_control: str) -> Response:
-    """200 with `value` as JSON, its ETag and `cache_control`; 304 if the client has it."""
-    return body_response(request, json_bytes(value), cache_control=cache_control)
-
-
-def body_response(request: Request, body: bytes, *, cache_control: str) -> Response:
-    """200 with the JSON `body`, its ETag and `cache_control`; 304 if the client has it."""
+def json_response(request: Request, answer: Struct, *, cache_control: str) -> Response:
+    """200 with `answer` as JSON (`api.shapes.encode`), its ETag and `cache_control`; 304 if
+    the client has it."""
+    body = encode(answer)
     etag = etag_of(body)
     if etag_matches(request, etag):
         return not_modified(etag, cache_control)
@@ -86,7 +76,7 @@ def error_response(
 ) -> Response:
     """`{"error": {"code", "message"}}` with `status`; never cached."""
     return Response(
-        json_bytes({"error": {"code": code, "message": message}}),
+        error_body(code, message),
         status_code=status,
         media_type=JSON,
         headers={"Cache-Control": "no-store", **(headers or {})},

@@ -135,8 +135,10 @@ _NEWEST_ROOT_WITH_WALLET = """
 """
 
 # The (node, sibling) pairs of the levels larger than %(k)s nodes, level 0 first, as ONE
-# bytea of 64 bytes per level (one value to decode, not an array). An odd level's last node
-# is its own sibling: its 32-byte slice is doubled.
+# bytea of 64 bytes per level (one value to decode, not an array), for
+# `core.merkle.cut_proof`. An odd level's last node is its own sibling: its 32-byte slice is
+# doubled, to keep the 64-byte stride (core's rule, applied here: test_api_proof_sql.py
+# holds this statement and PROOF_SQL to core's proofs).
 _PAIRS = """
 (SELECT string_agg(CASE WHEN octet_length(p.pair) = 64 THEN p.pair ELSE p.pair || p.pair END,
                    ''::bytea ORDER BY p.level)

@@ -13,17 +13,16 @@
   against one reads only what may have changed (latest root, claimed total, settlement
   status) and cuts its proof from memory.
 
-Amounts (u64 totals, u128 sums) are JSON strings of decimal digits: JavaScript numbers lose
-precision above 2^53. Hashes are lower-case hex, keys base58.
+Every answer is a Struct of `api.shapes`, which says how values are written (amounts as
+decimal strings, hashes as lower-case hex, keys base58).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -37,12 +36,26 @@ from aop.api.errors import DatabaseUnavailableError, NotFoundError
 from aop.api.hot_facts import HotFacts
 from aop.api.hot_roots import HotRoot, HotRoots
 from aop.api.params import ChannelRef
+from aop.api.shapes import (
+    ChannelDetail,
+    ChannelList,
+    ChannelSummary,
+    Claim,
+    InputRange,
+    RootClaim,
+    RootDetail,
+    RootList,
+    RootSummary,
+    Settlement,
+    WalletClaims,
+)
+from aop.core import merkle
 from aop.core.accounts import CHANNEL_RING_SLOTS
 from aop.core.claims.ring_v0 import ring_claim_id
-from aop.core.errors import CoreError
+from aop.core.errors import CoreError, MalformedLevelsError
 from aop.core.pda import claim_state_address
 
-__all__ = ["ROOT_RING", "ChannelInfo", "Reader", "RootMeta", "claim_json", "cut_proof", "is_stale"]
+__all__ = ["ROOT_RING", "ChannelInfo", "Reader", "RootMeta", "cut_proof", "is_stale"]
 
 #: cumulative-v2 keeps the 4 newest roots on-chain (`roots[root_seq % 4]`).
 ROOT_RING = 4
@@ -112,50 +125,17 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _root_summary(row: Sequence[Any]) -> dict[str, Any]:
+def _root_summary(row: Sequence[Any]) -> RootSummary:
     root_seq, epoch, root, dataset_hash, leaf_count, total, status = row
-    return {
-        "root_seq": int(root_seq),
-        "epoch": int(epoch),
-        "root": bytes(root).hex(),
-        "dataset_hash": bytes(dataset_hash).hex(),
-        "leaf_count": int(leaf_count),
-        "total": str(int(total)),
-        "settlement_status": status,
-    }
-
-
-@lru_cache(maxsize=1024)  # a few values repeat: channel names, formats, statuses, claim ids
-def _text(value: str | None) -> str:
-    return "null" if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _safe(value: str | None) -> str:
-    return "null" if value is None else f'"{value}"'
-
-
-def claim_json(claim: Mapping[str, Any]) -> bytes:
-    """`json_bytes(claim)` for a claim of `Reader.claim`, byte for byte, about 3x faster.
-
-    Only free text (channel name, format, claim id, status) goes through `json.dumps`; the
-    other strings are hex, base58 or decimal digits, which JSON takes as they are.
-    """
-    nodes = claim["proof"]
-    proof = '"' + '","'.join(nodes) + '"' if nodes else ""
-    return (
-        f'{{"channel":{_text(claim["channel"])},"channel_config":"{claim["channel_config"]}",'
-        f'"format":{_text(claim["format"])},"program_id":"{claim["program_id"]}",'
-        f'"mint":"{claim["mint"]}","wallet":"{claim["wallet"]}",'
-        f'"claim_state":{_safe(claim["claim_state"])},"root_seq":{claim["root_seq"]},'
-        f'"epoch":{claim["epoch"]},"leaf_index":{claim["leaf_index"]},'
-        f'"amount":"{claim["amount"]}","cumulative_total":{_safe(claim["cumulative_total"])},'
-        f'"claimed_total":{_safe(claim["claimed_total"])},'
-        f'"claimable":{_safe(claim["claimable"])},"claim_id":{_text(claim["claim_id"])},'
-        f'"leaf":"{claim["leaf"]}","root":"{claim["root"]}","proof":[{proof}],'
-        f'"latest_root_seq":{claim["latest_root_seq"]},'
-        f'"stale":{"true" if claim["stale"] else "false"},'
-        f'"settlement_status":{_text(claim["settlement_status"])}}}'
-    ).encode()
+    return RootSummary(
+        root_seq=int(root_seq),
+        epoch=int(epoch),
+        root=bytes(root).hex(),
+        dataset_hash=bytes(dataset_hash).hex(),
+        leaf_count=int(leaf_count),
+        total=str(int(total)),
+        settlement_status=status,
+    )
 
 
 def is_stale(
@@ -174,13 +154,14 @@ def cut_proof(
     sql_pairs: bytes,
     cached_levels: Mapping[int, bytes],
 ) -> tuple[bytes, list[bytes]]:
-    """The leaf and its proof from per-level (node, sibling) pairs.
+    """The leaf and its proof from the pairs SQL cut and the levels cached above them
+    (`core.merkle.cut_proof` cuts).
 
     Args:
         leaf_index: the leaf's position.
         tree_depth: the proof length (0 for a one-leaf tree).
-        sql_pairs: the pairs of the lowest levels, level 0 first, 64 bytes each, as
-            `CLAIMS_BATCH_SQL` cuts them (an odd level's last node doubled).
+        sql_pairs: the pairs on the path of the lowest levels, level 0 first, 64 bytes each,
+            as `CLAIMS_BATCH_SQL` cuts them (an odd level's last node doubled).
         cached_levels: whole levels (by level number) for the levels above those.
     Returns:
         (leaf, siblings from the leaf up).
@@ -189,35 +170,18 @@ def cut_proof(
             what the projections writer stores).
     """
     pair_size = 2 * _NODE
-    sql_levels = len(sql_pairs) // pair_size
-    leaf = b""
-    proof = []
-    for level in range(max(tree_depth, 1)):
-        index = leaf_index >> level
-        if level < sql_levels:
-            start = level * pair_size
-            pair = sql_pairs[start : start + pair_size]
-        else:
-            nodes = cached_levels.get(level)
-            if nodes is None:
-                raise DatabaseUnavailableError(f"tree level {level} is missing")
-            start = (index >> 1) * pair_size
-            pair = nodes[start : start + pair_size]
-            if len(pair) == _NODE and not index & 1:
-                pair += pair  # an odd level's last node is paired with itself
-        if len(pair) != pair_size:
-            raise DatabaseUnavailableError(
-                f"tree level {level} gave {len(pair)} bytes for node {index}"
-            )
-        if index & 1:
-            node, sibling = pair[_NODE:], pair[:_NODE]
-        else:
-            node, sibling = pair[:_NODE], pair[_NODE:]
-        if level == 0:
-            leaf = node
-        if level < tree_depth:
-            proof.append(sibling)
-    return leaf, proof
+    in_sql = min(len(sql_pairs) // pair_size, max(tree_depth, 1))
+    levels = [sql_pairs[at : at + pair_size] for at in range(0, in_sql * pair_size, pair_size)]
+    for level in range(in_sql, max(tree_depth, 1)):
+        nodes = cached_levels.get(level)
+        if nodes is None:
+            raise DatabaseUnavailableError(f"tree level {level} is missing")
+        levels.append(nodes)
+    try:
+        leaf, proof = merkle.cut_proof(levels, leaf_index, pairs=in_sql)
+    except MalformedLevelsError as exc:
+        raise DatabaseUnavailableError(f"the stored tree is not whole: {exc}") from exc
+    return leaf, proof[:tree_depth]
 
 
 def _leaf_fields(
@@ -231,8 +195,8 @@ def _leaf_fields(
     amount: int,
     claim_state: bytes | None = None,
 ) -> dict[str, Any]:
-    """The fields every claim answer starts with: whose leaf, in which root, for how much
-    (`claim_state`: the wallet's address if already derived)."""
+    """The fields every claim answer starts with (`shapes.ClaimLeaf`): whose leaf, in which
+    root, for how much (`claim_state`: the wallet's address if already derived)."""
     return {
         "channel": info.name,
         "channel_config": info.channel_config,
@@ -251,7 +215,7 @@ def _leaf_fields(
     }
 
 
-def _claim_dict(
+def _claim(
     info: ChannelInfo,
     wallet: bytes,
     *,
@@ -267,7 +231,7 @@ def _claim_dict(
     claimed: Any,
     status: str | None,
     claim_state: bytes | None = None,
-) -> dict[str, Any]:
+) -> Claim:
     """A claim as `Reader.claim` answers it (`claimed`: the stored claimed total or None;
     `claim_state`: the wallet's address if already derived)."""
     fmt = info.format
@@ -277,24 +241,24 @@ def _claim_dict(
         info, wallet, fmt, root_seq=root_seq, epoch=epoch, leaf_index=leaf_index, amount=amount,
         claim_state=claim_state,
     )  # fmt: skip
-    return {
+    return Claim(
         **leaf_fields,
-        "claimed_total": str(claimed_total) if cumulative else None,
-        "claimable": str(max(0, amount - claimed_total)) if cumulative else None,
-        "claim_id": info.claim_id(epoch),
-        "leaf": leaf.hex(),
-        "root": root.hex(),
-        "proof": [node.hex() for node in proof],
-        "latest_root_seq": latest_root_seq,
-        "stale": is_stale(
+        claimed_total=str(claimed_total) if cumulative else None,
+        claimable=str(max(0, amount - claimed_total)) if cumulative else None,
+        claim_id=info.claim_id(epoch),
+        leaf=leaf.hex(),
+        root=root.hex(),
+        proof=[node.hex() for node in proof],
+        latest_root_seq=latest_root_seq,
+        stale=is_stale(
             fmt,
             root_seq=root_seq,
             epoch=epoch,
             latest_root_seq=latest_root_seq,
             latest_epoch=latest_epoch,
         ),
-        "settlement_status": status,
-    }
+        settlement_status=status,
+    )
 
 
 class Reader:
@@ -364,60 +328,60 @@ class Reader:
             self._channels.put(("name", ref.name_key), info)
         return info
 
-    async def channels(self, *, limit: int, after: str | None) -> dict[str, Any]:
+    async def channels(self, *, limit: int, after: str | None) -> ChannelList:
         """A page of channels in config-PDA order (`after`: the last config of the page before)."""
         rows = await self._db.fetchall(queries.CHANNELS_SQL, {"after": after, "limit": limit + 1})
         page = rows[:limit]
-        return {
-            "channels": [
-                {
-                    "name": name,
-                    "channel_config": config,
-                    "format": fmt,
-                    "latest_root_seq": int(seq),
-                    "latest_epoch": int(epoch),
-                }
+        return ChannelList(
+            channels=[
+                ChannelSummary(
+                    name=name,
+                    channel_config=config,
+                    format=fmt,
+                    latest_root_seq=int(seq),
+                    latest_epoch=int(epoch),
+                )
                 for config, name, fmt, seq, epoch in page
             ],
-            "next_after": page[-1][0] if len(rows) > limit else None,
-        }
+            next_after=page[-1][0] if len(rows) > limit else None,
+        )
 
-    async def channel_detail(self, info: ChannelInfo) -> dict[str, Any]:
+    async def channel_detail(self, info: ChannelInfo) -> ChannelDetail:
         """Name, subject id, config PDA, format, program, mint and the latest root."""
         row = await self._db.fetchone(queries.CHANNEL_DETAIL_SQL, {"config": info.channel_config})
         if row is None:
             raise NotFoundError("channel_not_found", f"channel {info.name!r} is gone")
         latest_root_seq, latest_epoch, updated_at, *root = row
-        return {
-            "name": info.name,
-            "channel_config": info.channel_config,
-            "subject_id": info.subject_id.hex(),
-            "format": info.format,
-            "program_id": info.program_id,
-            "mint": info.mint,
-            "latest_root_seq": int(latest_root_seq),
-            "latest_epoch": int(latest_epoch),
-            "updated_at": _iso(updated_at),
-            "latest_root": _root_summary(root) if root[0] is not None else None,
-        }
+        return ChannelDetail(
+            name=info.name,
+            channel_config=info.channel_config,
+            subject_id=info.subject_id.hex(),
+            format=info.format,
+            program_id=info.program_id,
+            mint=info.mint,
+            latest_root_seq=int(latest_root_seq),
+            latest_epoch=int(latest_epoch),
+            updated_at=_iso(updated_at),
+            latest_root=_root_summary(root) if root[0] is not None else None,
+        )
 
     # -- roots -------------------------------------------------------------------------------
 
-    async def roots(self, info: ChannelInfo, *, limit: int, before: int | None) -> dict[str, Any]:
+    async def roots(self, info: ChannelInfo, *, limit: int, before: int | None) -> RootList:
         """A page of the channel's roots, newest first, with root_seq < `before`."""
         rows = await self._db.fetchall(
             queries.ROOTS_SQL,
             {"config": info.channel_config, "before": before, "limit": limit + 1},
         )
         page = rows[:limit]
-        return {
-            "channel": info.name,
-            "channel_config": info.channel_config,
-            "roots": [_root_summary(row) for row in page],
-            "next_before": int(page[-1][0]) if len(rows) > limit else None,
-        }
+        return RootList(
+            channel=info.name,
+            channel_config=info.channel_config,
+            roots=[_root_summary(row) for row in page],
+            next_before=int(page[-1][0]) if len(rows) > limit else None,
+        )
 
-    async def root_detail(self, info: ChannelInfo, root_seq: int) -> dict[str, Any]:
+    async def root_detail(self, info: ChannelInfo, root_seq: int) -> RootDetail:
         """One root: hashes, counts, epoch, input offsets, settlement state.
 
         Raises:
@@ -435,40 +399,40 @@ class Reader:
         status, signature, slot, attempts, updated_at = row[11:]
         settlement = None
         if status is not None:
-            settlement = {
-                "status": status,
-                "signature": signature,
-                "slot": int(slot) if slot is not None else None,
-                "attempts": int(attempts),
-                "updated_at": _iso(updated_at),
-            }
-        return {
-            "channel": info.name,
-            "channel_config": info.channel_config,
-            "format": info.format,
-            "program_id": info.program_id,
-            "mint": info.mint,
-            "root_seq": int(seq),
-            "epoch": int(epoch),
-            "root": bytes(root).hex(),
-            "dataset_hash": bytes(dataset_hash).hex(),
-            "leaf_count": int(leaf_count),
-            "tree_depth": int(depth),
-            "total": str(int(total)),
-            "emission": str(int(emission)),
-            "closed_at_slot": int(closed_at_slot),
-            "input_offsets": [
-                {
-                    "partition": int(r["partition"]),
-                    "first_offset": int(r["first_offset"]),
-                    "last_offset": int(r["last_offset"]),
-                }
+            settlement = Settlement(
+                status=status,
+                signature=signature,
+                slot=int(slot) if slot is not None else None,
+                attempts=int(attempts),
+                updated_at=_iso(updated_at),
+            )
+        return RootDetail(
+            channel=info.name,
+            channel_config=info.channel_config,
+            format=info.format,
+            program_id=info.program_id,
+            mint=info.mint,
+            root_seq=int(seq),
+            epoch=int(epoch),
+            root=bytes(root).hex(),
+            dataset_hash=bytes(dataset_hash).hex(),
+            leaf_count=int(leaf_count),
+            tree_depth=int(depth),
+            total=str(int(total)),
+            emission=str(int(emission)),
+            closed_at_slot=int(closed_at_slot),
+            input_offsets=[
+                InputRange(
+                    partition=int(r["partition"]),
+                    first_offset=int(r["first_offset"]),
+                    last_offset=int(r["last_offset"]),
+                )
                 for r in (input_offsets or [])
             ],
-            "created_at": _iso(created_at),
-            "settlement": settlement,
-            "dataset_url": f"/v1/roots/{info.channel_config}/{int(seq)}/dataset",
-        }
+            created_at=_iso(created_at),
+            settlement=settlement,
+            dataset_url=f"/v1/roots/{info.channel_config}/{int(seq)}/dataset",
+        )
 
     async def root_meta(self, info: ChannelInfo, root_seq: int) -> RootMeta:
         """The immutable facts of (channel, root_seq), cached.
@@ -493,9 +457,6 @@ class Reader:
 
         return await self._roots.get((info.channel_config, root_seq), load)
 
-    def cached_root_meta(self, info: ChannelInfo, root_seq: int) -> RootMeta | None:
-        return self._roots.peek((info.channel_config, root_seq))
-
     # -- claims ------------------------------------------------------------------------------
 
     async def _upper_levels(self, root_id: int) -> dict[int, bytes]:
@@ -507,9 +468,7 @@ class Reader:
 
         return await self._levels.get(root_id, load)
 
-    async def _claim_from_row(
-        self, info: ChannelInfo, row: Sequence[Any], wallet: bytes
-    ) -> dict[str, Any]:
+    async def _claim_from_row(self, info: ChannelInfo, row: Sequence[Any], wallet: bytes) -> Claim:
         (latest_root_seq, latest_epoch, root_id, root_seq, epoch, root, depth, leaf_index,
          amount, pairs, claimed, status) = row  # fmt: skip
         depth = int(depth)
@@ -518,16 +477,14 @@ class Reader:
         if len(sql_pairs) < max(depth, 1) * 2 * _NODE:
             cached = await self._upper_levels(int(root_id))
         leaf, proof = cut_proof(int(leaf_index), depth, sql_pairs, cached)
-        return _claim_dict(
+        return _claim(
             info, wallet, root_seq=int(root_seq), epoch=int(epoch), root=bytes(root),
             leaf_index=int(leaf_index), amount=int(amount), leaf=leaf, proof=proof,
             latest_root_seq=int(latest_root_seq), latest_epoch=int(latest_epoch),
             claimed=claimed, status=status,
         )  # fmt: skip
 
-    async def _hot_claim(
-        self, info: ChannelInfo, hot: HotRoot, wallet: bytes
-    ) -> dict[str, Any] | None:
+    async def _hot_claim(self, info: ChannelInfo, hot: HotRoot, wallet: bytes) -> Claim | None:
         """The claim from the channel's hot root, or None if it does not hold the wallet or is
         no longer the channel's latest root."""
         found = hot.find(wallet)
@@ -551,14 +508,14 @@ class Reader:
             return None
         leaf_index, amount, claim_state = found
         leaf, proof = hot.proof(leaf_index)
-        return _claim_dict(
+        return _claim(
             info, wallet, root_seq=hot.root_seq, epoch=hot.epoch, root=hot.root,
             leaf_index=leaf_index, amount=amount, leaf=leaf, proof=proof,
             latest_root_seq=int(latest_root_seq), latest_epoch=int(latest_epoch),
             claimed=claimed, status=status, claim_state=claim_state,
         )  # fmt: skip
 
-    async def claim(self, info: ChannelInfo, wallet: bytes) -> dict[str, Any]:
+    async def claim(self, info: ChannelInfo, wallet: bytes) -> Claim:
         """The wallet's claim against the newest root of the channel that holds it.
 
         Raises:
@@ -579,9 +536,7 @@ class Reader:
             self.hot_roots.note_claim(info.channel_config, int(row[2]), info.claim_state_keys)
         return await self._claim_from_row(info, row, wallet)
 
-    async def wallet_claims(
-        self, wallet: bytes, *, limit: int, after: str | None
-    ) -> dict[str, Any]:
+    async def wallet_claims(self, wallet: bytes, *, limit: int, after: str | None) -> WalletClaims:
         """The wallet's claims in every channel (a page in config-PDA order).
 
         Raises:
@@ -604,13 +559,13 @@ class Reader:
                 info = ChannelInfo(config, name, bytes(subject), fmt, program_id, mint)
                 self._channels.put(("cfg", config), info)
             claims.append(await self._claim_from_row(info, row[6:], wallet))
-        return {
-            "wallet": str(Pubkey(wallet)),
-            "claims": claims,
-            "next_after": page[-1][0] if len(rows) > limit else None,
-        }
+        return WalletClaims(
+            wallet=str(Pubkey(wallet)),
+            claims=claims,
+            next_after=page[-1][0] if len(rows) > limit else None,
+        )
 
-    async def claim_at(self, meta: RootMeta, wallet: bytes) -> dict[str, Any]:
+    async def claim_at(self, meta: RootMeta, wallet: bytes) -> RootClaim:
         """The wallet's leaf and proof in one given root (immutable: no claimed total).
 
         Uses `projections.queries` CLAIM_SQL and PROOF_SQL as they are.
@@ -652,14 +607,14 @@ class Reader:
             leaf_index=int(leaf_index),
             amount=int(amount),
         )
-        return {
+        return RootClaim(
             **leaf_fields,
-            "claim_id": info.claim_id(int(epoch)),
-            "leaf": bytes(leaf).hex(),
-            "root": bytes(root).hex(),
-            "dataset_hash": bytes(dataset_hash).hex(),
-            "proof": [node.hex() for node in proof],
-        }
+            claim_id=info.claim_id(int(epoch)),
+            leaf=bytes(leaf).hex(),
+            root=bytes(root).hex(),
+            dataset_hash=bytes(dataset_hash).hex(),
+            proof=[node.hex() for node in proof],
+        )
 
     async def ready(self) -> None:
         """Raise DatabaseUnavailableError unless the database answers with the API's tables."""

@@ -1,9 +1,14 @@
-"""The route handlers: parse parameters, read, answer with validators (see `api.http`)."""
+"""The endpoints: each declared once as an `Operation` (route, handler, parameters, answer
+shape; `OPERATIONS`), and the handlers that parse parameters, read, and answer with
+validators (see `api.http`). The OpenAPI document is generated from the same declarations
+(`api.openapi`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from msgspec import Meta
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -13,21 +18,176 @@ from aop.api.dataset import DATASET_FORMATS, MEDIA_TYPES, DatasetStreams, datase
 from aop.api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 from aop.api.http import (
     IMMUTABLE,
-    body_response,
     etag_matches,
-    json_bytes,
     json_response,
     mutable,
     not_modified,
 )
+from aop.api.operations import (
+    AFTER,
+    BAD_PARAMETER,
+    BEFORE,
+    CHANNEL,
+    DATASET_FORMAT,
+    DATASET_HEADERS,
+    LIMIT,
+    ROOT_SEQ,
+    UNAVAILABLE,
+    WALLET,
+    Operation,
+    get,
+)
 from aop.api.params import parse_channel, parse_limit, parse_pubkey, parse_seq, parse_wallet
-from aop.api.reader import Reader, claim_json
+from aop.api.reader import Reader
+from aop.api.shapes import (
+    ChannelDetail,
+    ChannelList,
+    Claim,
+    DatasetEntry,
+    Health,
+    Ready,
+    RootClaim,
+    RootDetail,
+    RootList,
+    VerifyRequest,
+    VerifyResult,
+    WalletClaims,
+    encode,
+)
 from aop.api.verify import parse_json_body, verify_claim
 
-__all__ = ["Handlers"]
+__all__ = ["OPERATIONS", "Handlers"]
 
 _NO_STORE = {"Cache-Control": "no-store"}
 _RECORD_SIZES = {"cumulative-v2": 40, "ring-v0": 44}
+_HEALTHY = encode(Health(status="ok"))
+_READY = encode(Ready(status="ready"))
+
+#: every endpoint of DESIGN §8, in the router's order (the hot claim route first: Starlette
+#: tries the routes in order).
+OPERATIONS: tuple[Operation, ...] = (
+    get(
+        "/v1/channels/{channel}/claims/{wallet}", "claim", "getClaim",
+        summary="Everything a claim transaction needs, against the newest root holding the "
+        "wallet",
+        params=(CHANNEL, WALLET),
+        answer=Claim,
+        answer_doc="the claim (short max-age: claimed_total and stale change)",
+        not_found="channel_not_found or wallet_not_found",
+    ),
+    Operation(
+        "GET", "/healthz", "healthz", "healthz",
+        summary="Liveness: the process answers",
+        answer=Health,
+        answer_doc="alive",
+    ),
+    Operation(
+        "GET", "/readyz", "readyz", "readyz",
+        summary="Readiness: the database answers with the projection tables",
+        answer=Ready,
+        answer_doc="ready",
+        errors=((503, UNAVAILABLE),),
+    ),
+    Operation(
+        "GET", "/metrics", "metrics", "metrics",
+        summary="Prometheus metrics (aop_api_requests_total, aop_api_request_seconds)",
+        answer_doc="Prometheus text exposition",
+        media=(("text/plain", str),),
+    ),
+    Operation(
+        "GET", "/openapi.json", "openapi", "openapi",
+        summary="This document (OpenAPI 3.1)",
+        answer_doc="the OpenAPI document",
+        media=(("application/json", dict[str, Any]),),
+    ),
+    Operation(
+        "GET", "/docs", "docs", "docs",
+        summary="Human-readable documentation (self-contained HTML)",
+        answer_doc="HTML page",
+        media=(("text/html", str),),
+    ),
+    get(
+        "/v1/channels", "channels", "listChannels",
+        summary="Channels with roots, in config-PDA order",
+        params=(LIMIT, AFTER),
+        answer=ChannelList,
+        answer_doc="a page of channels (default 100, at most 1000)",
+    ),
+    get(
+        "/v1/channels/{channel}", "channel", "getChannel",
+        summary="A channel: name, subject id, config PDA, format, latest root",
+        params=(CHANNEL,),
+        answer=ChannelDetail,
+        answer_doc="the channel (short max-age: the latest root moves)",
+        not_found="channel_not_found",
+    ),
+    get(
+        "/v1/channels/{channel}/roots", "roots", "listRoots",
+        summary="A channel's roots, newest first",
+        params=(CHANNEL, LIMIT, BEFORE),
+        answer=RootList,
+        answer_doc="a page of roots (default 50, at most 1000)",
+        not_found="channel_not_found",
+    ),
+    get(
+        "/v1/channels/{channel}/roots/{root_seq}", "root", "getRoot",
+        summary="One root: hashes, leaf count, total, epoch, input offsets, settlement",
+        params=(CHANNEL, ROOT_SEQ),
+        answer=RootDetail,
+        answer_doc="the root; cached as immutable once its settlement status is `published`",
+        not_found="channel_not_found or root_not_found",
+    ),
+    get(
+        "/v1/channels/{channel}/roots/{root_seq}/claims/{wallet}", "root_claim", "getRootClaim",
+        summary="A wallet's leaf and proof in one given root (immutable)",
+        params=(CHANNEL, ROOT_SEQ, WALLET),
+        answer=RootClaim,
+        answer_doc="leaf, proof, root (Cache-Control immutable)",
+        not_found="channel_not_found, root_not_found or wallet_not_found",
+    ),
+    get(
+        "/v1/wallets/{wallet}/claims", "wallet_claims", "listWalletClaims",
+        summary="A wallet's claims in every channel",
+        params=(WALLET, LIMIT, AFTER),
+        answer=WalletClaims,
+        answer_doc="a page of claims (default 100, at most 1000)",
+        not_found="wallet_not_found (no leaf in any channel; first page only)",
+    ),
+    Operation(
+        "GET", "/v1/roots/{channel}/{root_seq}/dataset", "dataset", "getDataset",
+        summary="A root's full dataset (streamed), to recompute root and dataset_hash",
+        answer_doc="every leaf in leaf order (Cache-Control immutable)",
+        params=(CHANNEL, ROOT_SEQ, DATASET_FORMAT),
+        conditional=True,
+        errors=(
+            (400, BAD_PARAMETER),
+            (404, "channel_not_found or root_not_found"),
+            (503, "database unavailable, or too many dataset streams"),
+        ),
+        media=(
+            (MEDIA_TYPES["json"], list[DatasetEntry]),
+            (MEDIA_TYPES["ndjson"], str),
+            (MEDIA_TYPES["binary"], Annotated[str, Meta(extra_json_schema={"format": "binary"})]),
+        ),
+        headers=DATASET_HEADERS,
+    ),
+    Operation(
+        "POST", "/v1/verify", "verify", "verify",
+        summary="Recompute a cumulative-v2 leaf and fold a proof into a root",
+        answer=VerifyResult,
+        answer_doc="whether the proof holds",
+        errors=(
+            (400, "malformed body or field (the error code names it)"),
+            (413, "body larger than AOP_API_MAX_BODY_BYTES"),
+            (415, "body not application/json"),
+        ),
+        body=Annotated[
+            VerifyRequest,
+            Meta(extra_json_schema={"oneOf": [{"required": ["channel"]},
+                                              {"required": ["channel_config"]}]}),
+        ],
+    ),
+)  # fmt: skip
 
 
 class Handlers:
@@ -52,41 +212,24 @@ class Handlers:
         self._max_body = max_body_bytes
         self._mint = default_mint
         self._program_id = default_program_id
-        self._openapi = json_bytes(openapi)
+        self._openapi = encode(openapi)
         self._docs = docs
         self._registry = registry
 
     def routes(self) -> list[Route]:
+        """The routes of `OPERATIONS`, in order."""
         return [
-            # the hot route first: Starlette tries the routes in order
-            Route("/v1/channels/{channel}/claims/{wallet}", self.claim, methods=["GET"]),
-            Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", self.metrics, methods=["GET"]),
-            Route("/openapi.json", self.openapi, methods=["GET"]),
-            Route("/docs", self.docs, methods=["GET"]),
-            Route("/v1/channels", self.channels, methods=["GET"]),
-            Route("/v1/channels/{channel}", self.channel, methods=["GET"]),
-            Route("/v1/channels/{channel}/roots", self.roots, methods=["GET"]),
-            Route("/v1/channels/{channel}/roots/{root_seq}", self.root, methods=["GET"]),
-            Route(
-                "/v1/channels/{channel}/roots/{root_seq}/claims/{wallet}",
-                self.root_claim,
-                methods=["GET"],
-            ),
-            Route("/v1/wallets/{wallet}/claims", self.wallet_claims, methods=["GET"]),
-            Route("/v1/roots/{channel}/{root_seq}/dataset", self.dataset, methods=["GET"]),
-            Route("/v1/verify", self.verify, methods=["POST"]),
+            Route(op.path, getattr(self, op.endpoint), methods=[op.method]) for op in OPERATIONS
         ]
 
     # -- service -----------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
-        return Response(b'{"status":"ok"}', media_type="application/json", headers=_NO_STORE)
+        return Response(_HEALTHY, media_type="application/json", headers=_NO_STORE)
 
     async def readyz(self, request: Request) -> Response:
         await self._reader.ready()
-        return Response(b'{"status":"ready"}', media_type="application/json", headers=_NO_STORE)
+        return Response(_READY, media_type="application/json", headers=_NO_STORE)
 
     async def metrics(self, request: Request) -> Response:
         return Response(
@@ -128,7 +271,7 @@ class Handlers:
         root_seq = parse_seq(request.path_params["root_seq"])
         info = await self._reader.channel(ref)
         detail = await self._reader.root_detail(info, root_seq)
-        settled = (detail["settlement"] or {}).get("status") == "published"
+        settled = detail.settlement is not None and detail.settlement.status == "published"
         return json_response(request, detail, cache_control=IMMUTABLE if settled else self._mutable)
 
     # -- claims ------------------------------------------------------------------------------
@@ -138,7 +281,7 @@ class Handlers:
         wallet = parse_wallet(request.path_params["wallet"])
         info = await self._reader.channel(ref)
         claim = await self._reader.claim(info, wallet)
-        return body_response(request, claim_json(claim), cache_control=self._mutable)
+        return json_response(request, claim, cache_control=self._mutable)
 
     async def root_claim(self, request: Request) -> Response:
         ref = parse_channel(request.path_params["channel"])
@@ -200,7 +343,7 @@ class Handlers:
         result = verify_claim(
             parse_json_body(body), default_mint=self._mint, default_program_id=self._program_id
         )
-        return Response(json_bytes(result), media_type="application/json", headers=_NO_STORE)
+        return Response(encode(result), media_type="application/json", headers=_NO_STORE)
 
     async def _read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")

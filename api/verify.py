@@ -12,10 +12,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from msgspec import NODEFAULT
 from solders.pubkey import Pubkey
 
 from aop.api.errors import BadRequestError
 from aop.api.params import I64_MAX, U64_MAX, parse_hex32, parse_pubkey
+from aop.api.shapes import VerifyRequest, VerifyResult
 from aop.core.channel import MAX_CHANNEL_NAME_LEN
 from aop.core.claims.cumulative_v2 import cumulative_leaf
 from aop.core.merkle import MAX_PROOF_LEN, hash_pair
@@ -23,22 +25,15 @@ from aop.core.pda import channel_config_address
 
 __all__ = ["VERIFY_FIELDS", "parse_json_body", "verify_claim"]
 
-#: every field the body may have; others are refused (400 unknown_field).
-VERIFY_FIELDS = frozenset(
-    {
-        "format",
-        "channel",
-        "channel_config",
-        "mint",
-        "program_id",
-        "root_seq",
-        "wallet",
-        "cumulative_total",
-        "proof",
-        "root",
-    }
+#: every field the body may have (`shapes.VerifyRequest`); others are refused (400 unknown_field).
+VERIFY_FIELDS = frozenset(VerifyRequest.__struct_fields__)
+_REQUIRED = tuple(
+    name
+    for name, default in zip(
+        VerifyRequest.__struct_fields__, VerifyRequest.__struct_defaults__, strict=True
+    )
+    if default is NODEFAULT
 )
-_REQUIRED = ("root_seq", "wallet", "cumulative_total", "proof", "root")
 
 
 def parse_json_body(body: bytes) -> dict[str, Any]:
@@ -73,8 +68,10 @@ def _integer(body: Mapping[str, Any], name: str, high: int) -> int:
     )
 
 
-def verify_claim(body: Mapping[str, Any], *, default_mint: str, default_program_id: str) -> dict:
-    """Check the body's proof; returns {valid, leaf, computed_root, channel_config}.
+def verify_claim(
+    body: Mapping[str, Any], *, default_mint: str, default_program_id: str
+) -> VerifyResult:
+    """Check the body's proof (a `shapes.VerifyRequest`, parsed field by field).
 
     Raises:
         BadRequestError: a missing, unknown or malformed field (the code names it).
@@ -137,12 +134,9 @@ def verify_claim(body: Mapping[str, Any], *, default_mint: str, default_program_
     node = leaf
     for sibling in proof:
         node = hash_pair(node, sibling)
-    return {
-        "valid": node == root,
-        "leaf": leaf.hex(),
-        "computed_root": node.hex(),
-        "channel_config": str(config),
-    }
+    return VerifyResult(
+        valid=node == root, leaf=leaf.hex(), computed_root=node.hex(), channel_config=str(config)
+    )
 
 
 def _pubkey_field(body: Mapping[str, Any], name: str, default: str) -> Pubkey:

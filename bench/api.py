@@ -28,6 +28,17 @@ average after each run; and, steadier than the best rates on a shared host, the 
 each round's proof rate to the same round's healthz rate and the median CPU per answer.
 
 Goals: proof endpoint >= 2,000 req/s with p99 <= 25 ms, and >= 0.5 x the healthz rate.
+
+`--compare DIR`: before and after, under the same load. DIR is a checkout of other code
+(e.g. `git worktree add /tmp/before <rev>`); a second `aop api` runs from it on the same
+root (on a free port), warmed the same way, and each round runs healthz and proof against both
+servers back to back (which goes first alternates), so a busy neighbour slows both alike.
+Each server gets its own report; the last line compares their medians.
+
+`--encoders` (no server, no database): what building and encoding one claim answer costs
+with the shipped declaration (`api.shapes.Claim`, msgspec) and with pydantic models made
+from the same declaration's types, against the stdlib's json.dumps of the same fields (the
+baseline, same run); best of 7 x 20,000 each. Every encoder must give the baseline's bytes.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
@@ -49,13 +61,17 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import timeit  # noqa: E402
+import typing  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
+import pydantic  # noqa: E402
 from psycopg import sql  # noqa: E402
 from solders.pubkey import Pubkey  # noqa: E402
 
+from aop.api.shapes import Claim, encode  # noqa: E402
 from aop.core.merkle import verify_proof  # noqa: E402
 from aop.projections.db import engine_for, libpq_url, upgrade  # noqa: E402
 from aop.runtime.settings import Settings, load_settings  # noqa: E402
@@ -226,16 +242,18 @@ def wait_hot_root(base: str, timeout_s: float = 120.0) -> float:
     return 0.0
 
 
-def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+def start_server(settings: Settings, port: int, tree: Path = ROOT) -> subprocess.Popen[bytes]:
+    """`aop api` from the checkout `tree` (its `aop` first on the path), ready."""
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]),
         "AOP_DATABASE_URL": settings.database_url,
         "AOP_DATABASE_SCHEMA": settings.database_schema,
         "AOP_API_HOST": "127.0.0.1",
         "AOP_API_PORT": str(port),
         "AOP_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen([sys.executable, "-m", "aop.cli", "api"], env=env, cwd=ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "aop.cli", "api"], env=env, cwd=tree)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -250,6 +268,48 @@ def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("aop api did not become ready in 30 s")
 
 
+def encoders() -> None:
+    """Build + encode one claim answer (a 1M root's: 20 proof nodes) per encoder; see the
+    module docstring."""
+    rng = random.Random(5)
+    key = str(Pubkey(rng.randbytes(32)))
+    fields = {
+        "channel": CHANNEL, "channel_config": key, "format": "cumulative-v2", "program_id": key,
+        "mint": key, "wallet": key, "claim_state": key, "root_seq": 1, "epoch": 1,
+        "leaf_index": 123_456, "amount": "123456789012345", "cumulative_total": "123456789012345",
+        "claimed_total": "0", "claimable": "123456789012345", "claim_id": None,
+        "leaf": rng.randbytes(32).hex(), "root": rng.randbytes(32).hex(),
+        "proof": [rng.randbytes(32).hex() for _ in range(20)], "latest_root_seq": 1,
+        "stale": False, "settlement_status": "pending",
+    }  # fmt: skip
+    hints = typing.get_type_hints(Claim)
+    model = pydantic.create_model(  # type: ignore[call-overload]
+        "Claim", **{name: (hints[name], ...) for name in Claim.__struct_fields__}
+    )
+
+    def stdlib() -> bytes:
+        return json.dumps(dict(fields), separators=(",", ":"), ensure_ascii=False).encode()
+
+    cases = {
+        "stdlib json.dumps (baseline)": stdlib,
+        "msgspec Struct + Encoder (shipped)": lambda: encode(Claim(**fields)),
+        "pydantic model, validated": lambda: model(**fields).model_dump_json().encode(),
+        "pydantic model_construct": lambda: (
+            model.model_construct(**fields).model_dump_json().encode()
+        ),
+    }
+    expected = stdlib()
+    best = {}
+    for name, build in cases.items():
+        if build() != expected:
+            raise SystemExit(f"{name} does not give the baseline's bytes")
+        best[name] = min(timeit.repeat(build, number=20_000, repeat=7)) / 20_000 * 1e6
+    baseline = best["stdlib json.dumps (baseline)"]
+    print(f"claim answer, build + encode, best of 7 x 20,000 (load {os.getloadavg()[0]:.1f})")
+    for name, us in best.items():
+        print(f"  {name:<36} {us:6.2f} us  ({baseline / us:.2f}x the baseline's speed)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--wallets", type=int, default=1_000_000)
@@ -257,7 +317,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--fresh", action="store_true", help="rebuild the root")
+    parser.add_argument("--encoders", action="store_true", help="compare claim encoders only")
+    parser.add_argument("--compare", type=Path, help="a checkout to serve beside this one")
     args = parser.parse_args()
+    if args.encoders:
+        encoders()
+        return 0
     if shutil.which("wrk") is None:
         print("bench/api.py: SKIPPED: the load generator `wrk` is not installed "
               "(apt-get install -y wrk)")  # fmt: skip
@@ -265,31 +330,66 @@ def main() -> int:
     settings = load_settings(
         {"AOP_DATABASE_SCHEMA": os.environ.get("AOP_BENCH_SCHEMA", "bench_api")}
     )
+    trees = {"this": ROOT}
+    if args.compare is not None:
+        trees["compare"] = args.compare.resolve()
+    runs: dict[str, list[Run]] = {side: [] for side in trees}
     with tempfile.TemporaryDirectory() as tmp:
         wallet_file = Path(tmp) / "wallets.txt"
         prepare(settings, args.wallets, args.fresh, wallet_file)
         script = Path(tmp) / "claims.lua"
         script.write_text(LUA % {"wallets": wallet_file, "seed": 7, "channel": CHANNEL})
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = start_server(settings, port)
-        base = f"http://127.0.0.1:{port}"
+        servers: dict[str, tuple[str, subprocess.Popen[bytes]]] = {}
         try:
-            check_answers(base, wallet_file)
-            warm = argparse.Namespace(**{**vars(args), "duration": 2})
-            wrk_run("warm-up", base, warm, script, server.pid)
-            hot_bytes = wait_hot_root(base)
-            print(f"hot root in memory: {hot_bytes / 2**20:.0f} MiB", flush=True)
-            runs: list[Run] = []
-            for _ in range(args.rounds):
-                runs.append(wrk_run("healthz", f"{base}/healthz", args, None, server.pid))
-                runs.append(wrk_run("proof", base, args, script, server.pid))
+            for side, tree in trees.items():
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    port = probe.getsockname()[1]
+                base = f"http://127.0.0.1:{port}"
+                servers[side] = (base, start_server(settings, port, tree))
+                check_answers(base, wallet_file)
+                warm = argparse.Namespace(**{**vars(args), "duration": 2})
+                wrk_run("warm-up", base, warm, script, servers[side][1].pid)
+                hot_bytes = wait_hot_root(base)
+                print(f"{side} ({tree}): hot root in memory: {hot_bytes / 2**20:.0f} MiB")
+            for round_no in range(args.rounds):
+                order = list(servers) if round_no % 2 == 0 else list(reversed(servers))
+                for side in order:
+                    base, server = servers[side]
+                    runs[side].append(wrk_run("healthz", f"{base}/healthz", args, None, server.pid))
+                    runs[side].append(wrk_run("proof", base, args, script, server.pid))
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(20)
-    report(args, runs)
+            for _, server in servers.values():
+                server.send_signal(signal.SIGTERM)
+                server.wait(20)
+    for side, tree in trees.items():
+        print(f"\n== {side}: {tree}")
+        report(args, runs[side])
+    if args.compare is not None:
+        compare(runs["this"], runs["compare"])
     return 0
+
+
+def _medians(runs: list[Run]) -> tuple[float, float, float, float]:
+    """Median proof rate, proof p99, same-round ratio and API CPU per proof answer."""
+    healthz = [r for r in runs if r.label == "healthz"]
+    proofs = [r for r in runs if r.label == "proof"]
+    return (
+        statistics.median(r.rps for r in proofs),
+        statistics.median(r.p99_ms for r in proofs),
+        statistics.median(p.rps / h.rps for h, p in zip(healthz, proofs, strict=True)),
+        statistics.median(r.api_cpu_us for r in proofs),
+    )
+
+
+def compare(this: list[Run], other: list[Run]) -> None:
+    """One line: this checkout's medians against the other's, from the same rounds."""
+    a, b = _medians(this), _medians(other)
+    print(
+        f"\nmedians, this / compare: proof {a[0]:.0f} / {b[0]:.0f} req/s, p99 {a[1]:.2f} / "
+        f"{b[1]:.2f} ms, same-round ratio {a[2]:.2f} / {b[2]:.2f}, API CPU per proof "
+        f"{a[3]:.0f} / {b[3]:.0f} us"
+    )
 
 
 def report(args: argparse.Namespace, runs: list[Run]) -> None:

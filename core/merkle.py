@@ -13,6 +13,10 @@ Rules (reference §2; the verifier accepts any tree, so these fix which tree we 
 Levels are kept compact: each level is ONE `bytes` of its nodes concatenated (level 0 = the
 leaves, the last level = the 32-byte root). A store can keep one blob per level and cut a proof
 out with `proof_from_levels` (32 bytes at offset (i ^ 1) * 32 of each level) without rebuilding.
+
+`cut_proof` is the one place that applies the odd-tail rule when a proof is cut: every path
+that cuts proofs (`proof_from_levels`, the API's hot roots and its SQL pairs) calls it, and
+the SQL statements that apply the rule themselves are tested against it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "ZERO_ROOT",
     "MerkleTree",
     "build_levels",
+    "cut_proof",
     "hash_pair",
     "proof_from_levels",
     "verify_proof",
@@ -97,15 +102,55 @@ def proof_from_levels(levels: Sequence[bytes], index: int) -> list[bytes]:
     count = len(levels[0]) // NODE_LEN if levels else 0
     if type(index) is not int or not 0 <= index < count:
         raise LeafIndexError(f"leaf index must be in 0..{count - 1} (got {index!r})")
+    return cut_proof(levels[:-1], index)[1]
+
+
+def cut_proof(levels: Sequence[bytes], index: int, *, pairs: int = 0) -> tuple[bytes, list[bytes]]:
+    """Leaf `index` and one sibling per level of `levels`, from the leaf up: THE proof cut.
+
+    The sibling of node i is node i ^ 1; an odd level's last node (even i, no node i + 1) is
+    its own sibling. No hashing: one or two slices per level.
+
+    Args:
+        levels: levels from level 0 up, as `MerkleTree.levels` holds them: pass the levels
+            below the root for a proof (a one-leaf tree: level 0 alone, and drop its sibling).
+        index: the leaf's position in level 0.
+        pairs: how many of the lowest levels are given as only the PAIR on the path, as a
+            store cuts them with one slice: the 64 bytes of nodes (i & ~1, i | 1) of that
+            level (i = index >> level), or node i alone, or doubled, when it is the odd tail.
+    Returns:
+        (the leaf, the siblings from the leaf up).
+    Raises:
+        MalformedLevelsError: a level does not hold node i followed by its sibling or by
+            nothing (its end).
+    """
     proof: list[bytes] = []
     append = proof.append
-    for level in levels[:-1]:
-        offset = (index ^ 1) * NODE_LEN
-        if offset >= len(level):  # odd tail: the last node is its own sibling
-            offset = len(level) - NODE_LEN
-        append(level[offset : offset + NODE_LEN])
-        index >>= 1
-    return proof
+    for level, nodes in enumerate(levels):
+        i = index >> level
+        if i & 1:
+            mate = ((1 if level < pairs else i) - 1) * NODE_LEN
+            sibling = nodes[mate : mate + NODE_LEN]
+            if len(nodes) < mate + 2 * NODE_LEN:  # node i is missing (and maybe its sibling)
+                raise _no_node(level, nodes, i)
+        else:
+            mate = (1 if level < pairs else i + 1) * NODE_LEN
+            sibling = nodes[mate : mate + NODE_LEN]
+            if len(sibling) != NODE_LEN:
+                if len(nodes) != mate:
+                    raise _no_node(level, nodes, i)
+                sibling = nodes[mate - NODE_LEN : mate]  # the odd tail: node i ends the level
+        append(sibling)
+    at = ((index & 1) if pairs else index) * NODE_LEN
+    leaf = levels[0][at : at + NODE_LEN] if levels else b""
+    return leaf, proof
+
+
+def _no_node(level: int, nodes: bytes, i: int) -> MalformedLevelsError:
+    return MalformedLevelsError(
+        f"level {level} ({len(nodes)} bytes) holds neither node {i} with its sibling nor "
+        f"node {i} as its last node"
+    )
 
 
 def verify_proof(leaf: bytes, proof: Sequence[bytes], root: bytes) -> bool:

@@ -23,6 +23,7 @@ from aop.api.reader import Reader
 from aop.projections.db import engine_for, upgrade
 from aop.runtime.settings import Settings, load_settings
 from tests.integration.test_api import Seed, b58, proof_holds
+from tests.support.api_hot import wait_hot_root_loaded
 from tests.support.api_sample import write_claimed_total, write_sample_root
 
 HOT = {"AOP_API_HOT_ROOT_CLAIMS": "1"}
@@ -60,7 +61,7 @@ def _client(
 async def _warm(client: httpx.AsyncClient, reader: Reader, channel: str, wallet: bytes) -> None:
     """One claim promotes the channel's latest root; wait for it to be in memory."""
     assert (await client.get(f"/v1/channels/{channel}/claims/{b58(wallet)}")).status_code == 200
-    await reader.hot_roots.wait_loaded()
+    await wait_hot_root_loaded(reader.hot_roots)
 
 
 @pytest.mark.parametrize("facts_max_age_ms", ["0", "250"])
@@ -123,7 +124,7 @@ async def test_claimed_totals_and_newer_roots_are_seen_at_once(
         claim = (await hot.get(f"/v1/channels/paid/claims/{b58(payer)}")).json()
         assert (claim["root_seq"], claim["latest_root_seq"], claim["claimable"]) == (4, 4, "1100")
         assert proof_holds(claim, payer, settings.mint)
-        await reader.hot_roots.wait_loaded()  # that claim promoted root 4 in root 3's place
+        await wait_hot_root_loaded(reader.hot_roots)  # that claim promoted root 4 in root 3's place
         held = reader.hot_roots.get(config)
         assert held is not None and held.root_seq == 4 and len(reader.hot_roots) == 1
         old = (await hot.get(f"/v1/channels/paid/claims/{b58(leaver)}")).json()

@@ -42,9 +42,20 @@ def test_missing_cached_level_is_a_database_error() -> None:
         cut_proof(0, 3, _pairs(levels, 0, 1), {})
 
 
-def test_short_pair_is_a_database_error() -> None:
-    with pytest.raises(DatabaseUnavailableError, match="gave 32 bytes for node 1"):
+def test_short_level_is_a_database_error() -> None:
+    with pytest.raises(DatabaseUnavailableError, match=r"level 0 \(32 bytes\) holds neither"):
         cut_proof(1, 1, b"", {0: b"\x00" * 32})
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 7, 8, 9, 16, 17])
+def test_every_leaf_of_small_trees_from_sql_pairs_only(count: int) -> None:
+    """k = 0: every level below the root comes from SQL, odd tails doubled."""
+    leaves = [keccak_256(i.to_bytes(4, "little")).digest() for i in range(count)]
+    levels = build_levels(leaves)
+    depth = len(levels) - 1
+    for index in range(count):
+        leaf, proof = cut_proof(index, depth, _pairs(levels, index, max(depth, 1)), {})
+        assert (leaf, proof) == (leaves[index], proof_from_levels(levels, index))
 
 
 def test_stale_rules_per_format() -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from sha3 import keccak_256
 from solders.pubkey import Pubkey
 
 from aop.api.errors import BadRequestError
+from aop.api.shapes import encode
 from aop.api.verify import parse_json_body, verify_claim
 from aop.runtime.settings import CCM_MINT, PROGRAM_ID
 
@@ -37,7 +39,9 @@ def _leaf(config: Pubkey, root_seq: int, total: int) -> bytes:
 
 
 def _verify(body: dict) -> dict:
-    return verify_claim(body, default_mint=CCM_MINT, default_program_id=PROGRAM_ID)
+    """The answer as a client reads it (a JSON object)."""
+    result = verify_claim(body, default_mint=CCM_MINT, default_program_id=PROGRAM_ID)
+    return msgspec.json.decode(encode(result))
 
 
 def test_two_leaf_tree_verifies_for_both_channel_forms() -> None:

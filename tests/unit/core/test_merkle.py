@@ -13,6 +13,7 @@ from aop.core.merkle import (
     MAX_PROOF_LEN,
     ZERO_ROOT,
     MerkleTree,
+    cut_proof,
     hash_pair,
     proof_from_levels,
     verify_proof,
@@ -192,3 +193,62 @@ def test_verify_proof_accepts_exactly_32_nodes() -> None:
 def test_verify_proof_rejects_node_not_32_bytes(leaf: bytes, bad: bytes) -> None:
     with pytest.raises(InvalidNodeError, match=r"proof node 0 must be 32 bytes"):
         verify_proof(leaf, [bad], leaf)
+
+
+#: trees whose levels have odd tails at several depths, and the powers of two around them.
+CUT_SIZES = [1, 2, 3, 5, 6, 7, 11, 13, 31, 32, 33, 63, 64, 65, 127, 128, 129]
+
+
+def _path_pairs(levels: Sequence[bytes], index: int, *, doubled: bool) -> list[bytes]:
+    """What a store cuts per level with one slice: the 64 bytes from node (i & ~1), i.e. the
+    pair on the path, which at an odd tail is node i alone (or, `doubled`, node i twice)."""
+    out = []
+    for level, whole in enumerate(levels):
+        start = ((index >> level) & ~1) * 32
+        pair = whole[start : start + 64]
+        out.append(pair + pair if doubled and len(pair) == 32 else pair)
+    return out
+
+
+@pytest.mark.parametrize("size", CUT_SIZES)
+def test_cut_proof_from_whole_levels_and_pairs_equals_independent_proof(size: int) -> None:
+    """Every leaf, every split between pair levels and whole levels, tails raw or doubled."""
+    leaves = leaves_of(size, 7)
+    below_root = MerkleTree(leaves).levels[:-1] or MerkleTree(leaves).levels
+    for index in range(size):
+        expected = independent.proof_of(leaves, index)
+        for doubled in (False, True):
+            pairs = _path_pairs(below_root, index, doubled=doubled)
+            for split in range(len(below_root) + 1):
+                levels = [*pairs[:split], *below_root[split:]]
+                leaf, proof = cut_proof(levels, index, pairs=split)
+                assert leaf == leaves[index]
+                assert proof[: len(expected)] == expected
+                assert len(proof) == max(len(expected), 1)
+
+
+def test_cut_proof_lists_the_odd_last_node_as_its_own_sibling() -> None:
+    nodes = [bytes([n]) * 32 for n in range(5)]
+    level = b"".join(nodes)
+    assert cut_proof([level], 4) == (nodes[4], [nodes[4]])
+    assert cut_proof([nodes[4]], 4, pairs=1) == (nodes[4], [nodes[4]])
+    assert cut_proof([level], 3) == (nodes[3], [nodes[2]])
+    assert cut_proof([nodes[2] + nodes[3]], 3, pairs=1) == (nodes[3], [nodes[2]])
+
+
+@pytest.mark.parametrize(
+    ("levels", "index", "pairs", "message"),
+    [
+        ([bytes(32) * 4], 5, 0, "level 0 \\(128 bytes\\) holds neither node 5"),
+        ([bytes(32) * 4], 4, 0, "neither node 4"),
+        ([bytes(32) * 3 + bytes(16)], 2, 0, "neither node 2"),
+        ([bytes(32)], 1, 1, "neither node 1"),
+        ([bytes(48)], 0, 1, "neither node 0"),
+        ([bytes(128), bytes(32)], 3, 0, "level 1 \\(32 bytes\\) holds neither node 1"),
+    ],
+)
+def test_cut_proof_refuses_levels_without_the_node(
+    levels: list[bytes], index: int, pairs: int, message: str
+) -> None:
+    with pytest.raises(MalformedLevelsError, match=message):
+        cut_proof(levels, index, pairs=pairs)
