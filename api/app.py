@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         max_body_bytes=settings.api_max_body_bytes,
         default_mint=settings.mint,
         default_program_id=settings.program_id,
+        global_account=settings.global_root_account,
         openapi=document,
         docs=docs_html(document),
     )

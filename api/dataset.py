@@ -4,8 +4,11 @@ Three representations (`?format=`), each in leaf order:
 
 * `json` (default): a JSON array of `{"index", "wallet" (base58), "amount" (decimal string)}`;
 * `ndjson`: the same objects, one per line;
-* `binary`: the canonical dataset bytes of the claim format (cumulative-v2: wallet(32) ||
-  u64le(cumulative_total) per leaf), so keccak256(body) == dataset_hash.
+* `binary`: the canonical dataset bytes of the claim format (cumulative-v2 and global-v4:
+  wallet(32) || u64le(cumulative_total) per leaf; global-v5: wallet(32) || u64le(base_yield)
+  || u64le(attention_bonus)), so keccak256(body) == dataset_hash.
+
+A global-v5 dataset's JSON entries also carry `base_yield` and `attention_bonus`.
 
 The stream reads `AOP_API_DATASET_CHUNK_ROWS` leaves per FETCH inside one REPEATABLE READ
 transaction on one pooled connection; at most `AOP_API_DATASET_STREAMS` run at once (more
@@ -29,7 +32,7 @@ from aop.api import queries
 from aop.api.db import Database
 from aop.api.errors import DatabaseUnavailableError, ServiceBusyError
 from aop.api.reader import RootMeta
-from aop.api.shapes import DatasetEntry, encode, encode_lines
+from aop.api.shapes import DatasetEntry, TwoPartDatasetEntry, encode, encode_lines
 
 __all__ = ["DATASET_FORMATS", "MEDIA_TYPES", "DatasetFormat", "DatasetStreams"]
 
@@ -50,15 +53,32 @@ def dataset_etag(meta: RootMeta, fmt: str) -> str:
     return f'"{meta.dataset_hash.hex()}.{fmt}"'
 
 
-def _encode(fmt: str, claim_format: str, rows: list[tuple[int, bytes, str]], first: bool) -> bytes:
+def _encode(
+    fmt: str, claim_format: str, rows: list[tuple[int, bytes, str, str | None]], first: bool
+) -> bytes:
+    two_parts = claim_format == "global-v5"
     if fmt == "binary":
         if claim_format == "ring-v0":
             return b"".join(
                 bytes(w) + i.to_bytes(4, "little") + int(a).to_bytes(8, "little")
-                for i, w, a in rows
+                for i, w, a, _ in rows
             )
-        return b"".join(bytes(w) + int(a).to_bytes(8, "little") for _i, w, a in rows)
-    entries = [DatasetEntry(i, str(Pubkey(bytes(w))), a) for i, w, a in rows]
+        if two_parts:  # wallet || base_yield || attention_bonus
+            return b"".join(
+                bytes(w)
+                + (int(a) - int(b or 0)).to_bytes(8, "little")
+                + int(b or 0).to_bytes(8, "little")
+                for _i, w, a, b in rows
+            )
+        return b"".join(bytes(w) + int(a).to_bytes(8, "little") for _i, w, a, _ in rows)
+    entries: list[DatasetEntry] | list[TwoPartDatasetEntry]
+    if two_parts:
+        entries = [
+            TwoPartDatasetEntry(i, str(Pubkey(bytes(w))), a, str(int(a) - int(b or 0)), b or "0")
+            for i, w, a, b in rows
+        ]
+    else:
+        entries = [DatasetEntry(i, str(Pubkey(bytes(w))), a) for i, w, a, _ in rows]
     if fmt == "ndjson":
         return encode_lines(entries)
     items = encode(entries)[1:-1]  # the array's items, without its brackets

@@ -16,6 +16,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "ServiceBusyError",
+    "UnsafeIntegerError",
     "UnsupportedMediaTypeError",
 ]
 
@@ -53,6 +54,14 @@ class UnsupportedMediaTypeError(ApiError):
     """Raised when a request body is not `application/json` (415)."""
 
     status = 415
+
+
+class UnsafeIntegerError(ApiError):
+    """Raised when an answer that must carry amounts as JSON numbers would carry one above
+    2^53 - 1, which JavaScript clients silently round (422; the message gives the exact
+    values and the endpoint that serves them as strings)."""
+
+    status = 422
 
 
 class ServiceBusyError(ApiError):

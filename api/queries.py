@@ -32,6 +32,7 @@ __all__ = [
     "HOT_FACTS_CLAIMED_SQL",
     "HOT_ROOT_LEAVES_SQL",
     "HOT_ROOT_META_SQL",
+    "LEAF_BONUS_SQL",
     "PROOF_AT_SQL",
     "READY_SQL",
     "ROOTS_SQL",
@@ -70,7 +71,8 @@ _CHANNEL_COLUMNS = "c.channel_config, c.name, c.format, c.latest_root_seq, c.lat
 CHANNELS_SQL = f"""
 SELECT {_CHANNEL_COLUMNS}
   FROM channels c
- WHERE (CAST(%(after)s AS text) IS NULL OR c.channel_config > %(after)s)
+ WHERE c.scope = 'channel'
+   AND (CAST(%(after)s AS text) IS NULL OR c.channel_config > %(after)s)
  ORDER BY c.channel_config
  LIMIT %(limit)s
 """
@@ -239,13 +241,21 @@ WALLET_CLAIMS_SQL = f"""
 SELECT {_CHANNEL_FACTS}, {_CLAIM_COLUMNS}
   FROM channels c
   {_claim_joins("%(wallet)s")}
- WHERE (CAST(%(after)s AS text) IS NULL OR c.channel_config > %(after)s)
+ WHERE c.scope = 'channel'
+   AND (CAST(%(after)s AS text) IS NULL OR c.channel_config > %(after)s)
  ORDER BY c.channel_config
  LIMIT %(limit)s
 """
 
 #: the dataset of a root in leaf order (read through a server-side cursor).
 DATASET_SQL = """
-SELECT leaf_index, wallet, CAST(amount AS text) FROM leaves
+SELECT leaf_index, wallet, CAST(amount AS text), CAST(attention_bonus AS text) FROM leaves
  WHERE root_id = %(root_id)s ORDER BY leaf_index
+"""
+
+#: a global-v5 leaf's attention_bonus (its base_yield is amount - attention_bonus).
+LEAF_BONUS_SQL = """
+SELECT l.attention_bonus
+  FROM roots r JOIN leaves l ON l.root_id = r.root_id AND l.wallet = %(wallet)s
+ WHERE r.channel_config = %(config)s AND r.root_seq = %(root_seq)s
 """

@@ -53,7 +53,7 @@ from aop.core import merkle
 from aop.core.accounts import CHANNEL_RING_SLOTS
 from aop.core.claims.ring_v0 import ring_claim_id
 from aop.core.errors import CoreError, MalformedLevelsError
-from aop.core.pda import claim_state_address
+from aop.core.pda import claim_state_address, claim_state_global_address
 
 __all__ = ["ROOT_RING", "ChannelInfo", "Reader", "RootMeta", "cut_proof", "is_stale"]
 
@@ -84,8 +84,22 @@ class ChannelInfo:
         except ValueError:
             return None
 
+    @property
+    def is_global(self) -> bool:
+        """A mint's global root account (global-v4/v5), not a channel."""
+        return self.format in ("global-v4", "global-v5")
+
     def claim_state(self, wallet: bytes) -> str | None:
-        """The wallet's ClaimStateV2 PDA, or None (see `claim_state_keys`)."""
+        """The wallet's ClaimStateV2 PDA (cumulative-v2), ClaimStateGlobal PDA (the global
+        formats), or None (ring-v0 has no claim-state account)."""
+        if self.is_global:
+            return str(
+                claim_state_global_address(
+                    program_id=Pubkey.from_string(self.program_id),
+                    mint=Pubkey.from_string(self.mint),
+                    wallet=Pubkey(wallet),
+                ).address
+            )
         keys = self.claim_state_keys
         if keys is None:
             return None
@@ -211,7 +225,7 @@ def _leaf_fields(
         "epoch": epoch,
         "leaf_index": leaf_index,
         "amount": str(amount),
-        "cumulative_total": str(amount) if fmt == "cumulative-v2" else None,
+        "cumulative_total": str(amount) if fmt != "ring-v0" else None,
     }
 
 
@@ -235,7 +249,7 @@ def _claim(
     """A claim as `Reader.claim` answers it (`claimed`: the stored claimed total or None;
     `claim_state`: the wallet's address if already derived)."""
     fmt = info.format
-    cumulative = fmt == "cumulative-v2"
+    cumulative = fmt != "ring-v0"
     claimed_total = int(claimed) if claimed is not None else 0
     leaf_fields = _leaf_fields(
         info, wallet, fmt, root_seq=root_seq, epoch=epoch, leaf_index=leaf_index, amount=amount,
@@ -295,6 +309,8 @@ class Reader:
         self.hot_roots = HotRoots(db, max_bytes=hot_roots_bytes, promote_after=hot_root_claims)
         #: the facts of hot roots held per channel (None: read per claim, `self._facts`).
         self.hot_facts = HotFacts(db, max_age_s=facts_max_age_s) if facts_max_age_s > 0 else None
+        #: global-v5 attention bonuses by (root account, root_seq, wallet): roots never change.
+        self._bonuses: AsyncLRU[tuple[str, int, bytes], int] = AsyncLRU(100_000)
 
     @property
     def db(self) -> Database:
@@ -535,6 +551,43 @@ class Reader:
         if row[0] == row[3]:  # the newest root holding the wallet is the channel's latest
             self.hot_roots.note_claim(info.channel_config, int(row[2]), info.claim_state_keys)
         return await self._claim_from_row(info, row, wallet)
+
+    async def global_root(self, account: str) -> ChannelInfo:
+        """The mint's global root account as `channel` finds it (by its address).
+
+        Raises:
+            NotFoundError: global_root_not_found (no global root projected yet).
+        """
+        try:
+            info = await self.channel(ChannelRef(account, account.lower(), account))
+        except NotFoundError:
+            raise NotFoundError(
+                "global_root_not_found", f"no global root of {account} is projected yet"
+            ) from None
+        if not info.is_global:
+            raise NotFoundError("global_root_not_found", f"{account} is not a global root account")
+        return info
+
+    async def global_claim(self, info: ChannelInfo, wallet: bytes) -> tuple[Claim, int]:
+        """The wallet's claim against the newest global root holding it, and its
+        attention_bonus (0 for global-v4; the claim's amount is base_yield + bonus).
+
+        Raises:
+            NotFoundError: wallet_not_found.
+        """
+        claim = await self.claim(info, wallet)
+        if info.format != "global-v5":
+            return claim, 0
+
+        async def load() -> int:
+            row = await self._db.fetchone(
+                queries.LEAF_BONUS_SQL,
+                {"config": info.channel_config, "root_seq": claim.root_seq, "wallet": wallet},
+            )
+            return int(row[0]) if row is not None and row[0] is not None else 0
+
+        bonus = await self._bonuses.get((info.channel_config, claim.root_seq, wallet), load)
+        return claim, bonus
 
     async def wallet_claims(self, wallet: bytes, *, limit: int, after: str | None) -> WalletClaims:
         """The wallet's claims in every channel (a page in config-PDA order).

@@ -15,7 +15,12 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from aop.api.dataset import DATASET_FORMATS, MEDIA_TYPES, DatasetStreams, dataset_etag
-from aop.api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from aop.api.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    UnsafeIntegerError,
+    UnsupportedMediaTypeError,
+)
 from aop.api.http import (
     IMMUTABLE,
     etag_matches,
@@ -40,10 +45,13 @@ from aop.api.operations import (
 from aop.api.params import parse_channel, parse_limit, parse_pubkey, parse_seq, parse_wallet
 from aop.api.reader import Reader
 from aop.api.shapes import (
+    SAFE_INTEGER,
     ChannelDetail,
     ChannelList,
     Claim,
     DatasetEntry,
+    GlobalClaim,
+    GlobalClaimText,
     Health,
     Ready,
     RootClaim,
@@ -59,7 +67,9 @@ from aop.api.verify import parse_json_body, verify_claim
 __all__ = ["OPERATIONS", "Handlers"]
 
 _NO_STORE = {"Cache-Control": "no-store"}
-_RECORD_SIZES = {"cumulative-v2": 40, "ring-v0": 44}
+_RECORD_SIZES = {"cumulative-v2": 40, "ring-v0": 44, "global-v4": 40, "global-v5": 48}
+#: `/v1/claims/{wallet}` is the live API's path; the hot-route middleware knows it too.
+GLOBAL_CLAIM_PATH = "/v1/claims/{wallet}"
 _HEALTHY = encode(Health(status="ok"))
 _READY = encode(Ready(status="ready"))
 
@@ -74,6 +84,24 @@ OPERATIONS: tuple[Operation, ...] = (
         answer=Claim,
         answer_doc="the claim (short max-age: claimed_total and stale change)",
         not_found="channel_not_found or wallet_not_found",
+    ),
+    Operation(
+        "GET", GLOBAL_CLAIM_PATH, "global_claim", "getGlobalClaim",
+        summary="A wallet's claim against the newest global root (the program as deployed: "
+        "claim_global_v2 / claim_global), as the live API's SDKs read it: amounts are JSON "
+        "numbers, proof nodes lower-case hex. An Authorization header is accepted and "
+        "ignored (proofs are public).",
+        params=(WALLET,),
+        answer=GlobalClaim,
+        answer_doc="the claim (short max-age: claimed_total and stale change)",
+        conditional=True,
+        errors=(
+            (400, BAD_PARAMETER),
+            (404, "global_root_not_found or wallet_not_found (no claims)"),
+            (422, "unsafe_integer: an amount above 2^53 - 1; the message gives the exact "
+                  "values, and /v1/global/claims/{wallet} serves them as strings"),
+            (503, UNAVAILABLE),
+        ),
     ),
     Operation(
         "GET", "/healthz", "healthz", "healthz",
@@ -171,6 +199,38 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         headers=DATASET_HEADERS,
     ),
+    get(
+        "/v1/global/claims/{wallet}", "global_claim_text", "getGlobalClaimText",
+        summary="A wallet's claim against the newest global root, every amount a decimal string",
+        params=(WALLET,),
+        answer=GlobalClaimText,
+        answer_doc="the claim (short max-age)",
+        not_found="global_root_not_found or wallet_not_found",
+    ),
+    get(
+        "/v1/global", "global_detail", "getGlobal",
+        summary="The mint's global root account: its GlobalRootConfig PDA, format and latest root",
+        params=(),
+        answer=ChannelDetail,
+        answer_doc="the global root account (name and subject id are empty)",
+        not_found="global_root_not_found",
+    ),
+    get(
+        "/v1/global/roots", "global_roots", "listGlobalRoots",
+        summary="The global roots, newest first",
+        params=(LIMIT, BEFORE),
+        answer=RootList,
+        answer_doc="a page of global roots (default 50, at most 1000)",
+        not_found="global_root_not_found",
+    ),
+    get(
+        "/v1/global/roots/{root_seq}", "global_root", "getGlobalRoot",
+        summary="One global root: hashes, leaf count, total, epoch, settlement",
+        params=(ROOT_SEQ,),
+        answer=RootDetail,
+        answer_doc="the root; cached as immutable once its settlement status is `published`",
+        not_found="global_root_not_found or root_not_found",
+    ),
     Operation(
         "POST", "/v1/verify", "verify", "verify",
         summary="Recompute a cumulative-v2 leaf and fold a proof into a root",
@@ -202,6 +262,7 @@ class Handlers:
         max_body_bytes: int,
         default_mint: str,
         default_program_id: str,
+        global_account: str,
         openapi: dict[str, Any],
         docs: str,
         registry: CollectorRegistry = REGISTRY,
@@ -212,6 +273,7 @@ class Handlers:
         self._max_body = max_body_bytes
         self._mint = default_mint
         self._program_id = default_program_id
+        self._global_account = global_account
         self._openapi = encode(openapi)
         self._docs = docs
         self._registry = registry
@@ -291,6 +353,54 @@ class Handlers:
         meta = await self._reader.root_meta(info, root_seq)
         claim = await self._reader.claim_at(meta, wallet)
         return json_response(request, claim, cache_control=IMMUTABLE)
+
+    async def global_claim(self, request: Request) -> Response:
+        wallet = parse_wallet(request.path_params["wallet"])
+        info = await self._reader.global_root(self._global_account)
+        claim, bonus = await self._reader.global_claim(info, wallet)
+        fields = _global_claim_fields(info.format, claim, bonus)
+        amounts = {name: fields[name] for name in _GLOBAL_AMOUNTS}
+        unsafe = [name for name, value in amounts.items() if value > SAFE_INTEGER]
+        if unsafe:
+            exact = ", ".join(f"{name}={value}" for name, value in amounts.items())
+            raise UnsafeIntegerError(
+                "unsafe_integer",
+                f"{', '.join(unsafe)} exceed 2^53 - 1, which a JSON number cannot carry exactly "
+                f"(exact values as strings: {exact}); GET /v1/global/claims/{claim.wallet} "
+                "serves every amount as a string",
+            )
+        return json_response(request, GlobalClaim(**fields), cache_control=self._mutable)
+
+    async def global_claim_text(self, request: Request) -> Response:
+        wallet = parse_wallet(request.path_params["wallet"])
+        info = await self._reader.global_root(self._global_account)
+        claim, bonus = await self._reader.global_claim(info, wallet)
+        fields = _global_claim_fields(info.format, claim, bonus)
+        for name in _GLOBAL_AMOUNTS:
+            fields[name] = str(fields[name])
+        return json_response(request, GlobalClaimText(**fields), cache_control=self._mutable)
+
+    async def global_detail(self, request: Request) -> Response:
+        info = await self._reader.global_root(self._global_account)
+        detail = await self._reader.channel_detail(info)
+        return json_response(request, detail, cache_control=self._mutable)
+
+    async def global_roots(self, request: Request) -> Response:
+        limit = parse_limit(request.query_params, default=50)
+        raw_before = request.query_params.get("before")
+        before = (
+            None if raw_before is None else parse_seq(raw_before, code="bad_before", what="before")
+        )
+        info = await self._reader.global_root(self._global_account)
+        page = await self._reader.roots(info, limit=limit, before=before)
+        return json_response(request, page, cache_control=self._mutable)
+
+    async def global_root(self, request: Request) -> Response:
+        root_seq = parse_seq(request.path_params["root_seq"])
+        info = await self._reader.global_root(self._global_account)
+        detail = await self._reader.root_detail(info, root_seq)
+        settled = detail.settlement is not None and detail.settlement.status == "published"
+        return json_response(request, detail, cache_control=IMMUTABLE if settled else self._mutable)
 
     async def wallet_claims(self, request: Request) -> Response:
         wallet = parse_wallet(request.path_params["wallet"])
@@ -375,3 +485,41 @@ class Handlers:
         if raw is None:
             return None
         return str(parse_pubkey(raw, code="bad_after", what="after"))
+
+
+#: the amounts of a global claim: JSON numbers in `GlobalClaim`, strings in `GlobalClaimText`.
+_GLOBAL_AMOUNTS = (
+    "base_yield",
+    "attention_bonus",
+    "cumulative_total",
+    "claimed_total",
+    "claimable",
+)
+
+
+def _global_claim_fields(fmt: str, claim: Claim, bonus: int) -> dict[str, Any]:
+    """The fields of a global claim answer, amounts as ints (the claim's amount is the
+    total, base_yield + attention_bonus)."""
+    total = int(claim.amount)
+    claimed = int(claim.claimed_total or 0)
+    return {
+        "root_seq": claim.root_seq,
+        "base_yield": total - bonus,
+        "attention_bonus": bonus,
+        "cumulative_total": total,
+        "claimed_total": claimed,
+        "leaf_index": claim.leaf_index,
+        "proof": claim.proof,
+        "claimable": max(0, total - claimed),
+        "claim_state": str(claim.claim_state),
+        "stale": claim.stale,
+        "settlement_status": claim.settlement_status,
+        "leaf": claim.leaf,
+        "root": claim.root,
+        "format": "global-v4" if fmt == "global-v4" else "global-v5",
+        "wallet": claim.wallet,
+        "mint": claim.mint,
+        "program_id": claim.program_id,
+        "global_root_config": claim.channel_config,
+        "latest_root_seq": claim.latest_root_seq,
+    }

@@ -30,6 +30,7 @@ from aop.core.merkle import MAX_PROOF_LEN
 __all__ = [
     "BASE58",
     "HEX32",
+    "SAFE_INTEGER",
     "ChannelDetail",
     "ChannelList",
     "ChannelName",
@@ -39,6 +40,9 @@ __all__ = [
     "Error",
     "ErrorDetail",
     "Format",
+    "GlobalClaim",
+    "GlobalClaimText",
+    "GlobalFormat",
     "Health",
     "Hex",
     "InputRange",
@@ -50,6 +54,7 @@ __all__ = [
     "RootSummary",
     "Seq",
     "Settlement",
+    "TwoPartDatasetEntry",
     "U64Number",
     "U64Text",
     "VerifyRequest",
@@ -74,7 +79,8 @@ U64Number = Annotated[int, Meta(ge=0, extra_json_schema={"maximum": U64_MAX})]
 Seq = Annotated[int, Meta(ge=0, le=I64_MAX)]
 Count = Annotated[int, Meta(ge=0)]
 Stamp = Annotated[str, Meta(extra_json_schema={"format": "date-time"})]
-Format = Literal["cumulative-v2", "ring-v0"]
+Format = Literal["cumulative-v2", "ring-v0", "global-v4", "global-v5"]
+GlobalFormat = Literal["global-v4", "global-v5"]
 Status = Annotated[
     str | None,
     Meta(
@@ -279,6 +285,78 @@ class DatasetEntry(Answer):
     index: Count
     wallet: Key
     amount: U64Text
+
+
+class TwoPartDatasetEntry(Answer):
+    """One leaf of a global-v5 dataset: its amount (the total) and the two parts the leaf
+    commits to."""
+
+    index: Count
+    wallet: Key
+    amount: U64Text
+    base_yield: U64Text
+    attention_bonus: U64Text
+
+
+# -- global claims ------------------------------------------------------------------------------
+
+#: a JSON number the live SDKs read; the API never serves one above this (JavaScript's
+#: Number.MAX_SAFE_INTEGER), it answers 422 instead.
+SAFE_INTEGER = 2**53 - 1
+_SafeNumber = Annotated[int, Meta(ge=0, le=SAFE_INTEGER)]
+
+
+class GlobalClaim(Answer):
+    """`GET /v1/claims/{wallet}`: a wallet's claim against the newest global root, with the
+    live API's field names and types, so the public SDKs work unchanged (wzrd-velocity reads
+    root_seq, base_yield, attention_bonus, leaf_index, proof; twzrd-trust cumulative_total,
+    claimed_total): amounts are JSON numbers (at most 2^53 - 1), proof nodes lower-case hex
+    without 0x."""
+
+    root_seq: _SafeNumber
+    base_yield: _SafeNumber
+    attention_bonus: _SafeNumber
+    cumulative_total: _SafeNumber
+    claimed_total: _SafeNumber
+    leaf_index: Count
+    proof: Proof
+    claimable: _SafeNumber
+    claim_state: Annotated[Key, Meta(description="ClaimStateGlobal PDA of (mint, wallet)")]
+    stale: bool
+    settlement_status: Status
+    leaf: Hex
+    root: Hex
+    format: GlobalFormat
+    wallet: Key
+    mint: Key
+    program_id: Key
+    global_root_config: Key
+    latest_root_seq: Seq
+
+
+class GlobalClaimText(Answer):
+    """`GET /v1/global/claims/{wallet}`: the same claim with every amount a decimal string
+    (any u64, for clients that read amounts as strings like the per-channel answers)."""
+
+    root_seq: Seq
+    base_yield: U64Text
+    attention_bonus: U64Text
+    cumulative_total: U64Text
+    claimed_total: U64Text
+    leaf_index: Count
+    proof: Proof
+    claimable: U64Text
+    claim_state: Key
+    stale: bool
+    settlement_status: Status
+    leaf: Hex
+    root: Hex
+    format: GlobalFormat
+    wallet: Key
+    mint: Key
+    program_id: Key
+    global_root_config: Key
+    latest_root_seq: Seq
 
 
 # -- verify -------------------------------------------------------------------------------------
