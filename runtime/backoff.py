@@ -20,7 +20,7 @@ class Backoff:
 
     def ceiling(self) -> float:
         """The upper bound of the next delay."""
-        return min(self._cap, self._initial * 2 ** min(self.attempt, 62))
+        return min(self._cap, self._initial * 2.0 ** min(self.attempt, 62))
 
     def next_delay(self) -> float:
         """The next delay in seconds; each call raises the ceiling until the cap."""

@@ -541,7 +541,7 @@ class Workload:
         if self._claimable():
             kinds.append("bad_proof")
         kind = kinds[self.rng.randrange(len(kinds))]
-        if kind == "unstake_locked":
+        if kind == "unstake_locked" and locked is not None:
             wallet, channel = locked
             user = self._wallet(wallet)
             ixs = [

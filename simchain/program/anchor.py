@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeVar, cast
 
 from solders.pubkey import Pubkey
 
@@ -154,7 +154,7 @@ def load(
         _left_right(ctx, account.owner, expected_owner)
         raise InstructionFailed.custom(3007)
     try:
-        return _decoded(decode, account.data)
+        return cast(T, _decoded(decode, account.data))  # lru_cache returns Any
     except (AccountDecodeError, BorshDecodeError, ValueError):
         fail(ctx, "AccountDiscriminatorMismatch", account=name)
 
