@@ -186,11 +186,12 @@ class FoldService:
         results: list[BatchResult] = []
         for event in events:
             message = event.message
-            value = message.value
+            # a null value is an empty record, as replay's reader reads it: undecodable
+            value = message.value or b""
             try:
-                batch = self.decoder.decode(value)  # type: ignore[arg-type]
+                batch = self.decoder.decode(value)
             except AvroDecodeError as exc:
-                payload = bytes(value or b"")
+                payload = bytes(value)
                 results.append(
                     fold.reject_record(
                         store, message.offset, "undecodable_batch", str(exc), payload
