@@ -26,6 +26,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
+from aop.core.accounts import ProtocolState
 from aop.core.pda import channel_config_address, protocol_state_address
 from aop.simchain.config import SimConfig
 from aop.simchain.errors import RpcError, SimChainError, TransactionRejected
@@ -396,8 +397,6 @@ class SimChain:
                 -32602,
                 f"Invalid params: no ProtocolState for mint {mint}; set up the protocol first",
             )
-        from aop.core.accounts import ProtocolState
-
         authority = Pubkey(ProtocolState.decode(state.data).admin)
         return self.genesis.channel(
             mint=mint,
@@ -408,12 +407,6 @@ class SimChain:
             latest_root_seq=latest_root_seq,
             slot=slot,
         )
-
-    def serve(self, port: int = 0, ws_port: int = 0, *, host: str = "127.0.0.1") -> Any:
-        """Serve this chain: `async with chain.serve() as sim: sim.http_url, sim.ws_url`."""
-        from aop.simchain.server import SimChainServer  # the server wraps this class
-
-        return SimChainServer(chain=self, host=host).serve(port, ws_port)
 
     def channel_config(self, name: str, mint: Pubkey | None = None) -> Pubkey:
         return channel_config_address(

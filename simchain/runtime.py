@@ -22,8 +22,8 @@ from typing import Any, Literal
 from solders.pubkey import Pubkey
 from solders.transaction import Legacy, VersionedTransaction
 
+import aop.simchain.program as oracle
 from aop.core.program_ids import SYSTEM_PROGRAM_ID
-from aop.simchain import program as oracle
 from aop.simchain.errors import InstructionFailed, RpcError, TransactionRejected
 from aop.simchain.invoke import Frame, InvokeContext, Overlay, TxState
 from aop.simchain.ledger import Account, Ledger

@@ -37,7 +37,6 @@ __all__ = [
     "rent_exempt_lamports",
     "token_balance",
     "transfer_checked",
-    "write_token_account",
 ]
 
 DECIMALS = 9
@@ -89,20 +88,6 @@ def token_balance(accounts: Overlay, address: Pubkey) -> int | None:
     if account is None or account.owner != TOKEN_2022_PROGRAM_ID or len(account.data) < 165:
         return None
     return decode_token_account(account.data)[2]
-
-
-def write_token_account(
-    accounts: Overlay, address: Pubkey, mint: Pubkey, owner: Pubkey, amount: int
-) -> None:
-    """Create or overwrite a token account directly (genesis balances, not a transaction)."""
-    accounts.put(
-        address,
-        Account(
-            rent_exempt_lamports(TOKEN_ACCOUNT_LEN),
-            encode_token_account(mint, owner, amount),
-            TOKEN_2022_PROGRAM_ID,
-        ),
-    )
 
 
 def _set_amount(accounts: Overlay, address: Pubkey, amount: int) -> None:
