@@ -30,8 +30,9 @@ from typing import Any, Protocol
 from solders.pubkey import Pubkey
 
 from aop.simchain.chain import SimChain
-from aop.simchain.errors import RpcError
+from aop.simchain.errors import ChainRequestError, RpcError
 from aop.simchain.faults import Faults
+from aop.simchain.rpc import rpc_error
 
 __all__ = ["ControlRpc", "ControlledServer"]
 
@@ -103,6 +104,8 @@ class ControlRpc:
     def call(self, method: str, params: Any) -> Any:
         try:
             return self.methods[method](_named(params))
+        except ChainRequestError as exc:
+            raise rpc_error(exc) from exc
         except (ValueError, TypeError) as exc:
             raise RpcError(-32602, f"Invalid params: {exc}") from exc
 
