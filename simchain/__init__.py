@@ -17,7 +17,7 @@ from aop.simchain.errors import RpcError, SimChainError
 from aop.simchain.faults import Faults
 from aop.simchain.ledger import EmittedEvent
 from aop.simchain.process import SimChainProcess, spawn_simchain
-from aop.simchain.server import SimChainServer, ThreadedSimChain
+from aop.simchain.server import SimChainServer
 
 __all__ = [
     "EmittedEvent",
@@ -28,6 +28,5 @@ __all__ = [
     "SimChainProcess",
     "SimChainServer",
     "SimConfig",
-    "ThreadedSimChain",
     "spawn_simchain",
 ]

@@ -24,8 +24,9 @@ from aop.projections.projector import Projector
 from aop.replay.compare import matches_digest
 from aop.replay.store import RootStore
 from aop.runtime.settings import Settings, load_settings
-from aop.simchain import SimChainServer, SimConfig, ThreadedSimChain
+from aop.simchain import SimChainServer, SimConfig
 from aop.streams.fold.config import fold_config
+from tests.support.threaded_simchain import ThreadedSimChain
 from tests.unit.replay.logs import (
     WALLET_A,
     WALLET_B,
@@ -522,7 +523,7 @@ SIM = SimConfig(
 
 @pytest.fixture
 def sim() -> Iterator[ThreadedSimChain]:
-    with SimChainServer(SIM).start_in_thread() as threaded:
+    with ThreadedSimChain(SimChainServer(SIM)) as threaded:
         yield threaded
 
 
