@@ -26,6 +26,7 @@ from aop.replay.store import RootStore
 from aop.runtime.settings import Settings, load_settings
 from aop.simchain import SimChainServer, SimConfig
 from aop.streams.fold.config import fold_config
+from tests.support.fold_logs import random_log
 from tests.support.threaded_simchain import ThreadedSimChain
 from tests.unit.replay.logs import (
     WALLET_A,
@@ -36,7 +37,6 @@ from tests.unit.replay.logs import (
     spec_of,
     without_events,
 )
-from tests.unit.streams.fold.logs import random_log
 
 CODEC = AvroCodec()
 Record = tuple[int, int, dict[str, Any]]

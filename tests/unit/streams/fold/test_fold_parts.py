@@ -23,7 +23,7 @@ from aop.log.slot_batch import SlotBatchDecoder
 from aop.runtime.errors import SettingsError
 from aop.runtime.faults import FaultPlan
 from aop.streams.fold.store import MAX_VALUE_BYTES, StateFormatError, StateTooLargeError, TableState
-from tests.unit.streams.fold.logs import (
+from tests.support.fold_logs import (
     chain_event,
     claimed,
     config_for,
