@@ -353,7 +353,7 @@ class SimChain:
         )
         record = self.submit(tx)
         if record is None:
-            raise AirdropFailedError
+            raise AirdropFailedError()
         return record.signature
 
     # -- set-up (direct writes, visible from the next slot) ---------------------------------

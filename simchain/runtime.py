@@ -104,7 +104,7 @@ class Runtime:
     def verify_signatures(tx: VersionedTransaction) -> None:
         """Raises SignatureVerificationError if any signature does not verify."""
         if not all(tx.verify_with_results()):
-            raise SignatureVerificationError
+            raise SignatureVerificationError()
 
     @staticmethod
     def sanitize(tx: VersionedTransaction) -> None:
