@@ -164,14 +164,14 @@ class Database:
         """The first row of `query` (binary results: bytea arrives as bytes), or None."""
         async with self.connection() as conn:
             cursor = conn.cursor(binary=True)
-            await cursor.execute(query, params)  # type: ignore[arg-type]
+            await cursor.execute(query, params)
             return await cursor.fetchone()
 
     async def fetchall(self, query: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Every row of `query` (binary results)."""
         async with self.connection() as conn:
             cursor = conn.cursor(binary=True)
-            await cursor.execute(query, params)  # type: ignore[arg-type]
+            await cursor.execute(query, params)
             return await cursor.fetchall()
 
     async def close(self) -> None:

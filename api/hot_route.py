@@ -36,7 +36,7 @@ class HotRoute:
     ) -> None:
         self.app = app
         self._route = route
-        self._endpoint: Callable[[Request], Awaitable[Response]] = route.endpoint  # type: ignore[assignment]
+        self._endpoint: Callable[[Request], Awaitable[Response]] = route.endpoint
         self._on_api_error = on_api_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -46,7 +46,7 @@ __all__ = [
 
 def _for_psycopg(clause: TextClause) -> str:
     """A SQLAlchemy text() statement with :name parameters as psycopg's %(name)s form."""
-    return str(clause.compile(dialect=psycopg_dialect.dialect()))
+    return str(clause.compile(dialect=psycopg_dialect.dialect()))  # type: ignore[no-untyped-call]
 
 
 #: projections.queries, unchanged: the leaf of :wallet in (:channel_config, :root_seq)...

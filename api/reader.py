@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, cast, get_args
 
 from solders.pubkey import Pubkey
 
@@ -41,6 +41,7 @@ from aop.api.shapes import (
     ChannelList,
     ChannelSummary,
     Claim,
+    Format,
     InputRange,
     RootClaim,
     RootDetail,
@@ -135,8 +136,19 @@ class RootMeta:
     tree_depth: int
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def _iso(value: dt.datetime) -> str:
+    """A NOT NULL timestamp column as ISO 8601."""
+    return value.isoformat()
+
+
+def _format(value: str) -> Format:
+    """A stored claim format as the answers' closed choice (the writer stores only these)."""
+    if value not in _FORMATS:
+        raise DatabaseUnavailableError(f"the projections hold an unknown claim format {value!r}")
+    return cast(Format, value)
+
+
+_FORMATS = frozenset(get_args(Format))
 
 
 def _root_summary(row: Sequence[Any]) -> RootSummary:
@@ -353,7 +365,7 @@ class Reader:
                 ChannelSummary(
                     name=name,
                     channel_config=config,
-                    format=fmt,
+                    format=_format(fmt),
                     latest_root_seq=int(seq),
                     latest_epoch=int(epoch),
                 )
@@ -372,7 +384,7 @@ class Reader:
             name=info.name,
             channel_config=info.channel_config,
             subject_id=info.subject_id.hex(),
-            format=info.format,
+            format=_format(info.format),
             program_id=info.program_id,
             mint=info.mint,
             latest_root_seq=int(latest_root_seq),
@@ -425,7 +437,7 @@ class Reader:
         return RootDetail(
             channel=info.name,
             channel_config=info.channel_config,
-            format=info.format,
+            format=_format(info.format),
             program_id=info.program_id,
             mint=info.mint,
             root_seq=int(seq),

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+
+# confluent_kafka.admin imports NewTopic from its C module without re-exporting it
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from aop.runtime.errors import AopError
 from aop.runtime.settings import Settings

@@ -30,15 +30,20 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from aop.log.errors import LogReadError, ReadStalledError
 from aop.log.kafka import consumer_config
+from aop.log.messages import position
 from aop.runtime.settings import Settings
 
 __all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds"]
 
 log = logging.getLogger(__name__)
+
+#: the offset specs of `list_offsets` (confluent-kafka ships them untyped).
+_EARLIEST = OffsetSpec.earliest()  # type: ignore[no-untyped-call]
+_LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 
 #: (topic, partition, offset, value) of one record.
 Record = tuple[str, int, int, bytes]
@@ -74,11 +79,11 @@ def log_bounds(
     parts = sorted(set(partitions))
     try:
         low = admin.list_offsets(
-            {TopicPartition(topic, p): OffsetSpec.earliest() for p in parts},
+            {TopicPartition(topic, p): _EARLIEST for p in parts},
             request_timeout=timeout,
         )
         high = admin.list_offsets(
-            {TopicPartition(topic, p): OffsetSpec.latest() for p in parts},
+            {TopicPartition(topic, p): _LATEST for p in parts},
             isolation_level=IsolationLevel.READ_COMMITTED,
             request_timeout=timeout,
         )
@@ -162,7 +167,8 @@ class LogReader:
             out: list[Record] = []
             finished: list[tuple[str, int]] = []
             for message in messages:
-                key = (message.topic(), message.partition())
+                topic, partition, offset = position(message)
+                key = (topic, partition)
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
@@ -174,7 +180,6 @@ class LogReader:
                     log.warning("consumer error", extra={"error": str(error)})
                     continue
                 wanted = pending.get(key)
-                offset = message.offset()
                 if wanted is None or offset >= wanted.stop:
                     if wanted is not None:
                         finished.append(key)

@@ -49,6 +49,7 @@ from aop.log.kafka import (
     consumer_config,
     producer_config,
 )
+from aop.log.messages import position
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.projections import metrics
 from aop.projections.claims import ClaimUpdate, claims_of
@@ -80,11 +81,6 @@ T = TypeVar("T")
 CONSUMER_NAME = "projector"
 _STAGE = "projector"
 _LAG_EVERY_S = 5.0
-
-
-def _position(message: Message) -> tuple[str, int, int]:
-    """(topic, partition, offset) of a consumed record (always set on consumed records)."""
-    return str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
 
 
 def lag_from_stats(
@@ -289,7 +285,7 @@ class Projector:
                     raise KafkaException(error)
                 log.warning("consumer error", extra={"error": str(error)})
                 continue
-            topic, part, offset = _position(message)
+            topic, part, offset = position(message)
             key = (topic, part)
             if key in self._fenced or key not in self._stored:
                 continue
@@ -310,7 +306,7 @@ class Projector:
     # -- roots -------------------------------------------------------------------------------
 
     def _handle_root_record(self, message: Message) -> None:
-        topic, part, offset = _position(message)
+        topic, part, offset = position(message)
         payload = message.value() or b""
         try:
             record_type, value = self._codec.decode(payload)
@@ -433,7 +429,7 @@ class Projector:
     def _claims_of(self, message: Message) -> list[ClaimUpdate]:
         """The record's claimed-total updates (`projections.claims`); an undecodable record
         or claim event goes to the DLQ."""
-        _, part, offset = _position(message)
+        _, part, offset = position(message)
         payload = message.value() or b""
         try:
             batch = self._codec.decode_as("SlotBatch", payload)

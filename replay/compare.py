@@ -220,7 +220,9 @@ def _offsets(value: Any) -> list[dict[str, int]]:
     ]
 
 
-def _field_diffs(record: Mapping[str, Any], tree: ClaimTree, row: Mapping[str, Any]) -> list:
+def _field_diffs(
+    record: Mapping[str, Any], tree: ClaimTree, row: Mapping[str, Any]
+) -> list[FieldDiff]:
     pairs: list[tuple[str, Any, Any]] = [
         ("root", bytes(record["root"]), bytes(row["root"])),
         ("dataset_hash", bytes(record["dataset_hash"]), bytes(row["dataset_hash"])),

@@ -21,7 +21,7 @@ import dataclasses
 import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -202,7 +202,7 @@ def fold_steps(
     progress: ReadProgress | None = None,
     label: str = "",
     times: StepTimes | None = None,
-) -> Iterator[FoldStep]:
+) -> Generator[FoldStep, None, None]:
     """Read records [0, stop) of the partition and fold each, in offset order.
 
     The caller may stop early (`close()` the generator): records after the last one yielded

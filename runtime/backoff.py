@@ -26,7 +26,7 @@ class BackoffPolicy:
 
     def ceiling(self, attempt: int) -> float:
         """The upper bound of the `attempt`-th delay: min(cap, initial * 2**attempt)."""
-        return min(self.cap_s, self.initial_s * 2 ** min(max(attempt, 0), _MAX_EXPONENT))
+        return min(self.cap_s, self.initial_s * 2.0 ** min(max(attempt, 0), _MAX_EXPONENT))
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """A delay drawn uniformly from [0, ceiling(attempt)] (`rng`: the module's default)."""

@@ -13,13 +13,14 @@ record of every program event in a finalized slot, to compare with what the pipe
 
 from aop.simchain.chain import SimChain
 from aop.simchain.config import SimConfig
-from aop.simchain.errors import RpcError, SimChainError
+from aop.simchain.errors import ChainRequestError, RpcError, SimChainError
 from aop.simchain.faults import Faults
 from aop.simchain.ledger import EmittedEvent
 from aop.simchain.process import SimChainProcess, spawn_simchain
-from aop.simchain.server import SimChainServer, ThreadedSimChain
+from aop.simchain.server import SimChainServer
 
 __all__ = [
+    "ChainRequestError",
     "EmittedEvent",
     "Faults",
     "RpcError",
@@ -28,6 +29,5 @@ __all__ = [
     "SimChainProcess",
     "SimChainServer",
     "SimConfig",
-    "ThreadedSimChain",
     "spawn_simchain",
 ]

@@ -26,9 +26,17 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction, VersionedTransaction
 
+from aop.core.accounts import ProtocolState
 from aop.core.pda import channel_config_address, protocol_state_address
 from aop.simchain.config import SimConfig
-from aop.simchain.errors import RpcError, SimChainError, TransactionRejected
+from aop.simchain.errors import (
+    AirdropFailedError,
+    PreflightFailedError,
+    ProtocolNotSetUpError,
+    SimChainError,
+    TransactionRejectedError,
+    UnknownCommitmentError,
+)
 from aop.simchain.genesis import Genesis
 from aop.simchain.keys import Keys, public_key
 from aop.simchain.ledger import Block, EmittedEvent, Ledger, TxRecord
@@ -96,14 +104,18 @@ class SimChain:
         return self._finalized
 
     def slot_at(self, commitment: str | None) -> int:
-        """The slot a read at `commitment` sees (default finalized, as Solana's RPC)."""
+        """The slot a read at `commitment` sees (default finalized, as Solana's RPC).
+
+        Raises:
+            UnknownCommitmentError: not a commitment level (or an alias) Solana knows.
+        """
         if commitment in ("processed", "recent", "single"):
             return self.tip
         if commitment in ("confirmed", "singleGossip"):
             return self._confirmed
         if commitment in (None, "finalized", "max", "root"):
             return self._finalized
-        raise RpcError(-32602, f"Invalid params: unknown commitment `{commitment}`")
+        raise UnknownCommitmentError(commitment)
 
     def commitment_of(self, slot: int) -> Commitment:
         if slot <= self._finalized:
@@ -254,11 +266,13 @@ class SimChain:
     def send(self, tx: VersionedTransaction, *, skip_preflight: bool = False) -> str:
         """`sendTransaction`: preflight (verify, simulate) unless skipped, then land.
 
-        With preflight, a bad signature raises RpcError -32003 and a rejected or failing
-        transaction raises RpcError -32002 (`Transaction simulation failed: ...`, with the
-        simulation result as data). Without preflight a transaction that cannot land is
-        dropped silently (its signature is returned and never confirms) and a failing one
-        lands as failed, as on a real cluster.
+        Without preflight a transaction that cannot land is dropped silently (its signature is
+        returned and never confirms) and a failing one lands as failed, as on a real cluster.
+
+        Raises:
+            InvalidTransactionError: the message does not sanitize.
+            SignatureVerificationError: with preflight, a signature does not verify.
+            PreflightFailedError: with preflight, the transaction is rejected or fails.
         """
         Runtime.sanitize(tx)
         signature = str(tx.signatures[0])
@@ -269,22 +283,18 @@ class SimChain:
             return signature
         try:
             execution = self.execute(tx)
-        except TransactionRejected as exc:
+        except TransactionRejectedError as exc:
             if skip_preflight:
                 self.stats["dropped"] += 1
                 return signature
-            raise RpcError(
-                -32002,
-                f"Transaction simulation failed: {exc.message}",
-                simulation_value(exc.err, [], 0),
-            ) from exc
+            raise PreflightFailedError(exc.message, err=exc.err, logs=[], units=0) from exc
         if execution.err is not None and not skip_preflight:
             index, error = execution.err["InstructionError"]
-            reason = _error_text(error)
-            raise RpcError(
-                -32002,
-                f"Transaction simulation failed: Error processing Instruction {index}: {reason}",
-                simulation_value(execution.err, execution.logs, execution.units),
+            raise PreflightFailedError(
+                f"Error processing Instruction {index}: {_error_text(error)}",
+                err=execution.err,
+                logs=execution.logs,
+                units=execution.units,
             )
         self.land(execution, bytes(tx))
         return signature
@@ -296,7 +306,7 @@ class SimChain:
         )
         try:
             execution = self.execute(versioned)
-        except TransactionRejected as exc:
+        except TransactionRejectedError as exc:
             log.warning("simulator transaction rejected", extra={"reason": exc.message})
             self.stats["rejected_internal"] += 1
             return None
@@ -326,7 +336,11 @@ class SimChain:
         )
 
     def airdrop(self, to: Pubkey, lamports: int) -> str:
-        """`requestAirdrop`: a real faucet transfer transaction, landing in the next slot."""
+        """`requestAirdrop`: a real faucet transfer transaction, landing in the next slot.
+
+        Raises:
+            AirdropFailedError: the transfer was rejected.
+        """
         tx = self.sign(
             [
                 transfer(
@@ -339,7 +353,7 @@ class SimChain:
         )
         record = self.submit(tx)
         if record is None:
-            raise RpcError(-32603, "Internal error: airdrop failed")
+            raise AirdropFailedError()
         return record.signature
 
     # -- set-up (direct writes, visible from the next slot) ---------------------------------
@@ -385,6 +399,9 @@ class SimChain:
         """Write channel `name`'s ChannelConfigV2 (no roots yet), stake pool and vault.
 
         Returns the ChannelConfigV2 address (the `channel` of the channel's events).
+
+        Raises:
+            ProtocolNotSetUpError: `mint` has no ProtocolState.
         """
         mint = mint or self.mint
         slot = self.ledger.pending_slot if at_slot is None else at_slot
@@ -392,12 +409,7 @@ class SimChain:
             protocol_state_address(program_id=self.program_id, mint=mint).address
         )
         if state is None:
-            raise RpcError(
-                -32602,
-                f"Invalid params: no ProtocolState for mint {mint}; set up the protocol first",
-            )
-        from aop.core.accounts import ProtocolState
-
+            raise ProtocolNotSetUpError(mint)
         authority = Pubkey(ProtocolState.decode(state.data).admin)
         return self.genesis.channel(
             mint=mint,
@@ -408,12 +420,6 @@ class SimChain:
             latest_root_seq=latest_root_seq,
             slot=slot,
         )
-
-    def serve(self, port: int = 0, ws_port: int = 0, *, host: str = "127.0.0.1") -> Any:
-        """Serve this chain: `async with chain.serve() as sim: sim.http_url, sim.ws_url`."""
-        from aop.simchain.server import SimChainServer  # the server wraps this class
-
-        return SimChainServer(chain=self, host=host).serve(port, ws_port)
 
     def channel_config(self, name: str, mint: Pubkey | None = None) -> Pubkey:
         return channel_config_address(
@@ -432,19 +438,3 @@ def _error_text(error: Any) -> str:
         "MissingAccount": "An account required by the instruction is missing",
     }
     return texts.get(str(error), str(error))
-
-
-def simulation_value(err: Any, logs: list[str], units: int, **extra: Any) -> dict[str, Any]:
-    """An `RpcSimulateTransactionResult` object, as simulateTransaction and preflight give it."""
-    value: dict[str, Any] = {
-        "accounts": None,
-        "err": err,
-        "innerInstructions": None,
-        "loadedAccountsDataSize": 0,
-        "logs": logs,
-        "replacementBlockhash": None,
-        "returnData": None,
-        "unitsConsumed": units,
-    }
-    value.update(extra)
-    return value

@@ -25,16 +25,30 @@ methods are never subject to injected faults.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from solders.pubkey import Pubkey
 
-from aop.simchain.errors import RpcError
+from aop.simchain.chain import SimChain
+from aop.simchain.errors import ChainRequestError, RpcError
+from aop.simchain.faults import Faults
+from aop.simchain.rpc import rpc_error
 
-if TYPE_CHECKING:
-    from aop.simchain.server import SimChainServer
+__all__ = ["ControlRpc", "ControlledServer"]
 
-__all__ = ["ControlRpc"]
+
+class ControlledServer(Protocol):
+    """What the `sim_*` methods drive: `SimChainServer`, which serves them, is one (an
+    interface here, so this module does not import the server's)."""
+
+    chain: SimChain
+    faults: Faults
+
+    def status(self) -> dict[str, Any]: ...
+
+    def drop_connections(self) -> int: ...
+
+    def advance(self, slots: int = 1) -> None: ...
 
 
 def _named(params: Any) -> dict[str, Any]:
@@ -61,7 +75,7 @@ def _key(value: Any, name: str) -> Pubkey | None:
 class ControlRpc:
     """The `sim_*` methods of one running server."""
 
-    def __init__(self, server: SimChainServer) -> None:
+    def __init__(self, server: ControlledServer) -> None:
         self.server = server
         self.methods: dict[str, Callable[[dict[str, Any]], Any]] = {
             "sim_status": lambda _: server.status(),
@@ -90,6 +104,8 @@ class ControlRpc:
     def call(self, method: str, params: Any) -> Any:
         try:
             return self.methods[method](_named(params))
+        except ChainRequestError as exc:
+            raise rpc_error(exc) from exc
         except (ValueError, TypeError) as exc:
             raise RpcError(-32602, f"Invalid params: {exc}") from exc
 

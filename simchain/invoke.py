@@ -16,7 +16,7 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-from aop.simchain.errors import InstructionFailed
+from aop.simchain.errors import InstructionFailedError
 from aop.simchain.ledger import Account, AccountStore
 from aop.simchain.logs import LogCollector
 
@@ -86,7 +86,7 @@ class TxState:
     def key_index(self, key: Pubkey) -> int:
         index = self.key_indexes.get(key)
         if index is None:
-            raise InstructionFailed(
+            raise InstructionFailedError(
                 "MissingAccount", "An account required by the instruction is missing"
             )
         return index
@@ -174,7 +174,7 @@ class InvokeContext:
         what `body` charges. Builtins (System) log no `consumed` line, as on a real node.
 
         Raises:
-            InstructionFailed: `body` failed; its `failed:` line is written first.
+            InstructionFailedError: `body` failed; its `failed:` line is written first.
         """
         tx = self.tx
         program = str(program_id)
@@ -201,7 +201,7 @@ class InvokeContext:
         tx.used += units
         try:
             body(child)
-        except InstructionFailed as exc:
+        except InstructionFailedError as exc:
             if not builtin:
                 tx.logs.consumed(program, tx.used - start, budget)
             tx.logs.failed(program, exc.reason)

@@ -9,7 +9,7 @@ with the pending slot, so a read "at slot S" sees exactly the state after block 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -172,13 +172,6 @@ class Ledger:
                 f"slot {slot} is not sealed (sealed: {self.first_slot}..{self.tip})"
             )
         return block
-
-    def blocks_between(self, first: int, last: int) -> Iterator[Block]:
-        """Sealed blocks with first <= slot <= last, in slot order."""
-        start = max(first - self.first_slot, 0)
-        stop = min(last - self.first_slot + 1, len(self.blocks))
-        for index in range(start, stop):
-            yield self.blocks[index]
 
     def seal(self, *, blockhash: str, block_time: int) -> Block:
         """Make the pending block the new tip and index its transactions."""

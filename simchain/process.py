@@ -53,6 +53,7 @@ class SimChainProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout)
+        _close_stdout(self.process)
         return int(self.process.returncode)
 
     def kill(self) -> None:
@@ -60,6 +61,7 @@ class SimChainProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        _close_stdout(self.process)
 
     def __enter__(self) -> SimChainProcess:
         return self
@@ -98,17 +100,25 @@ def spawn_simchain(
         env={**os.environ, **(env or {})},
     )
     stdout = cast(IO[str], process.stdout)
-    selector = selectors.DefaultSelector()
-    selector.register(stdout, selectors.EVENT_READ)
-    if not selector.select(timeout):
-        process.kill()
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        ready = selector.select(timeout)
+    if not ready:
+        SimChainProcess(process, "", "").kill()
         raise SimChainError(f"aop simulate-chain printed no URLs within {timeout} s")
     line = stdout.readline()
     try:
         urls = json.loads(line)
     except ValueError:
-        process.kill()
+        SimChainProcess(process, "", "").kill()
         raise SimChainError(
             f"aop simulate-chain exited or printed {line!r} (exit code {process.poll()})"
         ) from None
     return SimChainProcess(process, urls["http_url"], urls["ws_url"])
+
+
+def _close_stdout(process: subprocess.Popen[str]) -> None:
+    """Close our end of the pipe the simulator printed its URLs on (an open pipe outlives the
+    process and leaks a file descriptor)."""
+    if process.stdout is not None:
+        process.stdout.close()

@@ -5,6 +5,9 @@ wraps it in the JSON-RPC envelope. Reads take `commitment` (default finalized, a
 see the chain at that slot; getSignaturesForAddress, getTransaction and getBlock refuse
 `processed`, as Agave does. `SolanaRpc.served` counts the calls of each method (tests assert
 which methods a client used).
+
+The chain raises its own typed errors (`ChainRequestError`); `rpc_error` gives the JSON-RPC
+error of each, and `SolanaRpc.call` and the `sim_*` methods answer with it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
-from aop.simchain.chain import SimChain, simulation_value
+from aop.simchain.chain import SimChain
 from aop.simchain.encoding import (
     API_VERSION,
     account_json,
@@ -29,11 +32,21 @@ from aop.simchain.encoding import (
     transaction_json,
     transaction_with_meta,
 )
-from aop.simchain.errors import RpcError, TransactionRejected
+from aop.simchain.errors import (
+    AirdropFailedError,
+    ChainRequestError,
+    InvalidTransactionError,
+    PreflightFailedError,
+    ProtocolNotSetUpError,
+    RpcError,
+    SignatureVerificationError,
+    TransactionRejectedError,
+    UnknownCommitmentError,
+)
 from aop.simchain.runtime import LAMPORTS_PER_SIGNATURE, MAX_PROCESSING_AGE
 from aop.simchain.token import DECIMALS, decode_token_account, rent_exempt_lamports
 
-__all__ = ["SolanaRpc", "decode_b58"]
+__all__ = ["SolanaRpc", "decode_b58", "rpc_error"]
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58)}
@@ -57,6 +70,47 @@ def decode_b58(text: str) -> bytes:
             raise ValueError(f"invalid base58 character {char!r}") from None
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
     return b"\0" * (len(text) - len(text.lstrip("1"))) + body
+
+
+def rpc_error(exc: ChainRequestError) -> RpcError:
+    """The JSON-RPC error (Agave's code, message and data) answering a refused request."""
+    match exc:
+        case UnknownCommitmentError():
+            return RpcError(-32602, f"Invalid params: unknown commitment `{exc.commitment}`")
+        case InvalidTransactionError():
+            return RpcError(-32602, f"invalid transaction: {exc.detail}")
+        case SignatureVerificationError():
+            return RpcError(-32003, "Transaction signature verification failure")
+        case PreflightFailedError():
+            return RpcError(
+                -32002,
+                f"Transaction simulation failed: {exc.reason}",
+                _simulation_value(exc.err, exc.logs, exc.units),
+            )
+        case AirdropFailedError():
+            return RpcError(-32603, "Internal error: airdrop failed")
+        case ProtocolNotSetUpError():
+            return RpcError(
+                -32602,
+                f"Invalid params: no ProtocolState for mint {exc.mint}; set up the protocol first",
+            )
+    return RpcError(-32603, f"Internal error: {exc}")
+
+
+def _simulation_value(err: Any, logs: list[str], units: int, **extra: Any) -> dict[str, Any]:
+    """An `RpcSimulateTransactionResult` object, as simulateTransaction and preflight give it."""
+    value: dict[str, Any] = {
+        "accounts": None,
+        "err": err,
+        "innerInstructions": None,
+        "loadedAccountsDataSize": 0,
+        "logs": logs,
+        "replacementBlockhash": None,
+        "returnData": None,
+        "unitsConsumed": units,
+    }
+    value.update(extra)
+    return value
 
 
 def _param(params: list[Any], index: int, default: Any = None) -> Any:
@@ -130,11 +184,20 @@ class SolanaRpc:
         }
 
     def call(self, method: str, params: list[Any]) -> Any:
+        """`method`'s result.
+
+        Raises:
+            RpcError: the JSON-RPC error to answer (an unknown method, bad params, or a
+                request the chain refused).
+        """
         handler = self.methods.get(method)
         if handler is None:
             raise RpcError(-32601, "Method not found")
         self.served[method] += 1
-        return handler(params)
+        try:
+            return handler(params)
+        except ChainRequestError as exc:
+            raise rpc_error(exc) from exc
 
     # -- helpers ---------------------------------------------------------------------------
     def _slot(self, config: dict[str, Any], *, minimum: str | None = None) -> int:
@@ -416,8 +479,8 @@ class SolanaRpc:
             }
         try:
             execution = self.chain.execute(tx, check_blockhash=not replace)
-        except TransactionRejected as exc:
-            return {"context": context(slot), "value": simulation_value(exc.err, [], 0, **extra)}
+        except TransactionRejectedError as exc:
+            return {"context": context(slot), "value": _simulation_value(exc.err, [], 0, **extra)}
         requested = (config.get("accounts") or {}).get("addresses")
         if requested:
             encoding = (config.get("accounts") or {}).get("encoding", "base64")
@@ -431,7 +494,7 @@ class SolanaRpc:
                 )
                 accounts.append(account_json(after, encoding, None))
             extra["accounts"] = accounts
-        value = simulation_value(execution.err, execution.logs, execution.units, **extra)
+        value = _simulation_value(execution.err, execution.logs, execution.units, **extra)
         return {"context": context(slot), "value": value}
 
 

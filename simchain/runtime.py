@@ -10,7 +10,7 @@ Steps for one transaction (`Runtime.execute`):
 4. on success keep every account write; on failure keep only the fee, and the error is
    `{"InstructionError": [index, <error>]}`.
 
-Rejections raise `TransactionRejected`; instruction failures are part of the `Execution`.
+Rejections raise `TransactionRejectedError`; instruction failures are part of the `Execution`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,14 @@ from typing import Any, Literal
 from solders.pubkey import Pubkey
 from solders.transaction import Legacy, VersionedTransaction
 
+import aop.simchain.program as oracle
 from aop.core.program_ids import SYSTEM_PROGRAM_ID
-from aop.simchain import program as oracle
-from aop.simchain.errors import InstructionFailed, RpcError, TransactionRejected
+from aop.simchain.errors import (
+    InstructionFailedError,
+    InvalidTransactionError,
+    SignatureVerificationError,
+    TransactionRejectedError,
+)
 from aop.simchain.invoke import Frame, InvokeContext, Overlay, TxState
 from aop.simchain.ledger import Account, Ledger
 from aop.simchain.logs import LogCollector
@@ -97,21 +102,22 @@ class Runtime:
     # -- checks ----------------------------------------------------------------------------
     @staticmethod
     def verify_signatures(tx: VersionedTransaction) -> None:
-        """Raises RpcError -32003 if any signature does not verify."""
+        """Raises SignatureVerificationError if any signature does not verify."""
         if not all(tx.verify_with_results()):
-            raise RpcError(-32003, "Transaction signature verification failure")
+            raise SignatureVerificationError()
 
     @staticmethod
     def sanitize(tx: VersionedTransaction) -> None:
+        """Raises InvalidTransactionError if the message does not sanitize."""
         try:
             tx.sanitize()
         except Exception as exc:  # solders raises its own SanitizeError type
-            raise RpcError(-32602, f"invalid transaction: {exc}") from exc
+            raise InvalidTransactionError(str(exc)) from exc
 
     def check_blockhash(self, tx: VersionedTransaction) -> None:
         slot = self.ledger.blockhash_slot(str(tx.message.recent_blockhash))
         if slot is None or self.ledger.pending_slot - slot > MAX_PROCESSING_AGE:
-            raise TransactionRejected("BlockhashNotFound", "Blockhash not found")
+            raise TransactionRejectedError("BlockhashNotFound", "Blockhash not found")
 
     # -- execution -------------------------------------------------------------------------
     def execute(
@@ -125,25 +131,25 @@ class Runtime:
         """Run `tx` against the newest state without committing (see the module steps).
 
         Raises:
-            TransactionRejected: the transaction cannot land (step 2).
+            TransactionRejectedError: the transaction cannot land (step 2).
         """
         message = tx.message
         signature = str(tx.signatures[0])
         if self.ledger.is_known_signature(signature):
-            raise TransactionRejected(
+            raise TransactionRejectedError(
                 "AlreadyProcessed", "This transaction has already been processed"
             )
         if check_blockhash:
             self.check_blockhash(tx)
         if isinstance(tx.version(), int) and message.address_table_lookups:  # type: ignore[union-attr]
-            raise TransactionRejected(
+            raise TransactionRejectedError(
                 "AddressLookupTableNotFound",
                 "Transaction loads an address table account that doesn't exist",
             )
         keys = list(message.account_keys)
         for ix in message.instructions:
             if keys[ix.program_id_index] not in self._programs:
-                raise TransactionRejected(
+                raise TransactionRejectedError(
                     "ProgramAccountNotFound", "Attempt to load a program that does not exist"
                 )
         limit, price = self._compute_budget(tx)
@@ -152,12 +158,12 @@ class Runtime:
         accounts = Overlay(self.ledger.accounts)
         payer = accounts.get(keys[0])
         if payer is None or payer.lamports == 0:
-            raise TransactionRejected(
+            raise TransactionRejectedError(
                 "AccountNotFound",
                 "Attempt to debit an account but found no record of a prior credit.",
             )
         if payer.lamports < fee:
-            raise TransactionRejected("InsufficientFundsForFee", "Insufficient funds for fee")
+            raise TransactionRejectedError("InsufficientFundsForFee", "Insufficient funds for fee")
         pre = [accounts.lamports(k) for k in keys]
         accounts.put(
             keys[0], Account(payer.lamports - fee, payer.data, payer.owner, payer.executable)
@@ -181,7 +187,7 @@ class Runtime:
             state.instruction_index = index
             try:
                 self._run(state, frame, memos)
-            except InstructionFailed as exc:
+            except InstructionFailedError as exc:
                 err = {"InstructionError": [index, exc.error]}
                 break
         if err is not None:
@@ -241,7 +247,7 @@ class Runtime:
             state.used += 150
             try:
                 _system(state, frame)
-            except InstructionFailed as exc:
+            except InstructionFailedError as exc:
                 logs.failed(program, exc.reason)
                 raise
             logs.success(program)
@@ -258,10 +264,10 @@ class Runtime:
                 oracle.execute(InvokeContext(state, frame, 1))
             if state.used > state.budget:
                 state.used = state.budget
-                raise InstructionFailed(
+                raise InstructionFailedError(
                     "ComputationalBudgetExceeded", "Computational budget exceeded"
                 )
-        except InstructionFailed as exc:
+        except InstructionFailedError as exc:
             logs.consumed(program, state.used - start, budget)
             logs.failed(program, exc.reason)
             raise
@@ -273,18 +279,18 @@ def _system(state: TxState, frame: Frame) -> None:
     """System program: `Transfer` (index 2) only; anything else is invalid data here."""
     data = frame.data
     if len(data) < 12 or struct.unpack_from("<I", data)[0] != 2 or len(frame.keys) < 2:
-        raise InstructionFailed("InvalidInstructionData", "invalid instruction data")
+        raise InstructionFailedError("InvalidInstructionData", "invalid instruction data")
     lamports = struct.unpack_from("<Q", data, 4)[0]
     source, destination = frame.keys[0], frame.keys[1]
     if not frame.signers[0]:
-        raise InstructionFailed(
+        raise InstructionFailedError(
             "MissingRequiredSignature", "missing required signature for instruction"
         )
     accounts = state.accounts
     have = accounts.lamports(source)
     if have < lamports:
         state.logs.log(f"Transfer: insufficient lamports {have}, need {lamports}")
-        raise InstructionFailed.custom(1)
+        raise InstructionFailedError.custom(1)
     paying = accounts.get(source)
     if paying is None:  # a zero-lamport transfer from an account that does not exist
         return

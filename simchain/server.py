@@ -10,7 +10,6 @@ only advance on `advance(n)` / `sim_advance`, which makes tests exact.
         sim.faults.update(drop_notification_p=0.2)
         ids = sim.emitted_event_ids()
 
-`start_in_thread()` runs one in a background thread (for synchronous tests);
 `simchain.process.spawn_simchain()` runs `aop simulate-chain` as a subprocess.
 """
 
@@ -22,11 +21,9 @@ import gc
 import json
 import logging
 import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -42,11 +39,9 @@ from aop.simchain.faults import Faults
 from aop.simchain.pubsub import PubSubServer
 from aop.simchain.rpc import SolanaRpc
 
-__all__ = ["SimChainServer", "ThreadedSimChain"]
+__all__ = ["SimChainServer"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: the collector's youngest-generation threshold while serving (CPython's default, 700, made
 #: its passes over a chain that keeps every block cost ~15% of slot production at 2,000
@@ -290,74 +285,3 @@ class SimChainServer:
                 "id": request_id,
             }
         return {"jsonrpc": "2.0", "result": result, "id": request_id}
-
-    # -- in a thread -----------------------------------------------------------------------
-    def start_in_thread(self, port: int = 0, ws_port: int = 0) -> ThreadedSimChain:
-        """Serve from a background thread with its own event loop (until `.stop()`)."""
-        return ThreadedSimChain(self, port, ws_port)
-
-
-class ThreadedSimChain:
-    """A `SimChainServer` running in a daemon thread; `call(fn)` runs fn on its loop."""
-
-    def __init__(self, server: SimChainServer, port: int, ws_port: int) -> None:
-        self.server = server
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(port, ws_port), name="simchain", daemon=True
-        )
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise SimChainError(f"simchain did not start: {self._error}") from self._error
-
-    def _run(self, port: int, ws_port: int) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            async with self.server.serve(port, ws_port):
-                self._ready.set()
-                await self._stop.wait()
-
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # reported to the starting thread
-            self._error = exc
-            self._ready.set()
-
-    @property
-    def http_url(self) -> str:
-        return self.server.http_url
-
-    @property
-    def ws_url(self) -> str:
-        return self.server.ws_url
-
-    def call(self, fn: Callable[[], T], timeout: float = 30.0) -> T:
-        """Run `fn()` on the server's loop (the chain is not thread-safe) and return its result."""
-        if self._loop is None:
-            raise SimChainError("simchain is not running")
-        future: Future[T] = Future()
-
-        def run() -> None:
-            try:
-                future.set_result(fn())
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        self._loop.call_soon_threadsafe(run)
-        return future.result(timeout)
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-
-    def __enter__(self) -> ThreadedSimChain:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

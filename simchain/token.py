@@ -20,7 +20,7 @@ from aop.core.program_ids import (
     TOKEN_2022_PROGRAM_ID,
 )
 from aop.simchain._pda import find_ata
-from aop.simchain.errors import InstructionFailed
+from aop.simchain.errors import InstructionFailedError
 from aop.simchain.invoke import InvokeContext, Overlay
 from aop.simchain.ledger import Account
 
@@ -37,7 +37,6 @@ __all__ = [
     "rent_exempt_lamports",
     "token_balance",
     "transfer_checked",
-    "write_token_account",
 ]
 
 DECIMALS = 9
@@ -91,24 +90,10 @@ def token_balance(accounts: Overlay, address: Pubkey) -> int | None:
     return decode_token_account(account.data)[2]
 
 
-def write_token_account(
-    accounts: Overlay, address: Pubkey, mint: Pubkey, owner: Pubkey, amount: int
-) -> None:
-    """Create or overwrite a token account directly (genesis balances, not a transaction)."""
-    accounts.put(
-        address,
-        Account(
-            rent_exempt_lamports(TOKEN_ACCOUNT_LEN),
-            encode_token_account(mint, owner, amount),
-            TOKEN_2022_PROGRAM_ID,
-        ),
-    )
-
-
 def _set_amount(accounts: Overlay, address: Pubkey, amount: int) -> None:
     account = accounts.get(address)
     if account is None:
-        raise InstructionFailed.custom(_TOKEN_ERROR_UNINITIALIZED)
+        raise InstructionFailedError.custom(_TOKEN_ERROR_UNINITIALIZED)
     data = bytearray(account.data)
     struct.pack_into("<Q", data, 64, amount)
     accounts.put(address, Account(account.lamports, bytes(data), account.owner))
@@ -127,7 +112,7 @@ def transfer_checked(
     """CPI Token-2022 `TransferChecked` (instruction 12).
 
     Raises:
-        InstructionFailed: custom error 0x1 (insufficient funds) or 0xd (no such account).
+        InstructionFailedError: custom error 0x1 (insufficient funds) or 0xd (no such account).
     """
 
     def body(token: InvokeContext) -> None:
@@ -135,10 +120,10 @@ def transfer_checked(
         have = token_balance(token.accounts, source)
         if have is None or token_balance(token.accounts, destination) is None:
             token.log("Error: Invalid account state for operation")
-            raise InstructionFailed.custom(_TOKEN_ERROR_UNINITIALIZED)
+            raise InstructionFailedError.custom(_TOKEN_ERROR_UNINITIALIZED)
         if have < amount:
             token.log("Error: insufficient funds")
-            raise InstructionFailed.custom(_TOKEN_ERROR_INSUFFICIENT_FUNDS)
+            raise InstructionFailedError.custom(_TOKEN_ERROR_INSUFFICIENT_FUNDS)
         if source != destination:
             _set_amount(token.accounts, source, have - amount)
             after = token_balance(token.accounts, destination) or 0
@@ -160,7 +145,7 @@ def burn(
     """CPI Token-2022 `Burn` (instruction 8).
 
     Raises:
-        InstructionFailed: custom error 0x1 (insufficient funds).
+        InstructionFailedError: custom error 0x1 (insufficient funds).
     """
 
     def body(token: InvokeContext) -> None:
@@ -168,7 +153,7 @@ def burn(
         have = token_balance(token.accounts, account)
         if have is None or have < amount:
             token.log("Error: insufficient funds")
-            raise InstructionFailed.custom(_TOKEN_ERROR_INSUFFICIENT_FUNDS)
+            raise InstructionFailedError.custom(_TOKEN_ERROR_INSUFFICIENT_FUNDS)
         _set_amount(token.accounts, account, have - amount)
 
     ctx.cpi(
@@ -186,7 +171,7 @@ def create_account(
     """CPI System `CreateAccount`: funds `new` rent-exempt from `payer`.
 
     Raises:
-        InstructionFailed: custom error 0x0 (account already in use) or 0x1 (payer short).
+        InstructionFailedError: custom error 0x0 (account already in use) or 0x1 (payer short).
     """
     lamports = rent_exempt_lamports(space)
 
@@ -195,11 +180,11 @@ def create_account(
             system.log(
                 f"Create Account: account Address {{ address: {new}, base: None }} already in use"
             )
-            raise InstructionFailed.custom(0)
+            raise InstructionFailedError.custom(0)
         have = system.accounts.lamports(payer)
         if have < lamports:
             system.log(f"Transfer: insufficient lamports {have}, need {lamports}")
-            raise InstructionFailed.custom(1)
+            raise InstructionFailedError.custom(1)
         paid = system.accounts.get(payer)
         if paid is not None:
             system.accounts.put(

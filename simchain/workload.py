@@ -28,12 +28,13 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.transaction import Transaction, VersionedTransaction
 
 from aop.core.accounts import ChannelConfigV2, ProtocolState
 from aop.core.claims import ClaimInput, ClaimTree, TreeScope, get_claim_format
@@ -42,6 +43,8 @@ from aop.core.claims.cumulative_v2 import (
     publish_cumulative_root_instruction,
 )
 from aop.core.pda import associated_token_address, protocol_state_address
+from aop.simchain.config import SimConfig
+from aop.simchain.genesis import Genesis
 from aop.simchain.instructions import (
     emergency_unstake_channel_instruction,
     set_paused_instruction,
@@ -50,19 +53,16 @@ from aop.simchain.instructions import (
     update_channel_creator_fee_instruction,
     update_publisher_instruction,
 )
+from aop.simchain.keys import Keys
+from aop.simchain.ledger import Ledger, TxRecord
 from aop.simchain.program.staking import MIN_STAKE_AMOUNT, SLOTS_PER_DAY
 
-if TYPE_CHECKING:
-    from aop.simchain.chain import SimChain
-    from aop.simchain.ledger import TxRecord
-
-__all__ = ["Workload"]
+__all__ = ["Workload", "WorkloadChain"]
 
 log = logging.getLogger(__name__)
 
 _LAMPORTS = 10 * 1_000_000_000
 _TOKENS = 100_000_000 * 10**9
-_MAX_CACHED_WALLETS = 1 << 20
 #: stakes (each on another channel) in one multi-event transaction: three fit the 1,232-byte
 #: packet (asserted in tests/unit/simchain/test_workload.py), a fourth would not.
 _MAX_STAKES_PER_TX = 3
@@ -136,10 +136,28 @@ class _ClaimChannel:
     next_root_slot: int = 0
 
 
+class WorkloadChain(Protocol):
+    """What the workload needs of the chain it drives: `SimChain`, which owns a workload, is
+    one (an interface here, so this module does not import the chain's)."""
+
+    config: SimConfig
+    keys: Keys
+    genesis: Genesis
+    ledger: Ledger
+    program_id: Pubkey
+    mint: Pubkey
+
+    def sign(self, instructions: list[Any], signers: list[Keypair]) -> Transaction: ...
+
+    def submit(self, tx: VersionedTransaction | Transaction) -> TxRecord | None: ...
+
+    def channel_config(self, name: str, mint: Pubkey | None = None) -> Pubkey: ...
+
+
 class Workload:
     """Generates the chain's background traffic (see the module docstring)."""
 
-    def __init__(self, chain: SimChain) -> None:
+    def __init__(self, chain: WorkloadChain) -> None:
         config = chain.config
         self.chain = chain
         self.enabled = True
@@ -456,7 +474,7 @@ class Workload:
     def _claim_ix(
         self, tree: ClaimTree, wallet: int, total: int, proof: list[bytes]
     ) -> Instruction:
-        channel = tree.scope.channel
+        channel = tree.scope.channel_name
         creator = self.chain.keys.creator(channel).pubkey()
         return claim_cumulative_instruction(
             program_id=self.chain.program_id,
@@ -541,7 +559,7 @@ class Workload:
         if self._claimable():
             kinds.append("bad_proof")
         kind = kinds[self.rng.randrange(len(kinds))]
-        if kind == "unstake_locked":
+        if kind == "unstake_locked" and locked is not None:
             wallet, channel = locked
             user = self._wallet(wallet)
             ixs = [

@@ -60,7 +60,7 @@ def kafka_bootstrap() -> Iterator[str]:
         JANITOR.bootstrap = os.environ["AOP_KAFKA_BOOTSTRAP"]
         yield os.environ["AOP_KAFKA_BOOTSTRAP"]
     elif _docker_answers():
-        from testcontainers.kafka import RedpandaContainer
+        from testcontainers.community.kafka import RedpandaContainer
 
         with RedpandaContainer() as redpanda:
             yield redpanda.get_bootstrap_server()
@@ -76,7 +76,7 @@ def database_url() -> Iterator[str]:
     if os.environ.get("AOP_DATABASE_URL"):
         yield os.environ["AOP_DATABASE_URL"]
     elif _docker_answers():
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16", driver="psycopg") as postgres:
             yield postgres.get_connection_url()

@@ -171,7 +171,8 @@ def _export_once(args: argparse.Namespace, settings: Settings) -> int:
             f"records, {result.bytes / 1e6:,.1f} MB of files in {result.seconds:.1f} s "
             f"({rate:,.0f} records/s)"
         )
-        for r in document["ranges"]:
+        ranges: list[dict[str, Any]] = document["ranges"]  # type: ignore[assignment]
+        for r in ranges:
             print(
                 f"  {r['topic']}[{r['partition']}] offsets {r['start']}..{r['end']}: "
                 f"{r['records']:,} records{'' if r['file'] else ' (no file: markers only)'}"

@@ -141,7 +141,9 @@ def _scope(
     if sequence is None:
         raise AopError(f"{_flag(fmt.sequence_key)} is required with --format {fmt.name}")
     numbers = {"root_seq": 0, "epoch": 0, fmt.sequence_key: sequence}
-    return _core(lambda: TreeScope(program_id, mint, channel, **numbers))
+    return _core(
+        lambda: TreeScope(program_id, mint, channel, numbers["root_seq"], numbers["epoch"])
+    )
 
 
 def _dataset_inputs(fmt: ClaimFormat, document: object) -> list[ClaimInput]:
@@ -185,7 +187,7 @@ def _build_output(fmt: ClaimFormat, tree: ClaimTree) -> dict[str, Any]:
         fmt.sequence_key: getattr(scope, fmt.sequence_key),
     }
     if fmt.sequence_key == "epoch":
-        output["claim_id"] = ring_claim_id(scope.channel, scope.epoch)
+        output["claim_id"] = ring_claim_id(scope.channel_name, scope.epoch)
         output["channel_state"] = str(fmt.root_account(scope))
     leaves = tree.leaves
     output.update(

@@ -55,6 +55,7 @@ from aop.log.backup.manifest import (
 from aop.log.backup.progress import Progress
 from aop.log.backup.segment import SegmentWriter
 from aop.log.kafka import TopicSpec, consumer_config, topic_specs
+from aop.log.messages import position
 from aop.runtime.settings import Settings
 
 __all__ = ["ExportResult", "NewRange", "export_log"]
@@ -322,24 +323,27 @@ def _read(
                     f"{', '.join(str(j.ref) for j in pending.values())}; is the broker up?"
                 )
             for message in messages:
-                key = (message.topic(), message.partition())
-                job = pending.get(key)
-                if job is None or job.writer is None:
+                topic, partition, offset = position(message)
+                key = (topic, partition)
+                found = pending.get(key)
+                writer = None if found is None else found.writer
+                if found is None or writer is None:
                     continue
-                error, offset = message.error(), message.offset()
+                job = found
+                error = message.error()
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
                     raise BackupError(f"reading {job.ref}: {error}")
                 if error is None and offset < job.end:
-                    current = job.writer.tmp
-                    job.writer.append(message)
+                    current = writer.tmp
+                    writer.append(message)
                     if progress:
-                        progress.advance(offset + 1 - job.start - job.writer.done)
-                    job.writer.done = offset + 1 - job.start
+                        progress.advance(offset + 1 - job.start - writer.done)
+                    writer.done = offset + 1 - job.start
                     last_read = time.monotonic()
                 if offset >= job.end - (0 if error is not None else 1):
                     del pending[key]
                     if progress:  # the markers after its last record
-                        progress.advance(job.end - job.start - job.writer.done)
+                        progress.advance(job.end - job.start - writer.done)
         ranges = []
         for job in jobs:
             writer, job.writer = job.writer, None

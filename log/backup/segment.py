@@ -65,7 +65,7 @@ def segment_path(topic: str, partition: int, start: int, end: int) -> str:
 
 def as_record(message: Message) -> dict[str, Any]:
     """A consumed Kafka message as a LogRecord."""
-    kind, timestamp = message.timestamp()
+    kind, timestamp = message.timestamp()  # (type, ms): confluent-kafka types it loosely
     return {
         "offset": message.offset(),
         "partition": message.partition(),
@@ -73,8 +73,14 @@ def as_record(message: Message) -> dict[str, Any]:
         "timestamp_type": kind,
         "key": message.key(),
         "value": message.value(),
-        "headers": [{"key": k, "value": v} for k, v in message.headers() or ()],
+        "headers": [{"key": k, "value": v} for k, v in _headers(message)],
     }
+
+
+def _headers(message: Message) -> list[tuple[str, bytes | None]]:
+    """A message's headers as (key, value) pairs (confluent-kafka's stubs type them loosely)."""
+    headers: Any = message.headers()
+    return list(headers or ())
 
 
 class SegmentWriter:
@@ -92,7 +98,8 @@ class SegmentWriter:
         self.done = 0
         self._file = HashingFile(self.tmp)
         metadata = {"aop.topic": topic, "aop.partition": str(partition)}
-        self._writer = fastavro.write.Writer(self._file, _PARSED, codec=codec, metadata=metadata)
+        sink: Any = self._file  # a file-like object fastavro writes to (its stubs want IO)
+        self._writer = fastavro.write.Writer(sink, _PARSED, codec=codec, metadata=metadata)
 
     def append(self, message: Message) -> None:
         self._writer.write(as_record(message))

@@ -55,7 +55,7 @@ def execute(ctx: InvokeContext) -> None:
     """Run one instruction of the program.
 
     Raises:
-        InstructionFailed: the instruction failed (its error and log lines are written).
+        InstructionFailedError: the instruction failed (its error and log lines are written).
     """
     entry = INSTRUCTIONS.get(bytes(ctx.data[:8]))
     if entry is None:

@@ -3,7 +3,7 @@
 An Anchor program validates its `#[derive(Accounts)]` struct field by field (owner and
 discriminator, then `mut`, `seeds`, `address` and custom constraints) before the handler
 runs, and reports a failure with one `Program log: AnchorError ...` line. These helpers do
-the same checks and write the same lines; each raises `InstructionFailed` with the error's
+the same checks and write the same lines; each raises `InstructionFailedError` with the error's
 number as the custom program error.
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeVar, cast
 
 from solders.pubkey import Pubkey
 
 from aop.core.borsh import Reader
 from aop.core.errors import AccountDecodeError, BorshDecodeError
 from aop.simchain._pda import find_ata, find_pda
-from aop.simchain.errors import InstructionFailed
+from aop.simchain.errors import InstructionFailedError
 from aop.simchain.invoke import InvokeContext
 from aop.simchain.program.errors import ANCHOR, ORACLE, ErrorCode
 
@@ -52,7 +52,7 @@ def fail(ctx: InvokeContext, name: str, *, account: str | None = None) -> NoRetu
         ctx.log(f"AnchorError thrown in {code.source}. {tail}")
     else:
         ctx.log(f"AnchorError occurred. {tail}")
-    raise InstructionFailed.custom(code.number)
+    raise InstructionFailedError.custom(code.number)
 
 
 def require(ctx: InvokeContext, condition: bool, name: str) -> None:
@@ -101,7 +101,7 @@ def require_address(
                 f"Error Number: 2012. Error Message: An address constraint was violated."
             )
             _left_right(ctx, key, expected)
-            raise InstructionFailed.custom(2012)
+            raise InstructionFailedError.custom(2012)
         fail(ctx, error, account=name)
     return key
 
@@ -127,7 +127,7 @@ def require_pda(ctx: InvokeContext, index: int, name: str, seeds: list[bytes]) -
             f"Error Number: 2006. Error Message: A seeds constraint was violated."
         )
         _left_right(ctx, key, expected)
-        raise InstructionFailed.custom(2006)
+        raise InstructionFailedError.custom(2006)
     return bump
 
 
@@ -152,9 +152,9 @@ def load(
             "program than expected."
         )
         _left_right(ctx, account.owner, expected_owner)
-        raise InstructionFailed.custom(3007)
+        raise InstructionFailedError.custom(3007)
     try:
-        return _decoded(decode, account.data)
+        return cast(T, _decoded(decode, account.data))  # lru_cache returns Any
     except (AccountDecodeError, BorshDecodeError, ValueError):
         fail(ctx, "AccountDiscriminatorMismatch", account=name)
 

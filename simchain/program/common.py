@@ -9,7 +9,7 @@ from aop.core.channel import subject_id
 from aop.core.errors import InvalidChannelNameError
 from aop.simchain.invoke import InvokeContext
 from aop.simchain.ledger import Account
-from aop.simchain.program.anchor import account_key, fail, load, require_pda
+from aop.simchain.program.anchor import fail, load, require_pda
 
 __all__ = ["channel_subject", "load_channel_config", "load_protocol", "store"]
 
@@ -43,7 +43,3 @@ def store(ctx: InvokeContext, key: Pubkey, data: bytes) -> None:
     account = ctx.accounts.get(key)
     lamports = account.lamports if account is not None else 0
     ctx.accounts.put(key, Account(lamports, data, ctx.program_id))
-
-
-def key_bytes(ctx: InvokeContext, index: int) -> bytes:
-    return bytes(account_key(ctx, index))

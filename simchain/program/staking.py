@@ -18,7 +18,7 @@ from solders.pubkey import Pubkey
 from aop.core.accounts import ChannelConfigV2
 from aop.core.events import ChannelEmergencyUnstaked, ChannelStaked, ChannelUnstaked
 from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
-from aop.simchain.errors import InstructionFailed
+from aop.simchain.errors import InstructionFailedError
 from aop.simchain.invoke import InvokeContext
 from aop.simchain.ledger import Account
 from aop.simchain.program.anchor import (
@@ -170,7 +170,7 @@ def stake_channel(ctx: InvokeContext) -> None:
         token.log("Instruction: MintTo")
         receipt = token.accounts.get(nft_ata)
         if receipt is None:
-            raise InstructionFailed.custom(0xD)  # UninitializedState
+            raise InstructionFailedError.custom(0xD)  # UninitializedState
         data = bytearray(receipt.data)
         struct.pack_into("<Q", data, 64, 1)
         token.accounts.put(nft_ata, Account(receipt.lamports, bytes(data), TOKEN_2022_PROGRAM_ID))

@@ -44,6 +44,7 @@ from aop.core.combine import GlobalCombiner, GlobalOutput, GlobalRefusal
 from aop.core.errors import CoreError
 from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
 from aop.log.kafka import EPOCH_ROOTS, GLOBAL_ROOTS, consumer_config, ensure_topics
+from aop.log.messages import position
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
@@ -170,9 +171,8 @@ class CombinerService:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error", extra={"error": str(error)})
                 continue
-            for output in self._take(
-                active, message.partition(), message.offset(), message.value()
-            ):
+            _, partition, offset = position(message)
+            for output in self._take(active, partition, offset, message.value()):
                 self._write(active, output)
         self._observe(active)
 

@@ -34,7 +34,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Coroutine, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import faust
 from faust.types import TP, EventT, StreamT
@@ -104,10 +104,12 @@ def create_app(settings: Settings) -> faust.App:
     table = app.Table(STATE_TABLE, partitions=partitions, key_type=bytes, value_type=bytes)
     service = FoldService(app, settings, table)
 
-    @app.agent(source, name="fold", concurrency=1)  # type: ignore[misc]
+    @app.agent(source, name="fold", concurrency=1)
     async def fold(stream: StreamT[bytes]) -> None:
         take_max, within = settings.fold_take_max, settings.fold_take_within
-        async for events in stream.take_events(take_max, within=within):
+        # faust hands an agent its `Stream`, whose `StreamT` interface omits take_events
+        events_of = cast("faust.Stream[bytes]", stream).take_events
+        async for events in events_of(take_max, within=within):
             await _uninterrupted(service.process(events))
 
     return app
@@ -166,17 +168,17 @@ class FoldService:
     def _fault(self, point: str) -> None:
         self.faults.hit(point)
 
-    async def process(self, events: Sequence[EventT]) -> None:
+    async def process(self, events: Sequence[EventT[bytes]]) -> None:
         """Fold one `take_events` chunk, partition by partition."""
         taken_at = time.perf_counter()
-        by_partition: dict[int, list[EventT]] = defaultdict(list)
+        by_partition: dict[int, list[EventT[bytes]]] = defaultdict(list)
         for event in events:
             by_partition[event.message.partition].append(event)
         for partition in sorted(by_partition):
             await self._chunk(partition, by_partition[partition], taken_at)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - taken_at)
 
-    async def _chunk(self, partition: int, events: list[EventT], taken_at: float) -> None:
+    async def _chunk(self, partition: int, events: list[EventT[bytes]], taken_at: float) -> None:
         self._fault("chunk_start")
         started = time.perf_counter()
         fold = self._fold(partition)
@@ -184,11 +186,12 @@ class FoldService:
         results: list[BatchResult] = []
         for event in events:
             message = event.message
-            value = message.value
+            # a null value is an empty record, as replay's reader reads it: undecodable
+            value = message.value or b""
             try:
                 batch = self.decoder.decode(value)
             except AvroDecodeError as exc:
-                payload = bytes(value or b"")
+                payload = bytes(value)
                 results.append(
                     fold.reject_record(
                         store, message.offset, "undecodable_batch", str(exc), payload

@@ -355,7 +355,7 @@ class ChunkStore:
         if len(entries) > self._max_entries:
             self._split_until_fits(channel, _WALLETS, wallet)
             state = self._load(self._bucket(channel, _WALLETS, wallet))[wallet]
-        return state  # type: ignore[no-any-return]
+        return state
 
     def wallets(self, channel: bytes) -> Iterable[tuple[bytes, list[int]]]:
         out: list[tuple[bytes, list[int]]] = []

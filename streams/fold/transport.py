@@ -121,6 +121,7 @@ def use_fold_consumer(app: faust.App, source_topic: str) -> None:
     transport = app.transport
     if not isinstance(transport, driver.Transport):
         raise TypeError(f"the fold needs the aiokafka transport (got {type(transport).__name__})")
-    transport.Consumer = type(
+    # faust declares `Consumer` a ClassVar; only this app's transport gets the fold's consumer
+    transport.Consumer = type(  # type: ignore[misc]
         "FoldConsumer", (_FoldConsumer,), {"source_topics": frozenset({source_topic})}
     )

@@ -139,6 +139,8 @@ def _last_batches(
                 open_partitions.discard(partition)
                 continue
             raise SinkError(f"reading the tail of {topic}[{partition}]: {error}")
+        if partition is None:  # typed optional by confluent-kafka; a record always has one
+            raise SinkError(f"a record of {topic} came without a partition")
         try:
             batch = codec.decode_as("SlotBatch", message.value() or b"")
         except AvroDecodeError as exc:

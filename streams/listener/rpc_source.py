@@ -15,10 +15,10 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Commitment
+from solana.rpc.commitment import Commitment as RpcCommitment
 from solana.rpc.websocket_api import OverflowPolicy, SolanaWsClient
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcTransactionLogsFilterMentions
@@ -27,6 +27,7 @@ from solders.signature import Signature
 
 from aop.runtime.backoff import Backoff, BackoffPolicy
 from aop.runtime.errors import RpcUnavailableError
+from aop.runtime.settings import Commitment
 from aop.streams.listener.model import SignatureInfo, TxLogs
 
 __all__ = ["ListenerRpc", "LogsCache", "LogsWatcher"]
@@ -63,7 +64,7 @@ class ListenerRpc:
     ) -> None:
         self._client = AsyncClient(url, timeout=timeout_s, http2=False)
         self._program = Pubkey.from_string(program_id)
-        self._commitment = commitment
+        self._commitment = RpcCommitment(commitment)
         self._page = page
         self._gate = asyncio.Semaphore(concurrency)
 
@@ -72,7 +73,7 @@ class ListenerRpc:
 
     async def slot(self, commitment: Commitment | None = None) -> int:
         """getSlot at `commitment` (default: the listener's)."""
-        level = commitment or self._commitment
+        level = self._commitment if commitment is None else RpcCommitment(commitment)
         response = await self._call("getSlot", partial(self._client.get_slot, level))
         return int(response.value)
 
@@ -243,7 +244,7 @@ class LogsWatcher:
     ) -> None:
         self._url = ws_url
         self._program = Pubkey.from_string(program_id)
-        self._commitment = commitment
+        self._commitment = RpcCommitment(commitment)
         self._cache = cache
         self._notify = on_notification
         self._on_reconnect = on_reconnect
@@ -290,7 +291,7 @@ class LogsWatcher:
         result = notification.result
         value = result.value
         err = None if value.err is None else _error_text(value.err)
-        logs = tuple(cast(list[str], value.logs))
+        logs = tuple(value.logs)
         self._cache.put(TxLogs(str(value.signature), result.context.slot, None, err, logs))
         self._notify()
 

@@ -27,7 +27,7 @@ from aop.log.root_assembly import CompleteRoot, RootAssembler
 from aop.runtime.settings import Settings
 from aop.streams.combiner.config import combine_config
 from aop.streams.fold.config import fold_config
-from tests.unit.streams.fold.logs import random_log
+from tests.support.fold_logs import random_log
 
 ROOT = Path(__file__).resolve().parents[2]
 CODEC = AvroCodec()

@@ -18,6 +18,7 @@ from aop.runtime.settings import Settings
 from aop.simchain.server import SimChainServer
 from tests.conftest import ROOT
 from tests.integration.test_listener import FAST, assert_exactly, read_log, sim_config
+from tests.support.threaded_simchain import ThreadedSimChain
 
 #: kill -9 points: None = during start-up (0.5 s in); a number = that many seconds after the
 #: process committed its first range (its steps run every 40-150 ms, so these land before,
@@ -74,7 +75,7 @@ def test_listener_process_killed_repeatedly_neither_skips_nor_duplicates(
 ) -> None:
     settings = settings_factory()
     metrics_port = _free_port()
-    with SimChainServer(sim_config(seed=4, rate=30.0)).start_in_thread() as sim:
+    with ThreadedSimChain(SimChainServer(sim_config(seed=4, rate=30.0))) as sim:
         env = {
             **FAST,
             "AOP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,

@@ -26,9 +26,11 @@ from aop.projections.projector import Projector
 from aop.replay.compare import matches_digest
 from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings, load_settings
-from aop.simchain import SimChainServer, SimConfig, ThreadedSimChain
+from aop.simchain import SimChainServer, SimConfig
 from aop.streams.combiner.config import combine_config
 from aop.streams.fold.config import fold_config
+from tests.support.fold_logs import random_log
+from tests.support.threaded_simchain import ThreadedSimChain
 from tests.unit.replay.logs import (
     WALLET_A,
     WALLET_B,
@@ -38,7 +40,6 @@ from tests.unit.replay.logs import (
     spec_of,
     without_events,
 )
-from tests.unit.streams.fold.logs import random_log
 
 CODEC = AvroCodec()
 Record = tuple[int, int, dict[str, Any]]
@@ -525,7 +526,7 @@ SIM = SimConfig(
 
 @pytest.fixture
 def sim() -> Iterator[ThreadedSimChain]:
-    with SimChainServer(SIM).start_in_thread() as threaded:
+    with ThreadedSimChain(SimChainServer(SIM)) as threaded:
         yield threaded
 
 

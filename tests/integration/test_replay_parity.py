@@ -13,7 +13,7 @@ from aop.core.fold import fold_log
 from aop.runtime.settings import Settings
 from aop.streams.fold.config import fold_config
 from tests.integration import test_replay as base
-from tests.unit.streams.fold.logs import random_log
+from tests.support.fold_logs import random_log
 
 AopRunner = base.AopRunner
 execute = base.execute

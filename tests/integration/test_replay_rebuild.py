@@ -22,8 +22,8 @@ from aop.runtime.settings import Settings
 from aop.streams.fold.config import fold_config
 from tests.conftest import libpq_url
 from tests.integration import test_replay as base
+from tests.support.fold_logs import key, random_log
 from tests.support.sample_roots import build_sample_root
-from tests.unit.streams.fold.logs import key, random_log
 
 AopRunner = base.AopRunner
 execute = base.execute

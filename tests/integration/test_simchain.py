@@ -20,6 +20,7 @@ from solders.signature import Signature
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
 from aop.core.program_logs import extract_program_data
 from aop.simchain import SimChainProcess, SimChainServer, SimConfig, spawn_simchain
+from tests.support.threaded_simchain import ThreadedSimChain
 
 FINALITY = 6
 
@@ -112,9 +113,9 @@ def test_kill_minus_nine_stops_the_endpoint() -> None:
 
 
 def test_threaded_server_serves_synchronous_clients() -> None:
-    """start_in_thread: a background-thread server for synchronous tests; `call` reaches it."""
+    """ThreadedSimChain: a background-thread server for synchronous tests; `call` reaches it."""
     config = SimConfig(slot_ms=0, rate=0, workload=False, finality_depth=2)
-    with SimChainServer(config).start_in_thread() as sim:
+    with ThreadedSimChain(SimChainServer(config)) as sim:
         sim.call(lambda: sim.server.advance(5))
         reply = httpx.post(sim.http_url, json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
         assert reply.json() == {"jsonrpc": "2.0", "result": 1003, "id": 1}

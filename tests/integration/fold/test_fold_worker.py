@@ -38,7 +38,7 @@ from tests.integration.fold.support import (
     produce_values,
     read_roots,
 )
-from tests.unit.streams.fold.logs import LogWriter, key, random_log, stake
+from tests.support.fold_logs import LogWriter, key, random_log, stake
 
 CHANNELS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
 

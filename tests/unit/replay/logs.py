@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aop.core.fold_config import FoldConfig
-from tests.unit.streams.fold.logs import LogWriter, key, stake, unstake
+from tests.support.fold_logs import LogWriter, key, stake, unstake
 
 #: (partition, SlotBatch) in append order.
 Batches = list[tuple[int, dict[str, Any]]]

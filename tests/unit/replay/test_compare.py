@@ -15,8 +15,8 @@ from aop.replay.compare import (
     compare_root,
 )
 from aop.replay.stored_roots import StoredRoot
+from tests.support.fold_logs import config_for, key
 from tests.unit.replay.logs import alpha_log
-from tests.unit.streams.fold.logs import config_for, key
 
 W = [key(f"w{i}") for i in range(6)]
 

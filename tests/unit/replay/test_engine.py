@@ -12,7 +12,7 @@ from aop.core.fold import fold_log
 from aop.core.fold_config import ChannelSpec
 from aop.core.fold_output import RootOutput
 from aop.replay.engine import ChannelTarget, narrow_config, root_account
-from tests.unit.streams.fold.logs import config_for, random_log
+from tests.support.fold_logs import config_for, random_log
 
 CONFIG = config_for(
     ["alpha", "beta", "gamma", "delta"],

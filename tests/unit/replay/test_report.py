@@ -24,7 +24,7 @@ from aop.replay.parity import (
 )
 from aop.replay.report import render_text, report_json
 from aop.replay.run import ChannelRun, ReplayReport
-from tests.unit.streams.fold.logs import key
+from tests.support.fold_logs import key
 
 W = key("wallet")
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from aop.core.fold_config import FoldConfig
-from tests.unit.streams.fold.logs import (
+from tests.support.fold_logs import (
     LogWriter,
     chain_event,
     claimed,

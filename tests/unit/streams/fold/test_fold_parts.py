@@ -26,7 +26,7 @@ from aop.streams.fold.table_state import (
     StateTooLargeError,
     TableState,
 )
-from tests.unit.streams.fold.logs import (
+from tests.support.fold_logs import (
     chain_event,
     claimed,
     config_for,

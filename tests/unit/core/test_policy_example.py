@@ -11,7 +11,7 @@ from aop.core.claims import ClaimInput, TreeScope, get_claim_format
 from aop.core.fold import ReferenceFold, fold_log
 from aop.core.fold_config import FoldConfig
 from aop.core.policy import split_emission
-from tests.unit.streams.fold.logs import (
+from tests.support.fold_logs import (
     MINT,
     PROGRAM_ID,
     LogWriter,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aop.core.epoch import EpochClock
 from aop.core.fold import ReferenceFold, fold_log
 from aop.core.validation import U64_MAX
-from tests.unit.streams.fold.logs import (
+from tests.support.fold_logs import (
     LogWriter,
     chain_event,
     claimed,
