@@ -137,6 +137,11 @@ ROUTE_URLS = {
     "/v1/wallets/{wallet}/claims": "/v1/wallets/{wallet}/claims",
     "/v1/roots/{channel}/{root_seq}/dataset": "/v1/roots/alpha/5/dataset",
     "/v1/verify": "/v1/verify",
+    "/v1/claims/{wallet}": "/v1/claims/{wallet}",
+    "/v1/global/claims/{wallet}": "/v1/global/claims/{wallet}",
+    "/v1/global": "/v1/global",
+    "/v1/global/roots": "/v1/global/roots",
+    "/v1/global/roots/{root_seq}": "/v1/global/roots/1",
 }
 
 
