@@ -29,9 +29,9 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 
-from aop.log.kafka import consumer_config
+from aop.log.kafka import connected_admin, consumer_config
 from aop.replay.errors import ReadStalledError, ReplayError
 from aop.runtime.settings import Settings
 
@@ -67,9 +67,10 @@ def log_bounds(
     """The bounds of each partition of `topic`, as read_committed consumers see it now.
 
     Raises:
+        KafkaConnectError: the brokers refuse the credentials or do not answer at all.
         ReplayError: the broker does not answer, or the topic or a partition does not exist.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = connected_admin(settings)
     parts = sorted(set(partitions))
     try:
         low = admin.list_offsets(
