@@ -24,6 +24,7 @@ COMMANDS = (
     "replay",
     "rebuild",
     "parity",
+    "doctor",
 )
 
 
