@@ -1,4 +1,4 @@
-"""Fixtures shared by the API's integration tests."""
+"""Fixtures shared by the integration tests: the API's seed data, the SASL_SSL broker."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from psycopg import sql
 from aop.runtime.settings import load_settings
 from tests.conftest import libpq_url
 from tests.integration.test_api import Seed, seed_database
+from tests.kafka_nodes import KafkaNodes, kafka_nodes
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +27,13 @@ def seeded(database_url: str) -> Iterator[Seed]:
     finally:
         with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[KafkaNodes]:
+    """A broker whose only client listener is SASL_SSL (SCRAM-SHA-256/512 users made when its
+    storage is formatted, mutual TLS required, a throwaway CA), started once per session by
+    `infra/local/kafka-secure.sh` on free ports (~6-10 s), its directory removed at the end.
+    `secure_kafka.env()` holds the AOP_KAFKA_* settings of a client."""
+    with kafka_nodes("kafka-secure") as cluster:
+        yield cluster
