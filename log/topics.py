@@ -162,8 +162,19 @@ def spec_findings(
 
 
 def health_findings(state: TopicState) -> list[Finding]:
-    """Partitions without a leader or with replicas out of sync (a broker down or behind)."""
+    """Partitions without a leader or with replicas out of sync (a broker down or behind),
+    and a `min.insync.replicas` above the replication factor (no write can be acknowledged)."""
     found = []
+    min_isr = state.configs.get("min.insync.replicas")
+    if min_isr is not None and int(min_isr) > state.replication_factor:
+        found.append(
+            Finding(
+                state.name,
+                f"min.insync.replicas={min_isr} exceeds its replication factor "
+                f"{state.replication_factor}: no write can be acknowledged",
+                "raise its replication factor, or lower min.insync.replicas on it",
+            )
+        )
     if state.offline:
         found.append(
             Finding(

@@ -150,3 +150,7 @@ def test_partitions_offline_or_out_of_sync_are_health_findings() -> None:
         "4 of 12 partitions are under-replicated",
     ]
     assert health_findings(state()) == []
+    unwritable = state(rf=1)  # min.insync.replicas 2 (the cluster default) on RF 1
+    assert [f.problem for f in health_findings(unwritable)] == [
+        "min.insync.replicas=2 exceeds its replication factor 1: no write can be acknowledged"
+    ]
