@@ -37,3 +37,11 @@ def secure_kafka() -> Iterator[KafkaNodes]:
     `secure_kafka.env()` holds the AOP_KAFKA_* settings of a client."""
     with kafka_nodes("kafka-secure") as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def replicated_kafka() -> Iterator[KafkaNodes]:
+    """Three KRaft nodes (RF 3, min.insync 2; `infra/local/kafka-cluster.sh`) on free ports,
+    started when a (`slow`) test first asks for it, stopped and removed at the end."""
+    with kafka_nodes("kafka-cluster") as cluster:
+        yield cluster
