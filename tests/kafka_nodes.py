@@ -75,6 +75,10 @@ class KafkaNodes:
             line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")
         )
 
+    def password(self) -> str:
+        """The SCRAM password of the user `aop` (kafka-secure only)."""
+        return (self.home / "secrets" / "aop.password").read_text().strip()
+
     def pid(self, node: int) -> int | None:
         path = self.home / f"node{node}" / "kafka.pid"
         return int(path.read_text()) if path.exists() else None

@@ -201,6 +201,6 @@ def test_a_bad_credential_stops_each_command_at_start_with_one_line(
     assert naming[0] == stderr.splitlines()[-1]  # the last thing it printed
     assert naming[0].startswith(f"aop {COMMANDS[command][0]}: ")
     assert setting in naming[0] and reason in naming[0], naming[0]
-    password = (secure_kafka.home / "secrets" / "aop.password").read_text().strip()
+    password = secure_kafka.password()
     wrong = refused[("passwords", "")][1]
     assert password not in stdout + stderr and wrong not in stdout + stderr

@@ -113,7 +113,7 @@ def test_no_service_logs_or_exports_the_keypair_the_passwords_or_rpc_key(
     secure_kafka: KafkaNodes, database_url: str, password_login: tuple[str, str], tmp_path: Path
 ) -> None:
     url, password = password_login
-    kafka_password = (secure_kafka.home / "secrets" / "aop.password").read_text().strip()
+    kafka_password = secure_kafka.password()
     logs = tmp_path / "logs"
     logs.mkdir()
     with fresh_schema(database_url) as schema:
@@ -146,7 +146,7 @@ def test_the_kafka_password_is_in_no_repr_of_settings_security_or_faust_credenti
 ) -> None:
     """Every object that holds the SCRAM password, or the path to it, prints without it."""
     settings = load_settings(secure_kafka.env())
-    kafka_password = (secure_kafka.home / "secrets" / "aop.password").read_text().strip()
+    kafka_password = secure_kafka.password()
     security = kafka_security(settings)
     credentials = fold_credentials(settings)
     assert security.password is not None and security.password.reveal() == kafka_password
