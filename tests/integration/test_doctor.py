@@ -131,3 +131,20 @@ def test_a_topic_created_with_rf_1_on_a_three_node_cluster_is_caught(
         "acknowledged; operator action: raise its replication factor, or lower "
         "min.insync.replicas on it",
     ]
+
+
+@pytest.mark.slow
+def test_replication_minus_one_takes_the_brokers_default_on_a_three_node_cluster(
+    replicated_kafka: KafkaNodes, settings_factory: Callable[..., Settings]
+) -> None:
+    """AOP_KAFKA_REPLICATION_FACTOR=-1 (the default): topics get the cluster's
+    default.replication.factor (3), and that is what existing topics are checked against."""
+    cluster_env = {**replicated_kafka.env(), "AOP_KAFKA_REPLICATION_FACTOR": "-1"}
+    settings = settings_factory(cluster_env)
+    ensure_topics(settings, all_specs(settings))
+    result = doctor(settings, {**env_of(settings), **cluster_env})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replication factor asked: 3 (broker default)" in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines()]
+    rf = {row[0]: row[2] for row in rows if row and row[0].startswith(settings.topic_prefix)}
+    assert len(rf) == 6 and set(rf.values()) == {"3"}
