@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-16)
 PYTEST_ARGS ?=
 
 .PHONY: setup up down status test test-faults lint format demo bench clean
+.PHONY: up-cluster down-cluster up-secure down-secure
 
 setup: $(STAMP)
 
@@ -28,6 +29,22 @@ down:
 
 status: setup
 	@bash infra/local/kafka.sh status; bash infra/local/postgres.sh status
+
+# Cluster modes beside `make up`'s single plaintext broker (which they do not touch):
+# three KRaft nodes on 127.0.0.1:29092/29094/29096 (RF 3, min.insync 2), or one node with a
+# SASL_SSL listener (SCRAM + mutual TLS, throwaway CA) on 127.0.0.1:29192. Each prints where
+# its client settings are: `set -a; source .local/kafka-cluster/client.env; set +a`.
+up-cluster: setup
+	@bash infra/local/kafka-cluster.sh up
+
+down-cluster:
+	@bash infra/local/kafka-cluster.sh down
+
+up-secure: setup
+	@bash infra/local/kafka-secure.sh up
+
+down-secure:
+	@bash infra/local/kafka-secure.sh down
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -51,7 +68,7 @@ demo: setup up
 bench: setup up
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean: down
+clean: down down-cluster down-secure
 	rm -rf .local $(VENV)
 
 # Prometheus config and alert rules (promtool, from Debian's `prometheus` package or the

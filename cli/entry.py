@@ -26,6 +26,7 @@ COMMANDS = (
     "rebuild",
     "parity",
     "log",
+    "doctor",
 )
 
 

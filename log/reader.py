@@ -30,10 +30,10 @@ from confluent_kafka import (
     KafkaException,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from aop.log.errors import LogReadError, ReadStalledError
-from aop.log.kafka import consumer_config
+from aop.log.kafka import connected_admin, consumer_config
 from aop.log.messages import position
 from aop.runtime.settings import Settings
 
@@ -73,9 +73,10 @@ def log_bounds(
     """The bounds of each partition of `topic`, as read_committed consumers see it now.
 
     Raises:
+        KafkaConnectError: the brokers refuse the credentials or do not answer at all.
         LogReadError: the broker does not answer, or the topic or a partition does not exist.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = connected_admin(settings)
     parts = sorted(set(partitions))
     try:
         low = admin.list_offsets(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -37,6 +37,8 @@ SettlementTarget = Literal["channel", "global-v4", "global-v5"]
 GlobalProtocolSeeds = Literal["singleton", "mint"]
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -75,6 +77,31 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = None
     topic_prefix: str = ""
     chain_partitions: Annotated[int, Field(ge=1, le=1024)] = 12
+    #: how every Kafka client (confluent-kafka and Faust's aiokafka) reaches the brokers; the
+    #: combination is checked when a client is built (`aop.log.security`).
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    #: SASL_PLAINTEXT / SASL_SSL: the mechanism, the user, and a file holding the password
+    #: (its first line; mode 600, as the publisher keypair; never logged).
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
+    kafka_sasl_username: str = ""
+    kafka_sasl_password_file: Path | None = None
+    #: SSL / SASL_SSL: the CA bundle (PEM) the brokers' certificates are verified against
+    #: (unset: the system's CAs, as managed clouds need), and for mutual TLS a client
+    #: certificate and its unencrypted private key (PEM, key mode 600): both or neither.
+    kafka_ssl_ca_file: Path | None = None
+    kafka_ssl_cert_file: Path | None = None
+    kafka_ssl_key_file: Path | None = None
+    #: extra librdkafka options of the confluent-kafka clients (JSON object), for the rare one
+    #: no setting covers. Options with a setting of their own, secrets and those the
+    #: pipeline's guarantees rest on are refused (`_client_options`).
+    kafka_client_options: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    #: replication factor of the topics the pipeline creates, Faust's included; -1: the
+    #: broker's default (Kafka >= 2.4 `default.replication.factor`, Redpanda
+    #: `default_topic_replications`). Existing topics replicated less stop the services.
+    kafka_replication_factor: Annotated[int, Field(ge=-1, le=32767)] = -1
+    #: `min.insync.replicas` of those topics; unset: the broker's default (Redpanda ignores the
+    #: property: a write there is acknowledged by a majority of the replicas).
+    kafka_min_insync_replicas: Annotated[int, Field(ge=1, le=32767)] | None = None
 
     # -- storage ---------------------------------------------------------------------------
     database_url: str = "postgresql+psycopg://aop:aop@127.0.0.1:15432/aop"
@@ -321,6 +348,53 @@ class Settings(BaseSettings):
         explicit = _MappingEnvSource(settings_cls, _explicit_env.get() or {})
         return init_settings, explicit, env_settings, dotenv_settings
 
+    @field_validator(
+        "kafka_sasl_mechanism",
+        "kafka_sasl_password_file",
+        "kafka_ssl_ca_file",
+        "kafka_ssl_cert_file",
+        "kafka_ssl_key_file",
+        "kafka_min_insync_replicas",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`AOP_KAFKA_SSL_CA_FILE=` (empty) means unset, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_replication_factor")
+    @classmethod
+    def _replication_factor(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (the broker's default) or at least 1")
+        return value
+
+    @field_validator("kafka_min_insync_replicas")
+    @classmethod
+    def _min_insync(cls, value: int | None, info: ValidationInfo) -> int | None:
+        factor = info.data.get("kafka_replication_factor", -1)
+        if value is not None and factor > 0 and value > factor:
+            raise ValueError(
+                f"must not exceed AOP_KAFKA_REPLICATION_FACTOR ({factor}): no write could "
+                "ever be acknowledged"
+            )
+        return value
+
+    @field_validator("kafka_client_options", mode="before")
+    @classmethod
+    def _client_options(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        if not isinstance(value, dict):
+            return value
+        refused = sorted(k for k in value if _refused_client_option(str(k)))
+        if refused:
+            raise ValueError(
+                f"must not set {', '.join(refused)} (a setting of its own, a secret, or an "
+                "option the pipeline's guarantees rest on)"
+            )
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_url(cls, value: str) -> str:
@@ -396,6 +470,34 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
 
+#: librdkafka options AOP_KAFKA_CLIENT_OPTIONS may not set: connection and security ones (they
+#: have settings), secrets (they belong in files), and those the guarantees rest on.
+_OWNED_CLIENT_OPTIONS = frozenset(
+    {
+        "bootstrap.servers",
+        "security.protocol",
+        "ssl.ca.location",
+        "ssl.certificate.location",
+        "enable.idempotence",
+        "acks",
+        "isolation.level",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "transactional.id",
+        "group.id",
+    }
+)
+
+
+def _refused_client_option(name: str) -> bool:
+    return (
+        name in _OWNED_CLIENT_OPTIONS
+        or name.startswith(("sasl.", "ssl.key", "ssl_key", "ssl.certificate.pem", "ssl.ca.pem"))
+        or "password" in name
+        or "secret" in name
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build the settings from the environment (and `env`, which wins), or raise SettingsError.
 
@@ -450,6 +552,8 @@ def _describe(exc: ValidationError) -> str:
         got = err.get("input")
         if field in _SECRET_URL_FIELDS:
             got = redact_url(got)
+        elif field == "kafka_client_options":  # it may be refused for holding a secret
+            got = "<not shown>"
         message = str(err["msg"]).removeprefix("Value error, ")
         lines.append(f"{ENV_PREFIX}{field.upper()}: {message} (got {got!r})")
     return "bad settings: " + "; ".join(lines)

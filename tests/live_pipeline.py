@@ -35,6 +35,7 @@ from tests.conftest import libpq_url, new_topic_prefix
 __all__ = [
     "AOP",
     "LivePipeline",
+    "free_port_block",
     "free_ports",
     "fresh_schema",
     "http_get",
@@ -53,6 +54,21 @@ def free_ports(count: int) -> list[int]:
         for sock in sockets:
             sock.bind(("127.0.0.1", 0))
         return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive TCP ports free on 127.0.0.1 right now (a broker takes
+    its port and the next for its controller; a cluster of N nodes a block of 2N)."""
+    for _ in range(100):
+        first = free_ports(1)[0]
+        with ExitStack() as stack:
+            try:
+                for port in range(first + 1, first + count):
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports found on 127.0.0.1")
 
 
 def http_get(url: str, **params: Any) -> httpx.Response | None:

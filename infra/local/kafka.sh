@@ -10,19 +10,8 @@ KDIR=$LOCAL/kafka
 LIBS=${AOP_LOCAL_KAFKA_LIBS:-$KDIR/libs}
 CONF=$KDIR/server.properties
 PIDFILE=$KDIR/kafka.pid
-POM=$ROOT/infra/kafka/pom.xml
 PY=${AOP_PYTHON:-$ROOT/.venv/bin/python}
-
-fetch_jars() {
-  local stamp; stamp=$(sha256sum "$POM" | cut -c1-16)
-  [ -f "$LIBS/.stamp-$stamp" ] && return 0
-  command -v mvn >/dev/null || die "mvn not found (install Maven, e.g. apt-get install maven)"
-  log "fetching Kafka jars from Maven Central"
-  rm -rf "$LIBS"
-  mvn -q -B -f "$POM" dependency:copy-dependencies -DoutputDirectory="$LIBS" -Dmdep.includeScope=runtime \
-    || die "mvn dependency:copy-dependencies failed"
-  touch "$LIBS/.stamp-$stamp"
-}
+source "$(dirname "$0")/kafka-jars.sh"
 
 write_config() {
   mkdir -p "$KDIR/data" "$KDIR/logs"

@@ -126,7 +126,7 @@ def _target_specs(settings: Settings, manifest: Manifest) -> list[tuple[TopicCov
     for topic in manifest.topics:
         name = settings.topic(topic.name)
         spec = ours.get(name) or TopicSpec(
-            name, topic.partitions, topic.config, topic.transactional
+            name, topic.partitions, topic.config, transactional=topic.transactional
         )
         if spec.partitions != topic.partitions:
             raise ManifestError(

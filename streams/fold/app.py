@@ -48,15 +48,15 @@ from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 from aop.streams.fold import metrics
 from aop.streams.fold.config import fold_app_id, fold_config
+from aop.streams.fold.credentials import fold_credentials
 from aop.streams.fold.table_state import TableState
+from aop.streams.fold.topics import STATE_TABLE
 from aop.streams.fold.transport import use_fold_consumer
 
 __all__ = ["STATE_TABLE", "FoldService", "create_app"]
 
 log = logging.getLogger(__name__)
 
-#: the table's name: its changelog topic is `<app id>-fold-state-changelog`.
-STATE_TABLE = "fold-state"
 #: how long a cancelled chunk may take to finish before the process gives up on it.
 _FINISH_CHUNK_S = 60.0
 
@@ -72,7 +72,11 @@ def create_app(settings: Settings) -> faust.App:
     settings.fold_datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the leaf
     app = faust.App(
         fold_app_id(settings),
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
+        broker_credentials=fold_credentials(settings),
+        # `run_fold` creates Faust's topics first (`fold_topic_specs`, replicated as asked);
+        # this only matters if Faust had to create one (it refuses -1, the broker's default)
+        topic_replication_factor=max(settings.kafka_replication_factor, 0) or None,
         store="memory://",
         datadir=str(settings.fold_datadir / fold_app_id(settings)),
         value_serializer="raw",

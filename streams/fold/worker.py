@@ -7,11 +7,12 @@ import logging
 
 import faust
 
-from aop.log.kafka import ensure_topics
+from aop.log.kafka import ensure_topics, topic_specs
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import Settings
 from aop.streams.fold.app import create_app
 from aop.streams.fold.config import fold_app_id
+from aop.streams.fold.topics import fold_topic_specs
 
 __all__ = ["run_fold"]
 
@@ -22,10 +23,11 @@ def run_fold(settings: Settings) -> int:
     """Run the fold worker until SIGTERM/SIGINT; returns the exit code.
 
     Raises:
-        AopError: a topic cannot be created or has the wrong partition count.
+        AopError: the brokers refuse the credentials or do not answer; a topic (the log's or
+            Faust's) cannot be created or differs from its spec.
         SettingsError: a bad fold setting.
     """
-    ensure_topics(settings)
+    ensure_topics(settings, [*topic_specs(settings), *fold_topic_specs(settings)])
     for name in ("faust", "mode", "aiokafka"):
         # their DEBUG lines carry whole record values: keep them at INFO or above
         library = logging.getLogger(name)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.live_pipeline import free_ports
+from tests.live_pipeline import free_port_block, free_ports
 
 __all__ = ["LocalCluster", "local_cluster"]
 
@@ -73,7 +72,7 @@ def local_cluster(name: str) -> Iterator[LocalCluster]:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     # the broker's controller listens on port + 1: keep both free
-    kafka_port, pg_port = _kafka_port_pair(), free_ports(1)[0]
+    kafka_port, pg_port = free_port_block(2), free_ports(1)[0]
     cluster = LocalCluster(directory, kafka_port, pg_port)
     try:
         cluster.up("kafka")
@@ -86,16 +85,3 @@ def local_cluster(name: str) -> Iterator[LocalCluster]:
         pg_dir = (directory / "pg").resolve()
         shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def _kafka_port_pair() -> int:
-    """A free port whose successor is free too (the broker's controller takes port + 1)."""
-    for _ in range(50):
-        port = free_ports(1)[0]
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports found on 127.0.0.1")

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,7 +34,7 @@ from tests.faults.services import ServiceProcesses
 from tests.live_pipeline import fresh_schema, http_get, pipeline_env
 from tests.log_ledger import audit_log, emitted_event_ids, log_watermark
 
-__all__ = ["FAULT_RATE", "FaultRun", "RestartMark", "fault_run"]
+__all__ = ["FAULT_RATE", "FaultRun", "RestartMark", "events_emitted", "fault_run"]
 
 #: events/s asked of the simulator; AOP_FAULT_RATE overrides. The issue's load is >= 2,000
 #: events/s: on the shared 2-core box the simulated chain (Python, beside the whole pipeline,
@@ -73,6 +74,13 @@ def start_load(sim: SimChainProcess, rate: float) -> None:
     """The workload's mix, then its rate: every event of the run comes from that mix."""
     sim.control("sim_setMultiEventRatio", {"ratio": MULTI_EVENT_RATIO})
     sim.control("sim_setRate", {"rate": rate})
+
+
+def events_emitted(status: Mapping[str, Any]) -> int:
+    """Events the simulator's program emitted so far, from its `sim_status`: its counters are
+    a Counter, which holds no `events` key until the first transaction with an event lands (a
+    fast start reads the status before that: 0, not a KeyError)."""
+    return int(status["counts"].get("events", 0))
 
 
 @dataclass(frozen=True)
@@ -155,9 +163,9 @@ class FaultRun:
         status = self.sim.control("sim_status")
         now = time.monotonic()
         loaded_s = now - self.started_at
-        emitted_events = int(status["counts"]["events"]) - self.events_at_start
+        emitted_events = events_emitted(status) - self.events_at_start
         self.figures.rate_achieved = round(emitted_events / loaded_s, 1)
-        after_warm_up = int(status["counts"]["events"]) - self.events_at_warm
+        after_warm_up = events_emitted(status) - self.events_at_warm
         rate_after_warm_up = after_warm_up / (now - self.warmed_at)
         tip = int(status["tip"])
         finalized = wait_until(
@@ -239,11 +247,11 @@ def fault_run(
                 ports=ports,
                 figures=figures,
                 started_at=time.monotonic(),
-                events_at_start=int(sim.control("sim_status")["counts"]["events"]),
+                events_at_start=events_emitted(sim.control("sim_status")),
             )
             run.wait_caught_up(1, what="warm-up")
             run.warmed_at = time.monotonic()
-            run.events_at_warm = int(sim.control("sim_status")["counts"]["events"])
+            run.events_at_warm = events_emitted(sim.control("sim_status"))
             yield run
         finally:
             services.stop_all()

@@ -1,4 +1,4 @@
-"""Fixtures shared by the API's integration tests."""
+"""Fixtures shared by the integration tests: the API's seed data, the SASL_SSL broker."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aop.projections.db import engine_for, upgrade
 from aop.runtime.settings import Settings, load_settings
 from tests.conftest import libpq_url
 from tests.integration.test_api import Seed, seed_database
+from tests.support.kafka_nodes import KafkaNodes, kafka_nodes
 
 
 @pytest.fixture(scope="module")
@@ -45,3 +46,21 @@ def engine(project_settings: Settings) -> Iterator[Engine]:
     engine = engine_for(project_settings)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[KafkaNodes]:
+    """A broker whose only client listener is SASL_SSL (SCRAM-SHA-256/512 users made when its
+    storage is formatted, mutual TLS required, a throwaway CA), started once per session by
+    `infra/local/kafka-secure.sh` on free ports (~6-10 s), its directory removed at the end.
+    `secure_kafka.env()` holds the AOP_KAFKA_* settings of a client."""
+    with kafka_nodes("kafka-secure") as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def replicated_kafka() -> Iterator[KafkaNodes]:
+    """Three KRaft nodes (RF 3, min.insync 2; `infra/local/kafka-cluster.sh`) on free ports,
+    started when a (`slow`) test first asks for it, stopped and removed at the end."""
+    with kafka_nodes("kafka-cluster") as cluster:
+        yield cluster

@@ -1,8 +1,10 @@
 """Secrets stay out of logs and metrics: every service runs (DEBUG logs, dry-run settlement
-holding the publisher keypair) with a database login whose password is known, until a root is
-projected and served, with an API key in the RPC URLs' query as providers issue them; then
-their logs, /metrics and refusals are searched for the password, the API key and the secret
-key in every form it could be printed in (JSON array, base58, hex, the 32-byte seed alone)."""
+holding the publisher keypair) with a database login whose password is known, on a broker
+reached over SASL_SSL with a SCRAM password read from a file, until a root is projected and
+served, with an API key in the RPC URLs' query as providers issue them; then their logs,
+/metrics and refusals are searched for both passwords, the API key and the secret key in every
+form it could be printed in (JSON array, base58, hex, the 32-byte seed alone). The Kafka
+password is also absent from every repr the settings and clients give."""
 
 from __future__ import annotations
 
@@ -24,9 +26,13 @@ from solders.pubkey import Pubkey
 
 from aop.cli.services import METRICS_PORTS, SERVICES
 from aop.cli.supervisor import ServiceSpec, Supervisor
+from aop.log.security import kafka_security
+from aop.runtime.settings import load_settings
 from aop.simchain.process import spawn_simchain
+from aop.streams.fold.credentials import fold_credentials
 from tests.conftest import libpq_url
 from tests.live_pipeline import AOP, fresh_schema, http_get, pipeline_env, service_env
+from tests.support.kafka_nodes import KafkaNodes
 
 CHANNELS = ("sec:alpha",)
 SIM_ARGS = ["--rate", "60", "--wallets", "20", "--slot-ms", "40", "--finality-depth", "4"]
@@ -103,25 +109,26 @@ def _run_until_served(
         sim.stop()
 
 
-def test_no_service_logs_or_exports_the_keypair_the_database_password_or_rpc_key(
-    kafka_bootstrap: str, database_url: str, password_login: tuple[str, str], tmp_path: Path
+def test_no_service_logs_or_exports_the_keypair_the_passwords_or_rpc_key(
+    secure_kafka: KafkaNodes, database_url: str, password_login: tuple[str, str], tmp_path: Path
 ) -> None:
     url, password = password_login
+    kafka_password = secure_kafka.password()
     logs = tmp_path / "logs"
     logs.mkdir()
     with fresh_schema(database_url) as schema:
         env, ports = pipeline_env(
-            kafka_bootstrap=kafka_bootstrap,
+            kafka_bootstrap=secure_kafka.bootstrap,
             database_url=url,
             schema=schema,
             workdir=tmp_path,
             channels=CHANNELS,
-            settings={"AOP_LOG_LEVEL": "DEBUG"},
+            settings={**secure_kafka.env(), "AOP_LOG_LEVEL": "DEBUG"},
         )
         rpc_key = f"k3y{uuid.uuid4().hex}"
         scrapes = _run_until_served(env, ports, logs, rpc_key=rpc_key)
     secret = bytes(json.loads((tmp_path / "publisher.json").read_text()))
-    forbidden = secret_forms(secret) | {password, rpc_key}
+    forbidden = secret_forms(secret) | {password, rpc_key, kafka_password}
     texts = {f"{p.name}": p.read_text(errors="replace") for p in logs.glob("*.log")}
     texts |= {f"{name} /metrics": text for name, text in scrapes.items()}
     assert set(texts) == {f"{n}.log" for n in SERVICES} | {f"{n} /metrics" for n in scrapes}
@@ -132,6 +139,21 @@ def test_no_service_logs_or_exports_the_keypair_the_database_password_or_rpc_key
         (where, form[:12]) for where, text in texts.items() for form in forbidden if form in text
     }
     assert leaks == set()
+
+
+def test_the_kafka_password_is_in_no_repr_of_settings_security_or_faust_credentials(
+    secure_kafka: KafkaNodes,
+) -> None:
+    """Every object that holds the SCRAM password, or the path to it, prints without it."""
+    settings = load_settings(secure_kafka.env())
+    kafka_password = secure_kafka.password()
+    security = kafka_security(settings)
+    credentials = fold_credentials(settings)
+    assert security.password is not None and security.password.reveal() == kafka_password
+    assert credentials is not None and credentials.password == kafka_password  # type: ignore[attr-defined]
+    shown = [repr(settings), str(settings), repr(security), str(security), repr(credentials)]
+    assert all(kafka_password not in text for text in shown)
+    assert "username=aop" in repr(credentials) and "Secret(***)" in repr(security)
 
 
 def test_a_refused_database_login_does_not_echo_the_password(

@@ -1,7 +1,8 @@
 """`aop fold` workers on the real broker emit the reference fold's roots byte for byte:
 uninterrupted, killed at every point of the chunk protocol, two in one group, and on a log
 where every event and every record is duplicated. Every changelog record is in its key's
-partition."""
+partition. The hand-over also runs on a replicated three-node cluster (RF 3, min.insync 2;
+`slow`), with the leaving worker killed."""
 
 from __future__ import annotations
 
@@ -22,10 +23,18 @@ from aop.core.events import ChannelStaked
 from aop.core.fold import ReferenceFold, fold_log
 from aop.core.fold_output import BatchResult
 from aop.log.avro import AvroDecodeError
-from aop.log.kafka import CHAIN_EVENTS, ensure_topics, producer_config
+from aop.log.inspect import describe_topics
+from aop.log.kafka import (
+    CHAIN_EVENTS,
+    admin_config,
+    connected_admin,
+    ensure_topics,
+    producer_config,
+)
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.runtime.settings import Settings
 from aop.streams.fold.config import fold_app_id, fold_config
+from aop.streams.fold.topics import fold_topic_specs
 from tests.integration.fold.support import (
     CODEC,
     FoldWorker,
@@ -39,15 +48,26 @@ from tests.integration.fold.support import (
     read_roots,
 )
 from tests.support.fold_logs import LogWriter, key, random_log, stake
+from tests.support.kafka_nodes import KafkaNodes
 
 CHANNELS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
 
 
 @pytest.fixture
-def fold_env(kafka_bootstrap: str, topic_prefix: str) -> dict[str, str]:
+def fold_kafka(request: pytest.FixtureRequest, kafka_bootstrap: str) -> dict[str, str]:
+    """The AOP_KAFKA_* settings of the broker the workers use: the shared one, or with the
+    indirect parameter "replicated" the session's three-node cluster."""
+    if getattr(request, "param", "single") == "replicated":
+        cluster: KafkaNodes = request.getfixturevalue("replicated_kafka")
+        return cluster.env()
+    return {"AOP_KAFKA_BOOTSTRAP": kafka_bootstrap}
+
+
+@pytest.fixture
+def fold_env(fold_kafka: dict[str, str], topic_prefix: str) -> dict[str, str]:
     """The AOP_* variables of the workers and of the test's own settings."""
     return {
-        "AOP_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        **fold_kafka,
         "AOP_TOPIC_PREFIX": topic_prefix,
         "AOP_CHAIN_PARTITIONS": "4",
         "AOP_CHANNELS": ",".join(CHANNELS),
@@ -164,7 +184,7 @@ def test_worker_killed_at_every_point_then_restarted_emits_the_reference_roots(
 
 
 def _group_members(settings: Settings) -> int:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(admin_config(settings))
     [future] = admin.describe_consumer_groups([fold_app_id(settings)]).values()
     description = future.result()
     return len(description.members) if description.state.name == "STABLE" else 0
@@ -197,10 +217,16 @@ def test_two_workers_in_one_group_emit_the_reference_roots(
     assert all(emitted), f"roots emitted per worker: {emitted}"
 
 
+@pytest.mark.parametrize(
+    ("fold_kafka", "leave"),
+    [("single", "stop"), pytest.param("replicated", "kill", marks=pytest.mark.slow)],
+    indirect=["fold_kafka"],
+)
 def test_a_worker_leaving_mid_run_hands_its_partitions_over_without_loss(
-    fold_settings: Settings, workers: Callable[..., FoldWorker]
+    fold_settings: Settings, workers: Callable[..., FoldWorker], leave: str
 ) -> None:
-    """One of two workers gets SIGTERM while the log grows; the other takes over."""
+    """One of two workers gets SIGTERM ("stop") or SIGKILL ("kill") while the log grows; the
+    other takes over and the roots are byte-identical to the reference fold's."""
     config = fold_config(fold_settings)
     batches = random_log(config, seed=3, batches=60, events_per_batch=6)
     first = workers()
@@ -214,13 +240,23 @@ def test_a_worker_leaving_mid_run_hands_its_partitions_over_without_loss(
     time.sleep(1.5)
     records += produce_log(fold_settings, batches[third : 2 * third])
     time.sleep(1.5)
-    assert second.stop() == 0
+    if leave == "stop":
+        assert second.stop() == 0
+    else:
+        second.kill()
     records += produce_log(fold_settings, batches[2 * third :])
     records.sort(key=lambda r: (r[0], r[1]))
     expected = expected_records(records, config)
-    roots = read_roots(fold_settings, expected, timeout=90)
+    roots = read_roots(fold_settings, expected, timeout=120)
     assert first.stop() == 0
     assert_roots_match(roots, expected, config)
+    replication = fold_settings.kafka_replication_factor
+    if replication > 0:  # Faust's topics were created replicated as asked
+        names = [spec.name for spec in fold_topic_specs(fold_settings)]
+        states = describe_topics(connected_admin(fold_settings), names)
+        assert {
+            (s.replication_factor, s.configs["min.insync.replicas"]) for s in states.values()
+        } == {(replication, str(fold_settings.kafka_min_insync_replicas))}
 
 
 def _without_input(values: set[bytes]) -> set[str]:

@@ -69,6 +69,13 @@ VALIDATED = [
     ("AOP_FIRST_ROOT_SEQ", '{"alpha": -5}'),
     ("AOP_API_CORS_ORIGINS", "[broken"),
     ("AOP_GENESIS_SLOT", "-1"),
+    ("AOP_KAFKA_REPLICATION_FACTOR", "0"),
+    ("AOP_KAFKA_MIN_INSYNC_REPLICAS", "0"),
+    ("AOP_KAFKA_SASL_MECHANISM", "GSSAPI"),
+    ("AOP_KAFKA_CLIENT_OPTIONS", '{"sasl.password": "hunter2"}'),
+    ("AOP_KAFKA_CLIENT_OPTIONS", '{"ssl.key.password": "hunter2"}'),
+    ("AOP_KAFKA_CLIENT_OPTIONS", '{"enable.idempotence": false}'),
+    ("AOP_KAFKA_CLIENT_OPTIONS", "{not json"),
 ]
 
 

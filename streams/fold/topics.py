@@ -1,0 +1,33 @@
+"""The topics Faust keeps for the fold, created by `aop fold` before Faust starts.
+
+Faust would create them itself, with its own replication factor and no
+`min.insync.replicas`; created here, they get the pipeline's replication settings and are
+checked at every start like the log's topics (`aop.log.topics.ensure_topics`).
+"""
+
+from __future__ import annotations
+
+from aop.log.kafka import TopicSpec, replicated
+from aop.runtime.settings import Settings
+from aop.streams.fold.config import fold_app_id
+
+__all__ = ["STATE_TABLE", "fold_topic_specs"]
+
+#: the fold's table: its changelog topic is `<app id>-fold-state-changelog`.
+STATE_TABLE = "fold-state"
+
+
+def fold_topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The state table's changelog (compacted: a key's last value is the state) and Faust's
+    leader-election topic, named as Faust names them."""
+    app_id = fold_app_id(settings)
+    changelog = replicated(settings, {"cleanup.policy": "compact", "max.message.bytes": "4194304"})
+    return [
+        TopicSpec(
+            f"{app_id}-{STATE_TABLE}-changelog",
+            settings.chain_partitions,
+            changelog,
+            checked=("cleanup.policy",),
+        ),
+        TopicSpec(f"{app_id}-__assignor-__leader", 1, replicated(settings, {})),
+    ]
