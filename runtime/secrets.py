@@ -9,12 +9,13 @@ name the variable, the path and what is wrong, never the content.
 from __future__ import annotations
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 from aop.runtime.errors import SettingsError
 
-__all__ = ["MASK", "Secret", "read_secret_file"]
+__all__ = ["MASK", "Secret", "read_private_text", "read_secret_file"]
 
 MASK: Final = "***"
 
@@ -44,37 +45,53 @@ class Secret:
         return hash(self._value)
 
 
+def read_private_text(
+    path: Path, variable: str, error: Callable[[str], Exception] = SettingsError
+) -> str:
+    """The whole text of the private file `path` (set by `variable`): the one rule for every
+    secret file (SASL passwords, TLS keys' passwords, the publisher keypair).
+
+    1. It exists and is a regular file.
+    2. No one but its owner may read or write it (mode & 0o077 == 0).
+    3. It reads as UTF-8.
+
+    Raises:
+        `error` (SettingsError unless told): the message names `variable` and `path` and says
+        what to do, never the content.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise error(f"{variable}: file {path} does not exist") from None
+    except OSError as exc:
+        raise error(f"{variable}: file {path} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{variable}: {path} must be a regular file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise error(
+            f"{variable}: file {path} must not be accessible to group or others "
+            f"(mode {mode:#o}); operator action: chmod 600 {path}"
+        )
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise error(f"{variable}: file {path} cannot be read ({reason})") from None
+
+
 def read_secret_file(path: Path | None, variable: str) -> Secret:
     """The first line of the file `path` (set by `variable`), without its line ending.
 
     Raises:
-        SettingsError: unset, missing, not a regular file, readable or writable by group or
-            others (mode & 0o077), unreadable, not UTF-8, or empty. The message names
+        SettingsError: unset, empty, or refused by `read_private_text`. The message names
             `variable` and `path`, and says what to do.
     """
     if path is None:
         raise SettingsError(
             f"{variable} is not set; operator action: point it at a file (mode 600)"
         )
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise SettingsError(f"{variable}: file {path} does not exist") from None
-    except OSError as exc:
-        raise SettingsError(f"{variable}: file {path} cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SettingsError(f"{variable}: {path} must be a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise SettingsError(
-            f"{variable}: file {path} must not be accessible to group or others "
-            f"(mode {mode:#o}); operator action: chmod 600 {path}"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-        raise SettingsError(f"{variable}: file {path} cannot be read ({reason})") from None
+    text = read_private_text(path, variable)
     value = text.splitlines()[0] if text else ""
     if not value:
         raise SettingsError(f"{variable}: file {path} is empty (the secret is its first line)")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from pathlib import Path
 
 from solders.keypair import Keypair
 
+from aop.runtime.secrets import read_private_text
 from aop.settlement.errors import PublisherKeypairError
 
 __all__ = ["load_publisher_keypair", "write_publisher_keypair"]
@@ -24,33 +24,16 @@ def load_publisher_keypair(path: Path | None) -> Keypair:
     """Read the keypair file at `path`.
 
     Raises:
-        PublisherKeypairError: unset, missing, not a regular file, readable by group or
-            others (mode & 0o077), unreadable, or not a JSON list of 64 integers 0-255.
+        PublisherKeypairError: unset, refused by `read_private_text` (missing, not a
+            regular file, open to group or others, unreadable), or not a JSON list of 64
+            integers 0-255.
     """
     if path is None:
         raise PublisherKeypairError(
             f"{_VAR} is not set; operator action: point it at the publisher's keypair file "
             "(Solana CLI JSON, mode 600)"
         )
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise PublisherKeypairError(f"{_VAR} file {path} does not exist") from None
-    except OSError as exc:
-        raise PublisherKeypairError(f"{_VAR} file {path} cannot be read ({exc.strerror})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise PublisherKeypairError(f"{_VAR} {path} must be a regular file")
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & 0o077:
-        raise PublisherKeypairError(
-            f"{_VAR} file {path} must not be readable by group or others (mode {mode:#o}); "
-            f"operator action: chmod 600 {path}"
-        )
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not ASCII"
-        raise PublisherKeypairError(f"{_VAR} file {path} cannot be read ({reason})") from None
+    text = read_private_text(path, _VAR, PublisherKeypairError)
     try:
         values = json.loads(text)
     except ValueError:
@@ -61,14 +44,14 @@ def load_publisher_keypair(path: Path | None) -> Keypair:
         or not all(type(v) is int and 0 <= v <= 255 for v in values)
     ):
         raise PublisherKeypairError(
-            f"{_VAR} file {path} must hold a JSON list of 64 integers 0-255 "
+            f"{_VAR}: file {path} must hold a JSON list of 64 integers 0-255 "
             "(the Solana CLI keypair format)"
         )
     try:
         return Keypair.from_bytes(bytes(values))
     except ValueError:
         raise PublisherKeypairError(
-            f"{_VAR} file {path} does not hold a valid ed25519 keypair (the public half "
+            f"{_VAR}: file {path} does not hold a valid ed25519 keypair (the public half "
             "must match the secret half)"
         ) from None
 

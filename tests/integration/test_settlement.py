@@ -626,7 +626,7 @@ async def test_settle_refuses_a_group_readable_keypair_file(
     _, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 2
     assert stderr.decode().strip().splitlines()[-1] == (
-        f"aop settle: AOP_PUBLISHER_KEYPAIR file {keypair_file} must not be readable by group "
+        f"aop settle: AOP_PUBLISHER_KEYPAIR: file {keypair_file} must not be accessible to group "
         f"or others (mode 0o640); operator action: chmod 600 {keypair_file}"
     )
 

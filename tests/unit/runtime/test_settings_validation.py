@@ -209,7 +209,7 @@ def test_settle_refuses_a_keypair_file_readable_by_others(
     path = stderr.splitlines()[-1].split(" file ", 1)[1].split(" must ", 1)[0]
     assert path.endswith(f"publisher-{mode:o}.json")
     assert stderr.splitlines()[-1] == (
-        f"aop settle: AOP_PUBLISHER_KEYPAIR file {path} must not be readable by group or "
+        f"aop settle: AOP_PUBLISHER_KEYPAIR: file {path} must not be accessible to group or "
         f"others (mode {mode:#o}); operator action: chmod 600 {path}"
     )
 

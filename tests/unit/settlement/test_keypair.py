@@ -37,7 +37,7 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "nope.json"
     with pytest.raises(
         PublisherKeypairError,
-        match=f"^AOP_PUBLISHER_KEYPAIR file {re.escape(str(path))} does not exist$",
+        match=f"^AOP_PUBLISHER_KEYPAIR: file {re.escape(str(path))} does not exist$",
     ):
         load_publisher_keypair(path)
 
@@ -48,7 +48,7 @@ def test_group_or_world_readable_file_is_refused(tmp_path: Path, mode: int) -> N
     with pytest.raises(PublisherKeypairError) as caught:
         load_publisher_keypair(path)
     assert str(caught.value) == (
-        f"AOP_PUBLISHER_KEYPAIR file {path} must not be readable by group or others "
+        f"AOP_PUBLISHER_KEYPAIR: file {path} must not be accessible to group or others "
         f"(mode {mode:#o}); operator action: chmod 600 {path}"
     )
 
@@ -68,7 +68,7 @@ def test_malformed_content_is_refused_without_echoing_it(tmp_path: Path, content
     with pytest.raises(PublisherKeypairError) as caught:
         load_publisher_keypair(path)
     assert str(caught.value) == (
-        f"AOP_PUBLISHER_KEYPAIR file {path} must hold a JSON list of 64 integers 0-255 "
+        f"AOP_PUBLISHER_KEYPAIR: file {path} must hold a JSON list of 64 integers 0-255 "
         "(the Solana CLI keypair format)"
     )
 
@@ -81,7 +81,7 @@ def test_mismatched_public_half_is_refused_without_echoing_the_secret(tmp_path: 
         load_publisher_keypair(path)
     message = str(caught.value)
     assert message == (
-        f"AOP_PUBLISHER_KEYPAIR file {path} does not hold a valid ed25519 keypair (the public "
+        f"AOP_PUBLISHER_KEYPAIR: file {path} does not hold a valid ed25519 keypair (the public "
         "half must match the secret half)"
     )
     assert str(raw[0]) + ", " + str(raw[1]) not in message
