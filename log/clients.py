@@ -31,6 +31,7 @@ __all__ = [
     "connected_admin",
     "consumer_config",
     "producer_config",
+    "transactional_producer_config",
 ]
 
 #: how long a service waits at start for a broker that does not answer at all.
@@ -65,6 +66,33 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "message.max.bytes": 4194304,
         **extra,
     }
+
+
+#: how long a service's open transaction may stay open before the broker aborts it; what a
+#: read_committed reader (and the export's cut) may wait on a writer that died mid-transaction.
+TRANSACTION_TIMEOUT_MS = 60_000
+
+
+def transactional_producer_config(
+    settings: Settings,
+    transactional_id: str,
+    *,
+    timeout_ms: int = TRANSACTION_TIMEOUT_MS,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A transactional producer (the listener's, the combiner's, the import's): one
+    `transactional.id` per writer role, so a restarted writer fences its predecessor and
+    aborts its open transaction; small batches (`linger.ms` 2: a transaction is flushed at its
+    commit anyway)."""
+    return producer_config(
+        settings,
+        **{
+            "transactional.id": transactional_id,
+            "transaction.timeout.ms": timeout_ms,
+            "linger.ms": 2,
+            **extra,
+        },
+    )
 
 
 def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from aop.log.clients import (
     connected_admin,
     consumer_config,
     producer_config,
+    transactional_producer_config,
 )
 from aop.log.topics import (
     CHAIN_EVENTS,
@@ -45,4 +46,5 @@ __all__ = [
     "producer_config",
     "replicated",
     "topic_specs",
+    "transactional_producer_config",
 ]

@@ -18,14 +18,13 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 
-from sha3 import keccak_256
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from aop.core.accounts import ChannelConfigV2
 from aop.core.anchor import instruction_discriminator
 from aop.core.borsh import Writer
-from aop.core.claims._columns import sorted_records, valid_and_unique
+from aop.core.claims._columns import prefixed_record_tree, sorted_records, valid_and_unique
 from aop.core.claims.base import (
     ClaimFormat,
     ClaimInput,
@@ -37,7 +36,6 @@ from aop.core.claims.base import (
     unique_wallet_amounts,
 )
 from aop.core.keccak import keccak256
-from aop.core.merkle import MerkleTree
 from aop.core.pda import (
     associated_token_address,
     channel_config_address,
@@ -157,18 +155,7 @@ class CumulativeV2(ClaimFormat):
         """
         pack = _RECORD.pack
         records = sorted_records([pack(w, a) for w, a in zip(wallets, amounts, strict=True) if a])
-        prefix = _scope_prefix(scope)
-        keccak = keccak_256
-        leaves = [keccak(prefix + record).digest() for record in records]
-        dataset = b"".join(records)
-        return ClaimTree(
-            format_name=self.name,
-            scope=scope,
-            dataset=dataset,
-            layout=DATASET_LAYOUT,
-            dataset_hash=keccak256(dataset),
-            merkle=MerkleTree(leaves),
-        )
+        return prefixed_record_tree(self.name, scope, DATASET_LAYOUT, _scope_prefix(scope), records)
 
     def leaf(
         self, scope: TreeScope, wallet: bytes, amount: int, index: int, *, bonus: int = 0

@@ -32,14 +32,13 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from operator import add, itemgetter
 
-from sha3 import keccak_256
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from aop.core.accounts import GlobalRootConfig
 from aop.core.anchor import instruction_discriminator
 from aop.core.borsh import Writer
-from aop.core.claims._columns import sorted_records, valid_and_unique
+from aop.core.claims._columns import prefixed_record_tree, sorted_records, valid_and_unique
 from aop.core.claims.base import (
     ClaimFormat,
     ClaimInput,
@@ -52,7 +51,6 @@ from aop.core.claims.base import (
 )
 from aop.core.errors import InvalidAmountError, InvalidIntegerError
 from aop.core.keccak import keccak256
-from aop.core.merkle import MerkleTree
 from aop.core.pda import (
     GlobalProtocolSeeds,
     associated_token_address,
@@ -160,17 +158,7 @@ class GlobalFormat(ClaimFormat):
         self, scope: TreeScope, domain: bytes, records: list[bytes], layout: DatasetLayout
     ) -> ClaimTree:
         prefix = _prefix(domain, scope.mint, scope.root_seq)
-        keccak = keccak_256
-        leaves = [keccak(prefix + record).digest() for record in records]
-        dataset = b"".join(records)
-        return ClaimTree(
-            format_name=self.name,
-            scope=scope,
-            dataset=dataset,
-            layout=layout,
-            dataset_hash=keccak256(dataset),
-            merkle=MerkleTree(leaves),
-        )
+        return prefixed_record_tree(self.name, scope, layout, prefix, records)
 
     def publish_instruction(
         self, scope: TreeScope, *, payer: Pubkey, root: bytes, dataset_hash: bytes

@@ -43,7 +43,7 @@ from aop.log.backup.errors import BackupError, OffsetDriftError
 from aop.log.backup.manifest import PartitionCoverage
 from aop.log.backup.placement import OffsetPlanner, Op
 from aop.log.backup.segment import read_segment
-from aop.log.kafka import producer_config
+from aop.log.kafka import producer_config, transactional_producer_config
 from aop.runtime.settings import Settings
 
 __all__ = ["LockstepRestore", "PartitionJob", "PlainRestore", "RestoredPartition"]
@@ -123,11 +123,14 @@ class PartitionJob:
 
 
 def _producer(settings: Settings, transactional_id: str | None) -> Producer:
-    extra: dict[str, Any] = {"linger.ms": 5}
-    if transactional_id is not None:
-        extra["transactional.id"] = transactional_id
-        extra["transaction.timeout.ms"] = _TXN_TIMEOUT_MS
-    producer = Producer(producer_config(settings, **extra))
+    if transactional_id is None:
+        producer = Producer(producer_config(settings))
+    else:
+        producer = Producer(
+            transactional_producer_config(
+                settings, transactional_id, timeout_ms=_TXN_TIMEOUT_MS, **{"linger.ms": 5}
+            )
+        )
     if transactional_id is not None:
         producer.init_transactions(_TIMEOUT_S)
     return producer

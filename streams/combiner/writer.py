@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from aop.core.combine import GlobalOutput, GlobalRefusal
 from aop.log.avro import AvroCodec
-from aop.log.kafka import DLQ, GLOBAL_ROOTS, producer_config
+from aop.log.kafka import DLQ, GLOBAL_ROOTS, transactional_producer_config
 from aop.runtime.errors import AopError
 from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
@@ -58,14 +58,7 @@ class GlobalRootWriter:
         self._dlq = settings.topic(DLQ)
         self._timeout = timeout_s
         self._producer = Producer(
-            producer_config(
-                settings,
-                **{
-                    "transactional.id": transactional_id(settings),
-                    "transaction.timeout.ms": 60_000,
-                    "linger.ms": 2,
-                },
-            )
+            transactional_producer_config(settings, transactional_id(settings))
         )
 
     def start(self) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from aop.log.avro import AvroCodec
-from aop.log.kafka import CHAIN_EVENTS, DLQ, producer_config
+from aop.log.kafka import CHAIN_EVENTS, DLQ, transactional_producer_config
 from aop.log.slot_batch import SlotBatchEncoder
 from aop.runtime.settings import Settings
 from aop.streams.listener.batcher import PlannedBatch
@@ -72,14 +72,7 @@ class KafkaSink:
         self._timeout = timeout_s
         self._batches = SlotBatchEncoder(codec, topic=self._events_topic)
         self._producer = Producer(
-            producer_config(
-                settings,
-                **{
-                    "transactional.id": transactional_id(settings),
-                    "transaction.timeout.ms": 60_000,
-                    "linger.ms": 2,
-                },
-            )
+            transactional_producer_config(settings, transactional_id(settings))
         )
 
     def start(self) -> None:
