@@ -190,6 +190,8 @@ def combiners(combine_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[
     yield start
     for c in started:
         c.kill()
+        # shown by pytest only when the test failed: what each combiner said
+        print(f"== {c.log_path.name}\n" + c.log_path.read_text(errors="replace")[-6000:])
 
 
 def wait_for_roots(settings: Settings, count: int, timeout: float = 90) -> list[tuple[str, bytes]]:

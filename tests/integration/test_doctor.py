@@ -62,6 +62,7 @@ def test_a_healthy_deployment_has_no_finding(settings_factory: Callable[..., Set
     assert rows == {
         f"{prefix}aop.chain.events": ["4", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop.epoch.roots": ["4", "1", "1", "-1", "-1", "delete"],
+        f"{prefix}aop.global.roots": ["1", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop.settlement": ["1", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop.dlq": ["1", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop-fold-fold-state-changelog": ["4", "1", "1", "-1", "-1", "compact"],
@@ -100,7 +101,7 @@ def test_replication_below_the_asked_is_caught_and_refused(
     result = doctor(asking, {**env_of(asking), "AOP_KAFKA_REPLICATION_FACTOR": "2"})
     assert result.returncode == 1, result.stdout + result.stderr
     findings = [line for line in result.stdout.splitlines() if "FINDING" in line]
-    assert len(findings) == 6
+    assert len(findings) == 7  # the log's 5 topics and the fold's 2
     assert all("replication factor 1 is below the asked 2" in line for line in findings)
     with pytest.raises(TopicMismatchError, match="replication factor 1 is below the asked 2"):
         ensure_topics(asking)
