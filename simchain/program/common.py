@@ -11,7 +11,23 @@ from aop.simchain.invoke import InvokeContext
 from aop.simchain.ledger import Account
 from aop.simchain.program.anchor import fail, load, require_pda
 
-__all__ = ["channel_subject", "load_channel_config", "load_protocol", "store"]
+__all__ = [
+    "channel_subject",
+    "is_publish_authority",
+    "load_channel_config",
+    "load_protocol",
+    "store",
+]
+
+_DEFAULT_KEY = bytes(32)
+
+
+def is_publish_authority(protocol: ProtocolState, signer: bytes) -> bool:
+    """May `signer` publish roots: the admin, or the allow-listed publisher when it is set (not
+    the default key). The same rule for per-channel and global roots (reference §5, §G3.2)."""
+    return signer == protocol.admin or (
+        protocol.publisher != _DEFAULT_KEY and signer == protocol.publisher
+    )
 
 
 def load_protocol(ctx: InvokeContext, index: int) -> ProtocolState:
