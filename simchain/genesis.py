@@ -18,6 +18,7 @@ from aop.core.accounts import ChannelConfigV2, GlobalRootConfig, ProtocolState, 
 from aop.core.channel import subject_id
 from aop.core.keccak import keccak256
 from aop.core.pda import (
+    Pda,
     channel_config_address,
     global_protocol_state_address,
     global_root_config_address,
@@ -92,38 +93,17 @@ class Genesis:
         slot: int,
     ) -> Pubkey:
         """The mint, its ProtocolState (Genesis layout, treasury = the PDA) and treasury ATA."""
-        self._mint(mint, slot)
         pda = protocol_state_address(program_id=self.program_id, mint=mint)
-        state = ProtocolState(
-            is_initialized=True,
-            version=1,
-            admin=bytes(admin),
-            publisher=bytes(publisher),
-            treasury=bytes(pda.address),
-            mint=bytes(mint),
+        return self._protocol_state(
+            pda,
+            mint=mint,
+            admin=admin,
+            publisher=publisher,
+            oracle_authority=None,
             paused=paused,
-            require_receipt=False,
-            bump=pda.bump,
+            treasury_balance=treasury_balance,
+            slot=slot,
         )
-        self._put(
-            pda.address,
-            Account(
-                rent_exempt_lamports(ProtocolState.GENESIS_LEN), state.encode(), self.program_id
-            ),
-            slot,
-        )
-        treasury = find_ata(pda.address, mint)
-        if self.store.get(treasury) is None:
-            self.token_account(pda.address, mint, treasury_balance, slot)
-        return pda.address
-
-    def _mint(self, mint: Pubkey, slot: int) -> None:
-        """The Token-2022 mint (9 decimals), unless it exists."""
-        if self.store.get(mint) is None:
-            data = encode_mint(authority=None, supply=10**18, decimals=DECIMALS)
-            self._put(
-                mint, Account(rent_exempt_lamports(MINT_LEN), data, TOKEN_2022_PROGRAM_ID), slot
-            )
 
     def global_protocol(
         self,
@@ -138,25 +118,52 @@ class Genesis:
         """The deployed program's ProtocolState: the singleton ["protocol_state"] in the HEAD
         layout (173 bytes, mint at offset 138; oracle_authority = admin, treasury = the PDA),
         the mint, and the PDA's treasury ATA the global claims pay from (reference §G2.3)."""
-        self._mint(mint, slot)
         pda = global_protocol_state_address(program_id=self.program_id, mint=mint)
+        return self._protocol_state(
+            pda,
+            mint=mint,
+            admin=admin,
+            publisher=publisher,
+            oracle_authority=admin,
+            paused=paused,
+            treasury_balance=treasury_balance,
+            slot=slot,
+        )
+
+    def _protocol_state(
+        self,
+        pda: Pda,
+        *,
+        mint: Pubkey,
+        admin: Pubkey,
+        publisher: Pubkey,
+        oracle_authority: Pubkey | None,
+        paused: bool,
+        treasury_balance: int,
+        slot: int,
+    ) -> Pubkey:
+        """The mint, a ProtocolState at `pda` (HEAD layout iff `oracle_authority` is set) and
+        its treasury ATA holding `treasury_balance` (unless it exists)."""
+        if self.store.get(mint) is None:
+            data = encode_mint(authority=None, supply=10**18, decimals=DECIMALS)
+            self._put(
+                mint, Account(rent_exempt_lamports(MINT_LEN), data, TOKEN_2022_PROGRAM_ID), slot
+            )
         state = ProtocolState(
             is_initialized=True,
             version=1,
             admin=bytes(admin),
             publisher=bytes(publisher),
             treasury=bytes(pda.address),
-            oracle_authority=bytes(admin),
+            oracle_authority=None if oracle_authority is None else bytes(oracle_authority),
             mint=bytes(mint),
             paused=paused,
             require_receipt=False,
             bump=pda.bump,
         )
-        self._put(
-            pda.address,
-            Account(rent_exempt_lamports(ProtocolState.HEAD_LEN), state.encode(), self.program_id),
-            slot,
-        )
+        data = state.encode()
+        rent = rent_exempt_lamports(len(data))
+        self._put(pda.address, Account(rent, data, self.program_id), slot)
         treasury = find_ata(pda.address, mint)
         if self.store.get(treasury) is None:
             self.token_account(pda.address, mint, treasury_balance, slot)

@@ -10,6 +10,7 @@ from aop.core.errors import InvalidChannelNameError
 from aop.simchain.invoke import InvokeContext
 from aop.simchain.ledger import Account
 from aop.simchain.program.anchor import fail, load, require_pda
+from aop.simchain.token import create_account
 
 __all__ = [
     "channel_subject",
@@ -59,3 +60,9 @@ def store(ctx: InvokeContext, key: Pubkey, data: bytes) -> None:
     account = ctx.accounts.get(key)
     lamports = account.lamports if account is not None else 0
     ctx.accounts.put(key, Account(lamports, data, ctx.program_id))
+
+
+def init_program_account(ctx: InvokeContext, *, payer: Pubkey, new: Pubkey, data: bytes) -> None:
+    """Anchor's `init`: `new` becomes a program-owned account holding `data` (its size), its
+    rent paid by `payer` (System CreateAccount, as `token.create_account`)."""
+    create_account(ctx, payer=payer, new=new, space=len(data), owner=ctx.program_id, data=data)

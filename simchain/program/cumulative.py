@@ -32,13 +32,14 @@ from aop.simchain.program.anchor import (
 )
 from aop.simchain.program.common import (
     channel_subject,
+    init_program_account,
     is_publish_authority,
     load_channel_config,
     load_protocol,
     store,
 )
 from aop.simchain.program.state import ClaimStateV2
-from aop.simchain.token import create_account, create_ata, transfer_checked
+from aop.simchain.token import create_ata, transfer_checked
 
 __all__ = ["claim_cumulative", "initialize_channel_cumulative", "publish_cumulative_root"]
 
@@ -79,14 +80,7 @@ def initialize_channel_cumulative(ctx: InvokeContext) -> None:
         creator_fee_bps=fee,
         roots=(empty,) * 4,
     )
-    create_account(
-        ctx,
-        payer=payer,
-        new=config_key,
-        space=ChannelConfigV2.LEN,
-        owner=ctx.program_id,
-        data=config.encode(),
-    )
+    init_program_account(ctx, payer=payer, new=config_key, data=config.encode())
 
 
 def publish_cumulative_root(ctx: InvokeContext) -> None:
@@ -152,14 +146,7 @@ def claim_cumulative(ctx: InvokeContext) -> None:
     # the handler runs (a failing handler rolls them back with the transaction).
     if not ctx.accounts.exists(claim_key):
         fresh = ClaimStateV2(1, claim_bump, bytes(config_key), bytes(claimer), 0, 0)
-        create_account(
-            ctx,
-            payer=claimer,
-            new=claim_key,
-            space=ClaimStateV2.LEN,
-            owner=ctx.program_id,
-            data=fresh.encode(),
-        )
+        init_program_account(ctx, payer=claimer, new=claim_key, data=fresh.encode())
     create_ata(ctx, payer=claimer, owner=claimer, mint=mint)
     if creator_ata is not None:
         create_ata(ctx, payer=claimer, owner=creator_wallet, mint=mint)

@@ -56,9 +56,9 @@ from aop.simchain.program.anchor import (
     require_signer,
     require_writable,
 )
-from aop.simchain.program.common import is_publish_authority, store
+from aop.simchain.program.common import init_program_account, is_publish_authority, store
 from aop.simchain.program.errors import DEPLOYED
-from aop.simchain.token import MINT_LEN, create_account, create_ata, transfer_checked
+from aop.simchain.token import MINT_LEN, create_ata, transfer_checked
 
 __all__ = [
     "PROTOCOL_STATE_SEED",
@@ -202,14 +202,7 @@ def _claim(ctx: InvokeContext, *, sponsored: bool, v5: bool) -> None:
     # the handler (Default fields; a failing handler rolls them back with the transaction).
     if not ctx.accounts.exists(claim_key):
         blank = ClaimStateGlobal(0, 0, _ZERO, _ZERO, 0, 0)
-        create_account(
-            ctx,
-            payer=payer,
-            new=claim_key,
-            space=ClaimStateGlobal.LEN,
-            owner=ctx.program_id,
-            data=blank.encode(),
-        )
+        init_program_account(ctx, payer=payer, new=claim_key, data=blank.encode())
     state = load(ctx, at + 3, "claim_state", ClaimStateGlobal.decode)
     create_ata(ctx, payer=payer, owner=claimer, mint=mint)
 

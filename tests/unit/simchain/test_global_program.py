@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from solders.instruction import AccountMeta, Instruction
@@ -49,6 +51,7 @@ from tests.unit.core.independent import (
     root_of,
     u64,
 )
+from tests.unit.simchain.landing import custom, send
 
 CHANNEL = "twitch:x"
 #: the deployed profile on the reference's program id and mint (§G7), a config at seq 6, so
@@ -74,17 +77,6 @@ U64_MAX = 2**64 - 1
 @pytest.fixture
 def chain() -> SimChain:
     return SimChain(DEPLOYED)
-
-
-def send(chain: SimChain, ixs: list[Instruction], signers: list[Keypair]) -> TxRecord:
-    record = chain.submit(chain.sign(ixs, signers))
-    assert record is not None
-    chain.produce_slot()
-    return record
-
-
-def custom(record: TxRecord) -> int | None:
-    return None if record.err is None else record.err["InstructionError"][1].get("Custom")
 
 
 def data(chain: SimChain, address: str | Pubkey) -> bytes:
@@ -117,6 +109,22 @@ def publish(chain: SimChain, seq: int, root: bytes, signer: Keypair | None = Non
     return send(chain, [ix], [signer])
 
 
+def claim(
+    chain: SimChain, claimer: bytes | Keypair, build: Callable[..., Instruction], **args: Any
+) -> TxRecord:
+    """A self-claim when `claimer` is a keypair, else sponsored by wallet 3 (the relayer)."""
+    relayer = chain.keys.wallet(3)
+    own = isinstance(claimer, Keypair)
+    ix = build(
+        program_id=chain.program_id,
+        mint=chain.mint,
+        claimer=claimer.pubkey() if isinstance(claimer, Keypair) else Pubkey(claimer),
+        payer=None if own else relayer.pubkey(),
+        **args,
+    )
+    return send(chain, [ix], [claimer if isinstance(claimer, Keypair) else relayer])
+
+
 def claim_v5(
     chain: SimChain,
     claimer: bytes | Keypair,
@@ -124,40 +132,22 @@ def claim_v5(
     base: int,
     bonus: int,
     proof: list[bytes],
-    **extra: object,
+    **extra: Any,
 ) -> TxRecord:
-    """A self-claim when `claimer` is a keypair, else sponsored by wallet 3 (the relayer)."""
-    relayer = chain.keys.wallet(3)
-    key = claimer.pubkey() if isinstance(claimer, Keypair) else Pubkey(claimer)
-    ix = claim_global_v2_instruction(
-        program_id=chain.program_id,
-        mint=chain.mint,
-        claimer=key,
-        root_seq=seq,
-        base_yield=base,
-        attention_bonus=bonus,
-        proof=proof,
-        payer=None if isinstance(claimer, Keypair) else relayer.pubkey(),
-        **extra,  # type: ignore[arg-type]
+    """`claim_global_v2` (or its sponsored variant, see `claim`)."""
+    parts = {"base_yield": base, "attention_bonus": bonus}
+    return claim(
+        chain, claimer, claim_global_v2_instruction, root_seq=seq, proof=proof, **parts, **extra
     )
-    return send(chain, [ix], [claimer if isinstance(claimer, Keypair) else relayer])
 
 
 def claim_v4(
     chain: SimChain, claimer: bytes | Keypair, seq: int, total: int, proof: list[bytes]
 ) -> TxRecord:
-    relayer = chain.keys.wallet(3)
-    key = claimer.pubkey() if isinstance(claimer, Keypair) else Pubkey(claimer)
-    ix = claim_global_instruction(
-        program_id=chain.program_id,
-        mint=chain.mint,
-        claimer=key,
-        root_seq=seq,
-        cumulative_total=total,
-        proof=proof,
-        payer=None if isinstance(claimer, Keypair) else relayer.pubkey(),
+    """`claim_global` (or its sponsored variant, see `claim`)."""
+    return claim(
+        chain, claimer, claim_global_instruction, root_seq=seq, cumulative_total=total, proof=proof
     )
-    return send(chain, [ix], [claimer if isinstance(claimer, Keypair) else relayer])
 
 
 def claim_state(chain: SimChain, wallet: bytes) -> ClaimStateGlobal:
