@@ -34,11 +34,11 @@ PROGRAM_ID = "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop"
 
 ClaimFormatName = Literal["cumulative-v2", "ring-v0"]
 SettlementTarget = Literal["channel", "global-v4", "global-v5"]
+#: the program version `aop simulate-chain` runs (`aop.simchain.config.SimProgram`).
+SimProgram = Literal["v0.2.2", "deployed"]
 GlobalProtocolSeeds = Literal["singleton", "mint"]
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-#: the program version `aop simulate-chain` runs (`aop.simchain.config.SimProgram`).
-SimProgram = Literal["v0.2.2", "deployed"]
 U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
