@@ -34,6 +34,8 @@ PROGRAM_ID = "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop"
 
 ClaimFormatName = Literal["cumulative-v2", "ring-v0"]
 SettlementTarget = Literal["channel", "global-v4", "global-v5"]
+#: the program version `aop simulate-chain` runs (`aop.simchain.config.SimProgram`).
+SimProgram = Literal["v0.2.2", "deployed"]
 GlobalProtocolSeeds = Literal["singleton", "mint"]
 Commitment = Literal["processed", "confirmed", "finalized"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -212,6 +214,13 @@ class Settings(BaseSettings):
     # -- simulated chain (simchain) --------------------------------------------------------
     #: `aop simulate-chain`: it serves HTTP on the port of `rpc_url` and websockets on the
     #: port of `ws_url`, running the program's rules for `program_id` and `mint`.
+    #: Which program: "v0.2.2" (per-channel roots and claims) or "deployed" (the program on
+    #: mainnet: global roots and claims only, other instructions fail with 101; the simulated
+    #: staking instructions stay, as the base-yield source).
+    sim_program: SimProgram = "v0.2.2"
+    #: "deployed": the GlobalRootConfig's latest_root_seq at genesis (the live one is past
+    #: 1,800; the pipeline's AOP_GLOBAL_FIRST_ROOT_SEQ is this + 1).
+    sim_global_latest_root_seq: Annotated[int, Field(ge=0, le=2**64 - 2)] = 0
     sim_seed: int = 0
     #: wall-clock ms per slot (block times always advance 400 ms per slot).
     sim_slot_ms: Annotated[float, Field(ge=0)] = 400.0
@@ -223,7 +232,8 @@ class Settings(BaseSettings):
     sim_channel_count: Annotated[int, Field(ge=0, le=10_000)] = 8
     sim_wallets: Annotated[int, Field(ge=1, le=1_000_000)] = 200
     #: comma-separated channels where the simulator publishes its own roots and wallets claim
-    #: (keep them out of `channels`: their root_seq belongs to the simulator).
+    #: (keep them out of `channels`: their root_seq belongs to the simulator). Unset: this
+    #: default with "v0.2.2", none with "deployed" (which cannot have any).
     sim_claim_channels: str = "sim:claims"
 
     # -- projections / settlement ----------------------------------------------------------

@@ -71,7 +71,9 @@ class SimChain:
             genesis_blockhash=str(self.keys.blockhash(config.first_slot)),
             genesis_time=config.genesis_time,
         )
-        self.runtime = Runtime(program_id=config.program_id, ledger=self.ledger)
+        self.runtime = Runtime(
+            program_id=config.program_id, ledger=self.ledger, program=config.program
+        )
         self.genesis = Genesis(self.ledger.accounts, config.program_id)
         self.stats: Counter[str] = Counter()
         self._listeners: list[Listener] = []
@@ -81,6 +83,10 @@ class SimChain:
         slot = config.first_slot
         self.genesis.fund(self.keys.faucet.pubkey(), _FAUCET_LAMPORTS, slot)
         self.setup_protocol(at_slot=slot)
+        if config.program == "deployed":
+            self.genesis.global_root(
+                mint=self.mint, latest_root_seq=config.global_latest_root_seq, slot=slot
+            )
         for name in (*config.channels, *config.claim_channels):
             self.setup_channel(
                 name,
@@ -207,6 +213,7 @@ class SimChain:
 
     def status(self) -> dict[str, Any]:
         return {
+            "program": self.config.program,
             "tip": self.tip,
             "confirmed": self._confirmed,
             "finalized": self._finalized,
@@ -370,21 +377,30 @@ class SimChain:
         """Write the ProtocolState of `mint` (admin, publisher, paused), its mint and treasury.
 
         Admin and publisher default to the simulator's own keys; both get `fund_lamports`
-        for fees. Returns the ProtocolState address.
+        for fees. The deployed program also gets its singleton ProtocolState
+        (`Genesis.global_protocol`) with the same keys, which its global instructions read;
+        the mint-keyed one stays for the simulated staking instructions. Returns the address
+        of the ProtocolState the program's root publications name (the singleton for the
+        deployed program).
         """
         slot = self.ledger.pending_slot if at_slot is None else at_slot
         admin = admin or self.keys.admin.pubkey()
         publisher = publisher or self.keys.publisher.pubkey()
         for key in dict.fromkeys((admin, publisher)):
             self.genesis.fund(key, fund_lamports, slot)
-        return self.genesis.protocol(
-            mint=mint or self.mint,
-            admin=admin,
-            publisher=publisher,
-            paused=paused,
-            treasury_balance=_TREASURY_BALANCE,
-            slot=slot,
-        )
+        writers = [self.genesis.protocol]
+        if self.config.program == "deployed":
+            writers.append(self.genesis.global_protocol)
+        for write in writers:
+            address = write(
+                mint=mint or self.mint,
+                admin=admin,
+                publisher=publisher,
+                paused=paused,
+                treasury_balance=_TREASURY_BALANCE,
+                slot=slot,
+            )
+        return address
 
     def setup_channel(
         self,
@@ -419,6 +435,12 @@ class SimChain:
             creator_fee_bps=creator_fee_bps,
             latest_root_seq=latest_root_seq,
             slot=slot,
+        )
+
+    def setup_global_root(self, *, latest_root_seq: int, mint: Pubkey | None = None) -> Pubkey:
+        """Write the mint's GlobalRootConfig at `latest_root_seq` (`Genesis.global_root`)."""
+        return self.genesis.global_root(
+            mint=mint or self.mint, latest_root_seq=latest_root_seq, slot=self.ledger.pending_slot
         )
 
     def channel_config(self, name: str, mint: Pubkey | None = None) -> Pubkey:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from solders.pubkey import Pubkey
 
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
 
-__all__ = ["CCM_MINT", "SimConfig", "default_channel_names"]
+__all__ = ["CCM_MINT", "SIM_PROGRAMS", "SimConfig", "SimProgram", "default_channel_names"]
 
 CCM_MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
+#: which attention-oracle program the chain runs (`simchain.program` has both instruction sets).
+SimProgram = Literal["v0.2.2", "deployed"]
+SIM_PROGRAMS: tuple[SimProgram, ...] = ("v0.2.2", "deployed")
 #: 2026-01-01T00:00:00Z: block times are genesis_time + slot x 400 ms, whatever slot_ms is.
 GENESIS_TIME = 1_767_225_600
 
@@ -28,6 +31,13 @@ class SimConfig:
     """Everything that shapes a simulated chain; equal configs give equal chains.
 
     Attributes:
+        program: the program the chain runs: "v0.2.2" (Genesis: per-channel cumulative roots
+            and claims, ring-v0, admin) or "deployed" (the program as deployed today: the
+            global roots and claims only, every other instruction fails with 101; see
+            `simchain.program`).
+        global_latest_root_seq: "deployed" only: the `latest_root_seq` of the mint's
+            GlobalRootConfig at genesis (the live one is past 1,800), its ring holding the
+            last 4 seqs with made-up roots (`Genesis.global_root`).
         program_id, mint: the attention-oracle program and its Token-2022 mint.
         seed: drives every key, blockhash and workload draw.
         slot_ms: wall-clock time between slots (tests use a few ms); block times always
@@ -40,6 +50,7 @@ class SimConfig:
         claim_channels: channels where the simulator itself publishes cumulative roots (as the
             protocol admin) and wallets claim against them, so CumulativeRewardsClaimed events
             flow; keep them out of the pipeline's settled channels (root_seq would collide).
+            "v0.2.2" only: the deployed program routes neither instruction.
         wallets: wallets funded at genesis (the workload adds more when all pairs are used).
         rate: workload events per wall-clock second (0 = idle chain).
         zipf_s: skew of wallet and channel popularity (rank r drawn with weight 1/r^s).
@@ -48,12 +59,15 @@ class SimConfig:
             most), or up to three closes of its positions (1.0: ~2.2 events per staking
             transaction; `sim_setMultiEventRatio` changes it on a running chain).
         failed_tx_ratio: share of workload transactions built to fail on-chain.
-        admin_event_ratio: share of events that are admin events.
+        admin_event_ratio: share of events that are admin events ("v0.2.2" only: the deployed
+            program routes none of the simulator's admin instructions).
         claim_ratio: share of events that are claims (when a claim channel has a root).
         root_interval_slots: slots between the simulator's own roots on claim channels.
         workload: start with the workload running.
     """
 
+    program: SimProgram = "v0.2.2"
+    global_latest_root_seq: int = 0
     program_id: Pubkey = DEFAULT_PROGRAM_ID
     mint: Pubkey = CCM_MINT
     seed: int = 0
@@ -84,6 +98,17 @@ class SimConfig:
             raise ValueError(
                 f"slot_ms and rate must be >= 0 and wallets >= 1 "
                 f"(got {self.slot_ms}, {self.rate}, {self.wallets})"
+            )
+        if self.program not in SIM_PROGRAMS:
+            raise ValueError(f"program must be one of {SIM_PROGRAMS} (got {self.program!r})")
+        if self.program == "deployed" and self.claim_channels:
+            raise ValueError(
+                "claim_channels need program v0.2.2: the deployed program fails "
+                f"publish_cumulative_root and claim_cumulative with 101 (got {self.claim_channels})"
+            )
+        if not 0 <= self.global_latest_root_seq < 2**64 - 1:
+            raise ValueError(
+                f"global_latest_root_seq must be in 0..2^64-2 (got {self.global_latest_root_seq})"
             )
         overlap = set(map(str.lower, self.channels)) & set(map(str.lower, self.claim_channels))
         if overlap:

@@ -3,7 +3,7 @@
 Params may be a JSON object (by name) or a one-element array holding that object. These
 methods are never subject to injected faults.
 
-* sim_status: tip/confirmed/finalized slots, counts, faults, URLs.
+* sim_status: the program version, tip/confirmed/finalized slots, counts, faults, URLs.
 * sim_emittedEventIds {offset=0, limit=1000 (<= 10000)}: {total, offset, next,
   finalizedSlot, events: [{id, slot, name}]}, the finalized record in chain order.
 * sim_truncatedTransactions: [{signature, slot, hidden_events}].
@@ -19,6 +19,8 @@ methods are never subject to injected faults.
 * sim_setupProtocol {admin, publisher, mint (base58), paused=false}: {protocol_state}.
 * sim_setupChannel {name, creator_wallet, creator_fee_bps=0, latest_root_seq=0, mint}:
   {channel_config}.
+* sim_setupGlobalRoot {latest_root_seq, mint}: the mint's GlobalRootConfig, its ring holding
+  the last 4 root_seqs (made-up roots): {global_root}.
 * sim_keys: the simulator's admin, publisher and faucet public keys.
 """
 
@@ -91,6 +93,7 @@ class ControlRpc:
             "sim_injectTruncated": self.inject_truncated,
             "sim_setupProtocol": self.setup_protocol,
             "sim_setupChannel": self.setup_channel,
+            "sim_setupGlobalRoot": self.setup_global_root,
             "sim_keys": lambda _: {
                 "admin": str(server.chain.keys.admin.pubkey()),
                 "publisher": str(server.chain.keys.publisher.pubkey()),
@@ -184,3 +187,10 @@ class ControlRpc:
             mint=_key(params.get("mint"), "mint"),
         )
         return {"channel_config": str(address)}
+
+    def setup_global_root(self, params: dict[str, Any]) -> dict[str, Any]:
+        address = self.server.chain.setup_global_root(
+            latest_root_seq=int(params.get("latest_root_seq", 0)),
+            mint=_key(params.get("mint"), "mint"),
+        )
+        return {"global_root": str(address)}

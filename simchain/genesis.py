@@ -1,8 +1,11 @@
 """Accounts written directly, outside transactions: the chain's genesis and test set-up.
 
-A real cluster gets these from `initialize_mint`, `initialize_channel_cumulative` and
-`initialize_stake_pool` transactions run by an operator long before the pipeline starts;
-tests and demos need them in one call, so the simulator writes the same bytes directly.
+A real cluster gets these from `initialize_mint`, `initialize_channel_cumulative`,
+`initialize_stake_pool`, `initialize_protocol_state` and `initialize_global_root` transactions
+run by an operator long before the pipeline starts; tests and demos need them in one call, so
+the simulator writes the same bytes directly. (The deployed program's GlobalRootConfig exists
+on mainnet, at a `latest_root_seq` past 1,800, while `initialize_global_root` is not among the
+instructions verified present: `global_root` writes it as it stands there.)
 """
 
 from __future__ import annotations
@@ -11,9 +14,16 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from aop.core.accounts import ChannelConfigV2, ProtocolState, RootEntry
+from aop.core.accounts import ChannelConfigV2, GlobalRootConfig, ProtocolState, RootEntry
 from aop.core.channel import subject_id
-from aop.core.pda import channel_config_address, protocol_state_address
+from aop.core.keccak import keccak256
+from aop.core.pda import (
+    Pda,
+    channel_config_address,
+    global_protocol_state_address,
+    global_root_config_address,
+    protocol_state_address,
+)
 from aop.core.program_ids import SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
 from aop.simchain._pda import find_ata, find_pda
 from aop.simchain.ledger import Account, AccountStore
@@ -83,33 +93,102 @@ class Genesis:
         slot: int,
     ) -> Pubkey:
         """The mint, its ProtocolState (Genesis layout, treasury = the PDA) and treasury ATA."""
+        pda = protocol_state_address(program_id=self.program_id, mint=mint)
+        return self._protocol_state(
+            pda,
+            mint=mint,
+            admin=admin,
+            publisher=publisher,
+            oracle_authority=None,
+            paused=paused,
+            treasury_balance=treasury_balance,
+            slot=slot,
+        )
+
+    def global_protocol(
+        self,
+        *,
+        mint: Pubkey,
+        admin: Pubkey,
+        publisher: Pubkey,
+        paused: bool,
+        treasury_balance: int,
+        slot: int,
+    ) -> Pubkey:
+        """The deployed program's ProtocolState: the singleton ["protocol_state"] in the HEAD
+        layout (173 bytes, mint at offset 138; oracle_authority = admin, treasury = the PDA),
+        the mint, and the PDA's treasury ATA the global claims pay from (reference §G2.3)."""
+        pda = global_protocol_state_address(program_id=self.program_id, mint=mint)
+        return self._protocol_state(
+            pda,
+            mint=mint,
+            admin=admin,
+            publisher=publisher,
+            oracle_authority=admin,
+            paused=paused,
+            treasury_balance=treasury_balance,
+            slot=slot,
+        )
+
+    def _protocol_state(
+        self,
+        pda: Pda,
+        *,
+        mint: Pubkey,
+        admin: Pubkey,
+        publisher: Pubkey,
+        oracle_authority: Pubkey | None,
+        paused: bool,
+        treasury_balance: int,
+        slot: int,
+    ) -> Pubkey:
+        """The mint, a ProtocolState at `pda` (HEAD layout iff `oracle_authority` is set) and
+        its treasury ATA holding `treasury_balance` (unless it exists)."""
         if self.store.get(mint) is None:
             data = encode_mint(authority=None, supply=10**18, decimals=DECIMALS)
             self._put(
                 mint, Account(rent_exempt_lamports(MINT_LEN), data, TOKEN_2022_PROGRAM_ID), slot
             )
-        pda = protocol_state_address(program_id=self.program_id, mint=mint)
         state = ProtocolState(
             is_initialized=True,
             version=1,
             admin=bytes(admin),
             publisher=bytes(publisher),
             treasury=bytes(pda.address),
+            oracle_authority=None if oracle_authority is None else bytes(oracle_authority),
             mint=bytes(mint),
             paused=paused,
             require_receipt=False,
             bump=pda.bump,
         )
-        self._put(
-            pda.address,
-            Account(
-                rent_exempt_lamports(ProtocolState.GENESIS_LEN), state.encode(), self.program_id
-            ),
-            slot,
-        )
+        data = state.encode()
+        rent = rent_exempt_lamports(len(data))
+        self._put(pda.address, Account(rent, data, self.program_id), slot)
         treasury = find_ata(pda.address, mint)
         if self.store.get(treasury) is None:
             self.token_account(pda.address, mint, treasury_balance, slot)
+        return pda.address
+
+    def global_root(self, *, mint: Pubkey, latest_root_seq: int, slot: int) -> Pubkey:
+        """The mint's GlobalRootConfig at `latest_root_seq`, its ring holding the last 4
+        root_seqs with made-up roots (keccak of the seq): a live publisher's history."""
+        pda = global_root_config_address(program_id=self.program_id, mint=mint)
+        entries = [_EMPTY_ROOT] * 4
+        for seq in range(max(1, latest_root_seq - 3), latest_root_seq + 1):
+            made_up = keccak256(b"sim:global_root:", seq.to_bytes(8, "little"))
+            entries[seq % 4] = RootEntry(seq, made_up, made_up, slot)
+        config = GlobalRootConfig(
+            version=1,
+            bump=pda.bump,
+            mint=bytes(mint),
+            latest_root_seq=latest_root_seq,
+            roots=tuple(entries),
+        )
+        self._put(
+            pda.address,
+            Account(rent_exempt_lamports(GlobalRootConfig.LEN), config.encode(), self.program_id),
+            slot,
+        )
         return pda.address
 
     def channel(

@@ -24,6 +24,7 @@ from solders.transaction import Legacy, VersionedTransaction
 
 import aop.simchain.program as oracle
 from aop.core.program_ids import SYSTEM_PROGRAM_ID
+from aop.simchain.config import SimProgram
 from aop.simchain.errors import (
     InstructionFailedError,
     InvalidTransactionError,
@@ -87,10 +88,14 @@ def _flags(tx: VersionedTransaction) -> tuple[list[bool], list[bool]]:
 
 
 class Runtime:
-    """Executes transactions against a ledger's newest account state."""
+    """Executes transactions against a ledger's newest account state; the attention-oracle
+    program at `program_id` runs the rules of version `program`."""
 
-    def __init__(self, *, program_id: Pubkey, ledger: Ledger) -> None:
+    def __init__(
+        self, *, program_id: Pubkey, ledger: Ledger, program: SimProgram = "v0.2.2"
+    ) -> None:
         self.program_id = program_id
+        self.program = program
         self.ledger = ledger
         self._programs = {
             program_id,
@@ -261,7 +266,7 @@ class Runtime:
                 memos.append(f"[{len(frame.data)}] {text}")
                 state.used += 2_000 + 60 * len(frame.data)
             else:
-                oracle.execute(InvokeContext(state, frame, 1))
+                oracle.execute(InvokeContext(state, frame, 1), self.program)
             if state.used > state.budget:
                 state.used = state.budget
                 raise InstructionFailedError(

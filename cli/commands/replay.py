@@ -129,12 +129,13 @@ def _global(args: argparse.Namespace, settings: Settings, config: FoldConfig) ->
         raise ReplayError("--global takes --root-seq N or --all, not --channel or --epoch")
     seqs = None if args.all else frozenset({args.root_seq})
     chain = chain_reader(settings, chain_mode(args.chain))
+    # read before close(): a closed reader is no longer `enabled`
+    chain_text = "compared" if chain.enabled else f"skipped ({chain.reason})"
     try:
         with open_store(settings) as store:
             run = replay_global(settings, config, store=store, chain=chain, root_seqs=seqs)
     finally:
         chain.close()
-    chain_text = "compared" if chain.enabled else f"skipped ({chain.reason})"
     report = ReplayReport(
         [global_channel_run(run, "all" if seqs is None else "seqs")], chain_text, run.seconds
     )

@@ -4,6 +4,8 @@ It serves the standard methods the pipeline uses (and `sim_*` control methods), 
 slots on a timer with a seeded workload of staking, claims and admin events, and runs until
 SIGINT or SIGTERM. Program id and mint come from the settings; the publisher of
 `AOP_PUBLISHER_KEYPAIR` (if set) becomes the protocol's publisher, so `aop settle` can publish.
+`AOP_SIM_PROGRAM` (or `--program`) picks the program version: `v0.2.2` or `deployed` (global
+roots, its GlobalRootConfig at `AOP_SIM_GLOBAL_LATEST_ROOT_SEQ`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--ws-port", type=int, default=None, help="websocket port, 0 = free (default: AOP_WS_URL's)"
     )
+    parser.add_argument(
+        "--program",
+        choices=("v0.2.2", "deployed"),
+        default=None,
+        help="program version to run (default: AOP_SIM_PROGRAM, v0.2.2)",
+    )
     parser.add_argument("--rate", type=float, default=None, help="workload events per second")
     parser.add_argument(
         "--channels",
@@ -51,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--claim-channels",
         default=None,
-        help="comma-separated self-published claim channels ('' for none)",
+        help="comma-separated self-published claim channels ('' for none; default: "
+        "AOP_SIM_CLAIM_CHANNELS, else sim:claims with v0.2.2 and none with deployed)",
     )
     parser.add_argument("--wallets", type=int, default=None, help="wallets funded at genesis")
     parser.add_argument(
@@ -100,9 +109,17 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
         channels = tuple(settings.channels)
     else:
         channels = default_channel_names(settings.sim_channel_count)
-    claim = args.claim_channels if args.claim_channels is not None else settings.sim_claim_channels
+    program = args.program if args.program is not None else settings.sim_program
+    if args.claim_channels is not None:
+        claim = args.claim_channels
+    elif "sim_claim_channels" in settings.model_fields_set or program == "v0.2.2":
+        claim = settings.sim_claim_channels
+    else:
+        claim = ""  # the deployed program has no per-channel claims
     try:
         return SimConfig(
+            program=program,
+            global_latest_root_seq=settings.sim_global_latest_root_seq,
             program_id=Pubkey.from_string(settings.program_id),
             mint=Pubkey.from_string(settings.mint),
             seed=args.seed if args.seed is not None else settings.sim_seed,
@@ -163,7 +180,10 @@ async def _serve(
             else:
                 print(f"simulated chain: rpc {sim.http_url}  websocket {sim.ws_url}", flush=True)
                 channels = ", ".join(config.channels)
-                print(f"program {config.program_id}  mint {config.mint}", flush=True)
+                print(
+                    f"program {config.program_id} ({config.program})  mint {config.mint}",
+                    flush=True,
+                )
                 print(f"staking channels {channels}", flush=True)
             await stop.wait()
     except OSError as exc:

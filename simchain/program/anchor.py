@@ -9,7 +9,7 @@ number as the custom program error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import NoReturn, TypeVar, cast
 
@@ -38,13 +38,22 @@ __all__ = [
 T = TypeVar("T")
 
 
-def _code(name: str) -> ErrorCode:
-    return ORACLE.get(name) or ANCHOR[name]
+def _code(name: str, errors: Mapping[str, ErrorCode]) -> ErrorCode:
+    return errors.get(name) or ANCHOR[name]
 
 
-def fail(ctx: InvokeContext, name: str, *, account: str | None = None) -> NoReturn:
-    """Log Anchor's error line for error `name` and fail the instruction with its number."""
-    code = _code(name)
+def fail(
+    ctx: InvokeContext,
+    name: str,
+    *,
+    account: str | None = None,
+    errors: Mapping[str, ErrorCode] = ORACLE,
+) -> NoReturn:
+    """Log Anchor's error line for error `name` and fail the instruction with its number.
+
+    `errors` is the program version's table of custom errors (`program.errors`; the
+    framework's come from `ANCHOR`)."""
+    code = _code(name, errors)
     tail = f"Error Code: {code.name}. Error Number: {code.number}. Error Message: {code.message}."
     if account is not None:
         ctx.log(f"AnchorError caused by account: {account}. {tail}")
@@ -55,10 +64,12 @@ def fail(ctx: InvokeContext, name: str, *, account: str | None = None) -> NoRetu
     raise InstructionFailedError.custom(code.number)
 
 
-def require(ctx: InvokeContext, condition: bool, name: str) -> None:
+def require(
+    ctx: InvokeContext, condition: bool, name: str, *, errors: Mapping[str, ErrorCode] = ORACLE
+) -> None:
     """`require!(condition, OracleError::<name>)`."""
     if not condition:
-        fail(ctx, name)
+        fail(ctx, name, errors=errors)
 
 
 def account_key(ctx: InvokeContext, index: int) -> Pubkey:

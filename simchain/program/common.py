@@ -10,8 +10,25 @@ from aop.core.errors import InvalidChannelNameError
 from aop.simchain.invoke import InvokeContext
 from aop.simchain.ledger import Account
 from aop.simchain.program.anchor import fail, load, require_pda
+from aop.simchain.token import create_account
 
-__all__ = ["channel_subject", "load_channel_config", "load_protocol", "store"]
+__all__ = [
+    "channel_subject",
+    "is_publish_authority",
+    "load_channel_config",
+    "load_protocol",
+    "store",
+]
+
+_DEFAULT_KEY = bytes(32)
+
+
+def is_publish_authority(protocol: ProtocolState, signer: bytes) -> bool:
+    """May `signer` publish roots: the admin, or the allow-listed publisher when it is set (not
+    the default key). The same rule for per-channel and global roots (reference §5, §G3.2)."""
+    return signer == protocol.admin or (
+        protocol.publisher != _DEFAULT_KEY and signer == protocol.publisher
+    )
 
 
 def load_protocol(ctx: InvokeContext, index: int) -> ProtocolState:
@@ -43,3 +60,9 @@ def store(ctx: InvokeContext, key: Pubkey, data: bytes) -> None:
     account = ctx.accounts.get(key)
     lamports = account.lamports if account is not None else 0
     ctx.accounts.put(key, Account(lamports, data, ctx.program_id))
+
+
+def init_program_account(ctx: InvokeContext, *, payer: Pubkey, new: Pubkey, data: bytes) -> None:
+    """Anchor's `init`: `new` becomes a program-owned account holding `data` (its size), its
+    rent paid by `payer` (System CreateAccount, as `token.create_account`)."""
+    create_account(ctx, payer=payer, new=new, space=len(data), owner=ctx.program_id, data=data)

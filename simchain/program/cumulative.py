@@ -11,7 +11,7 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from aop.core.accounts import ChannelConfigV2, ProtocolState, RootEntry
+from aop.core.accounts import ChannelConfigV2, RootEntry
 from aop.core.borsh import Reader
 from aop.core.claims.cumulative_v2 import cumulative_leaf
 from aop.core.events import CumulativeRewardsClaimed
@@ -30,21 +30,21 @@ from aop.simchain.program.anchor import (
     require_signer,
     require_writable,
 )
-from aop.simchain.program.common import channel_subject, load_channel_config, load_protocol, store
+from aop.simchain.program.common import (
+    channel_subject,
+    init_program_account,
+    is_publish_authority,
+    load_channel_config,
+    load_protocol,
+    store,
+)
 from aop.simchain.program.state import ClaimStateV2
-from aop.simchain.token import create_account, create_ata, transfer_checked
+from aop.simchain.token import create_ata, transfer_checked
 
 __all__ = ["claim_cumulative", "initialize_channel_cumulative", "publish_cumulative_root"]
 
 _DEFAULT = bytes(32)
 MAX_CREATOR_FEE_BPS = 5000
-
-
-def _is_authority(protocol: ProtocolState, signer: bytes) -> bool:
-    """Admin, or the allow-listed publisher when it is set (not the default key)."""
-    return signer == protocol.admin or (
-        protocol.publisher != _DEFAULT and signer == protocol.publisher
-    )
 
 
 def initialize_channel_cumulative(ctx: InvokeContext) -> None:
@@ -59,7 +59,7 @@ def initialize_channel_cumulative(ctx: InvokeContext) -> None:
     subject = channel_subject(ctx, channel)
     bump = require_pda(ctx, 2, "channel_config", [b"channel_cfg_v2", protocol.mint, subject])
     config_key = require_writable(ctx, 2, "channel_config")
-    require(ctx, _is_authority(protocol, bytes(payer)), "Unauthorized")
+    require(ctx, is_publish_authority(protocol, bytes(payer)), "Unauthorized")
     require(ctx, fee <= MAX_CREATOR_FEE_BPS, "CreatorFeeTooHigh")
     if ctx.accounts.exists(config_key):
         config = load(ctx, 2, "channel_config", ChannelConfigV2.decode)
@@ -80,14 +80,7 @@ def initialize_channel_cumulative(ctx: InvokeContext) -> None:
         creator_fee_bps=fee,
         roots=(empty,) * 4,
     )
-    create_account(
-        ctx,
-        payer=payer,
-        new=config_key,
-        space=ChannelConfigV2.LEN,
-        owner=ctx.program_id,
-        data=config.encode(),
-    )
+    init_program_account(ctx, payer=payer, new=config_key, data=config.encode())
 
 
 def publish_cumulative_root(ctx: InvokeContext) -> None:
@@ -102,7 +95,7 @@ def publish_cumulative_root(ctx: InvokeContext) -> None:
     config = load_channel_config(ctx, 2, protocol, channel)
     config_key = require_writable(ctx, 2, "channel_config")
     signer = bytes(payer)
-    require(ctx, _is_authority(protocol, signer), "Unauthorized")
+    require(ctx, is_publish_authority(protocol, signer), "Unauthorized")
     require(ctx, not protocol.paused or signer == protocol.admin, "ProtocolPaused")
     require(
         ctx,
@@ -153,14 +146,7 @@ def claim_cumulative(ctx: InvokeContext) -> None:
     # the handler runs (a failing handler rolls them back with the transaction).
     if not ctx.accounts.exists(claim_key):
         fresh = ClaimStateV2(1, claim_bump, bytes(config_key), bytes(claimer), 0, 0)
-        create_account(
-            ctx,
-            payer=claimer,
-            new=claim_key,
-            space=ClaimStateV2.LEN,
-            owner=ctx.program_id,
-            data=fresh.encode(),
-        )
+        init_program_account(ctx, payer=claimer, new=claim_key, data=fresh.encode())
     create_ata(ctx, payer=claimer, owner=claimer, mint=mint)
     if creator_ata is not None:
         create_ata(ctx, payer=claimer, owner=creator_wallet, mint=mint)

@@ -1,16 +1,20 @@
 """The program's error codes and Anchor's, with the texts Anchor logs for them.
 
-Custom errors are `6000 + index` in the program's `errors.rs`. The Genesis numbers below are
-the ones the reference lists (§3.5). The staking and ring-v0 errors are not numbered in the
-reference: simchain gives them codes from 6050 up (marked SIM), so they never collide with a
-Genesis code; only their names and messages come from the program's source.
+Custom errors are `6000 + index` in the program's `errors.rs`, and the enum changed between
+versions, so one name has two numbers: `ORACLE` holds the Genesis numbers the reference lists
+(§3.5), used by the v0.2.2 profile; `DEPLOYED` the numbers of the program as deployed (§G3.3),
+used by its global instructions (`InvalidProof` is 6005 in one, 6004 in the other). The
+staking and ring-v0 errors are not numbered in the reference's Genesis table: simchain gives
+them codes from 6050 up (marked SIM), so they never collide with a Genesis code; only their
+names and messages come from the program's source. The deployed profile keeps the simulated
+staking instructions, and their SIM codes, too (`simchain.program`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ANCHOR", "ORACLE", "ErrorCode"]
+__all__ = ["ANCHOR", "DEPLOYED", "ORACLE", "ErrorCode"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,22 @@ ORACLE = _table(
     ErrorCode(6060, "AdminOnly", "Only the admin may do this", f"{_ADMIN}:21"),
 )
 
+#: the deployed program's errors its global instructions raise (reference §G3.3). The
+#: reference does not pin the lines they are thrown at, so they log `AnchorError occurred.`
+DEPLOYED = _table(
+    ErrorCode(6000, "Unauthorized", "Unauthorized"),
+    ErrorCode(6002, "ProtocolPaused", "Protocol is paused"),
+    ErrorCode(6004, "InvalidProof", "Invalid merkle proof"),
+    ErrorCode(6005, "InvalidProofLength", "Invalid proof length"),
+    ErrorCode(6006, "InvalidRootSeq", "Invalid root sequence (must be strictly increasing)"),
+    ErrorCode(6007, "RootTooOldOrMissing", "Root too old or missing from history window"),
+    ErrorCode(6008, "InvalidClaimState", "Claim state mismatch"),
+    ErrorCode(6009, "InvalidChannelState", "Invalid channel state PDA"),
+    ErrorCode(6016, "InvalidMint", "Invalid mint"),
+    ErrorCode(6019, "InvalidTokenProgram", "Invalid token program (expected Token-2022)"),
+    ErrorCode(6041, "MathOverflow", "Math overflow"),
+)
+
 #: Anchor framework errors used here.
 ANCHOR = _table(
     ErrorCode(101, "InstructionFallbackNotFound", "Fallback functions are not supported"),
@@ -103,11 +123,13 @@ ANCHOR = _table(
         3002, "AccountDiscriminatorMismatch", "8 byte discriminator did not match what was expected"
     ),
     ErrorCode(3005, "AccountNotEnoughKeys", "Not enough account keys given to the instruction"),
+    ErrorCode(3003, "AccountDidNotDeserialize", "Failed to deserialize the account"),
     ErrorCode(
         3007,
         "AccountOwnedByWrongProgram",
         "The given account is owned by a different program than expected",
     ),
+    ErrorCode(3008, "InvalidProgramId", "Program ID was not as expected"),
     ErrorCode(3010, "AccountNotSigner", "The given account did not sign"),
     ErrorCode(
         3012,

@@ -25,8 +25,13 @@ from aop.simchain.program.anchor import (
     require_signer,
     require_writable,
 )
-from aop.simchain.program.common import channel_subject, load_protocol, store
-from aop.simchain.token import create_account, create_ata, transfer_checked
+from aop.simchain.program.common import (
+    channel_subject,
+    init_program_account,
+    load_protocol,
+    store,
+)
+from aop.simchain.token import create_ata, transfer_checked
 
 __all__ = ["claim_channel_open", "set_channel_merkle_root"]
 
@@ -60,14 +65,7 @@ def set_channel_merkle_root(ctx: InvokeContext) -> None:
         fresh = ChannelState(
             1, bump, protocol.mint, channel_subject(ctx, channel), 0, (empty,) * CHANNEL_RING_SLOTS
         )
-        create_account(
-            ctx,
-            payer=payer,
-            new=state_key,
-            space=ChannelState.LEN,
-            owner=ctx.program_id,
-            data=fresh.encode(),
-        )
+        init_program_account(ctx, payer=payer, new=state_key, data=fresh.encode())
     state = load(ctx, 2, "channel_state", ChannelState.decode)
     index = epoch % CHANNEL_RING_SLOTS
     existing = state.slots[index].epoch

@@ -37,6 +37,7 @@ from aop.simchain.instructions import (
 from aop.simchain.keys import public_key
 from aop.simchain.ledger import TxRecord
 from aop.simchain.token import decode_token_account
+from tests.unit.simchain.landing import custom, send
 
 CONFIG = SimConfig(
     seed=3, slot_ms=0, rate=0, workload=False, wallets=4, channels=("twitch:x",), claim_channels=()
@@ -46,17 +47,6 @@ CONFIG = SimConfig(
 @pytest.fixture
 def chain() -> SimChain:
     return SimChain(CONFIG)
-
-
-def send(chain: SimChain, ixs: list[Instruction], signers: list[Keypair]) -> TxRecord:
-    record = chain.submit(chain.sign(ixs, signers))
-    assert record is not None
-    chain.produce_slot()
-    return record
-
-
-def custom(record: TxRecord) -> int | None:
-    return None if record.err is None else record.err["InstructionError"][1].get("Custom")
 
 
 def tokens(chain: SimChain, owner: Keypair) -> int:

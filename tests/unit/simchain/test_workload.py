@@ -193,3 +193,20 @@ def test_fill_steps_stop_when_the_slot_is_sealed_meanwhile() -> None:
     block = chain.seal_slot()
     assert list(steps) == []
     assert (block.slot, len(block.txs), chain.ledger.pending) == (BUSY.first_slot + 1, 1, [])
+
+
+def test_deployed_profile_workload_stakes_and_builds_nothing_the_program_refuses() -> None:
+    """With the deployed program the workload sends only staking (and its built failures):
+    no transaction fails with 101, no CumulativeRewardsClaimed or admin event appears."""
+    chain = run(BUSY.replace(program="deployed", claim_channels=()), 40)
+    names = Counter(emitted.name for emitted in chain.emitted_events())
+    assert set(names) == {"ChannelStaked", "ChannelUnstaked", "ChannelEmergencyUnstaked"}
+    assert names["ChannelStaked"] > 100
+    errors = [
+        tx.err
+        for slot in range(BUSY.first_slot + 1, chain.tip + 1)
+        for tx in chain.ledger.sealed(slot).txs
+        if tx.err is not None
+    ]
+    assert errors, "the workload's built failures still happen"
+    assert all(err["InstructionError"][1] != {"Custom": 101} for err in errors)
