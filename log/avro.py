@@ -44,6 +44,9 @@ SCHEMA_DIR = resources.files("aop.schemas") / "avro"
 RECORD_TYPES = (
     "ChainEvent",
     "SlotBatch",
+    "Signal",
+    "Binding",
+    "SignalBatch",
     "InputRange",
     "EpochRoot",
     "LeafChunk",

@@ -17,6 +17,7 @@ from aop.log.clients import (
     transactional_producer_config,
 )
 from aop.log.topics import (
+    ATTENTION_SIGNALS,
     CHAIN_EVENTS,
     DLQ,
     EPOCH_ROOTS,
@@ -30,6 +31,7 @@ from aop.log.topics import (
 )
 
 __all__ = [
+    "ATTENTION_SIGNALS",
     "CHAIN_EVENTS",
     "DLQ",
     "EPOCH_ROOTS",

@@ -25,6 +25,7 @@ from aop.runtime.settings import Settings
 __all__ = [
     "CHAIN_EVENTS",
     "DLQ",
+    "ATTENTION_SIGNALS",
     "EPOCH_ROOTS",
     "GLOBAL_ROOTS",
     "SETTLEMENT",
@@ -46,6 +47,9 @@ DLQ = "aop.dlq"
 #: one global root per mint and chain epoch (the combiner's output and checkpoint), keyed by
 #: mint: one partition keeps a mint's roots in order.
 GLOBAL_ROOTS = "aop.global.roots"
+#: attention signals and user -> wallet bindings from `aop ingest` (SignalBatch records, keyed
+#: by channel, co-partitioned with aop.chain.events): a source of truth like the chain events.
+ATTENTION_SIGNALS = "aop.attention.signals"
 
 #: nothing on these topics expires or is compacted away.
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
@@ -107,6 +111,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     large = {**keep, "max.message.bytes": "4194304"}
     return [
         TopicSpec(settings.topic(CHAIN_EVENTS), parts, large, _SOURCE_OF_TRUTH, transactional=True),
+        TopicSpec(
+            settings.topic(ATTENTION_SIGNALS), parts, large, _SOURCE_OF_TRUTH, transactional=True
+        ),
         TopicSpec(settings.topic(EPOCH_ROOTS), parts, large),
         TopicSpec(settings.topic(GLOBAL_ROOTS), 1, large),
         TopicSpec(settings.topic(SETTLEMENT), 1, keep),

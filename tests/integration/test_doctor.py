@@ -61,6 +61,7 @@ def test_a_healthy_deployment_has_no_finding(settings_factory: Callable[..., Set
     rows = {line.split()[0]: line.split()[1:7] for line in lines if line.startswith(prefix)}
     assert rows == {
         f"{prefix}aop.chain.events": ["4", "1", "1", "-1", "-1", "delete"],
+        f"{prefix}aop.attention.signals": ["4", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop.epoch.roots": ["4", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop.global.roots": ["1", "1", "1", "-1", "-1", "delete"],
         f"{prefix}aop.settlement": ["1", "1", "1", "-1", "-1", "delete"],
@@ -101,7 +102,7 @@ def test_replication_below_the_asked_is_caught_and_refused(
     result = doctor(asking, {**env_of(asking), "AOP_KAFKA_REPLICATION_FACTOR": "2"})
     assert result.returncode == 1, result.stdout + result.stderr
     findings = [line for line in result.stdout.splitlines() if "FINDING" in line]
-    assert len(findings) == 7  # the log's 5 topics and the fold's 2
+    assert len(findings) == 8  # the log's 6 topics and the fold's 2
     assert all("replication factor 1 is below the asked 2" in line for line in findings)
     with pytest.raises(TopicMismatchError, match="replication factor 1 is below the asked 2"):
         ensure_topics(asking)

@@ -69,6 +69,47 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "entries": bytes(range(120)),
     },
     "EpochClosed": {"partition": 2, "epoch": 41, "closed_at_slot": 9000, "source_offset": 77},
+    "Signal": {
+        "id": "irc-8f1",
+        "channel": "twitch:lofigirl",
+        "user": "Alice",
+        "kind": "bits",
+        "value": 250,
+        "observed_at_ms": 1_796_650_000_123,
+        "epoch": None,
+    },
+    "Binding": {
+        "id": "bind-1",
+        "user": "alice",
+        "wallet": bytes(range(32)),
+        "observed_at_ms": 1_796_649_000_000,
+    },
+    "SignalBatch": {
+        "partition": 3,
+        "source": "irc-collector",
+        "request_id": "0f6c",
+        "received_at_ms": 1_796_650_000_500,
+        "watermark_ms": 1_796_649_700_500,
+        "signals": [
+            {
+                "id": "irc-8f2",
+                "channel": "twitch:lofigirl",
+                "user": "bob",
+                "kind": "sub",
+                "value": 1,
+                "observed_at_ms": 1_796_650_000_200,
+                "epoch": 1_796_648_400,
+            }
+        ],
+        "bindings": [
+            {
+                "id": "bind-2",
+                "user": "bob",
+                "wallet": bytes(32),
+                "observed_at_ms": 1_796_650_000_000,
+            }
+        ],
+    },
     "GlobalRoot": {
         "channel_config": "G" * 44,
         "program_id": "P" * 44,

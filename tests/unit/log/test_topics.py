@@ -17,7 +17,7 @@ SETTINGS = load_settings(
         "AOP_KAFKA_MIN_INSYNC_REPLICAS": "2",
     }
 )
-EVENTS, ROOTS, GLOBAL, SETTLEMENT, DLQ = topic_specs(SETTINGS)
+EVENTS, SIGNALS, ROOTS, GLOBAL, SETTLEMENT, DLQ = topic_specs(SETTINGS)
 CHANGELOG, LEADER = fold_topic_specs(SETTINGS)
 KEEP = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
@@ -46,8 +46,10 @@ def problems(
 
 
 def test_specs_carry_the_replication_settings_and_the_source_of_truth_retention() -> None:
-    assert [s.name for s in (EVENTS, ROOTS, GLOBAL, SETTLEMENT, DLQ, CHANGELOG, LEADER)] == [
+    specs = (EVENTS, SIGNALS, ROOTS, GLOBAL, SETTLEMENT, DLQ, CHANGELOG, LEADER)
+    assert [s.name for s in specs] == [
         "p.aop.chain.events",
+        "p.aop.attention.signals",
         "p.aop.epoch.roots",
         "p.aop.global.roots",
         "p.aop.settlement",
@@ -55,7 +57,8 @@ def test_specs_carry_the_replication_settings_and_the_source_of_truth_retention(
         "p.aop-fold-fold-state-changelog",
         "p.aop-fold-__assignor-__leader",
     ]
-    assert [s.partitions for s in (EVENTS, ROOTS, GLOBAL, SETTLEMENT, DLQ, CHANGELOG, LEADER)] == [
+    assert [s.partitions for s in specs] == [
+        6,
         6,
         6,
         1,
@@ -64,15 +67,14 @@ def test_specs_carry_the_replication_settings_and_the_source_of_truth_retention(
         6,
         1,
     ]
-    assert all(
-        s.config["min.insync.replicas"] == "2"
-        for s in (EVENTS, ROOTS, GLOBAL, SETTLEMENT, DLQ, CHANGELOG, LEADER)
-    )
+    assert all(s.config["min.insync.replicas"] == "2" for s in specs)
     assert EVENTS.checked == ("retention.ms", "retention.bytes", "cleanup.policy")
+    assert SIGNALS.checked == EVENTS.checked  # a source of truth too
     assert CHANGELOG.config["cleanup.policy"] == "compact"
     assert CHANGELOG.checked == ("cleanup.policy",)
     # the listener's transactions span the partitions: an export cuts only between them
-    assert [s.transactional for s in (EVENTS, ROOTS, GLOBAL, SETTLEMENT, DLQ)] == [
+    assert [s.transactional for s in (EVENTS, SIGNALS, ROOTS, GLOBAL, SETTLEMENT, DLQ)] == [
+        True,
         True,
         False,
         False,
