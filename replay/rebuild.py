@@ -60,6 +60,7 @@ from aop.log.kafka import SETTLEMENT
 from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.projections.db import engine_for, libpq_options, upgrade
 from aop.projections.projector import CONSUMER_NAME
+from aop.projections.schemas import stamped_name
 from aop.replay.chain import ChainReader
 from aop.replay.digest import DIGEST_TABLES, TableDigest, root_digests, schema_digests
 from aop.replay.engine import ReadProgress, root_account
@@ -153,8 +154,8 @@ def _readable(conn: Connection, schema: str, table: str) -> str:
 
 def _names(settings: Settings) -> tuple[str, str, str]:
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-    base = settings.database_schema[: 63 - len("_old_") - len(stamp)]
-    return settings.database_schema, f"{base}_rb_{stamp}", f"{base}_old_{stamp}"
+    schema = settings.database_schema
+    return schema, stamped_name(schema, "rb", stamp), stamped_name(schema, "old", stamp)
 
 
 def _for_schema(settings: Settings, schema: str) -> Settings:

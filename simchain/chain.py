@@ -409,6 +409,12 @@ class SimChain:
             slot=slot,
         )
 
+    def setup_global_root(self, *, latest_root_seq: int, mint: Pubkey | None = None) -> Pubkey:
+        """Write the mint's GlobalRootConfig at `latest_root_seq` (`Genesis.global_root`)."""
+        return self.genesis.global_root(
+            mint=mint or self.mint, latest_root_seq=latest_root_seq, slot=self.ledger.pending_slot
+        )
+
     def serve(self, port: int = 0, ws_port: int = 0, *, host: str = "127.0.0.1") -> Any:
         """Serve this chain: `async with chain.serve() as sim: sim.http_url, sim.ws_url`."""
         from aop.simchain.server import SimChainServer  # the server wraps this class

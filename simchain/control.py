@@ -19,6 +19,8 @@ methods are never subject to injected faults.
 * sim_setupProtocol {admin, publisher, mint (base58), paused=false}: {protocol_state}.
 * sim_setupChannel {name, creator_wallet, creator_fee_bps=0, latest_root_seq=0, mint}:
   {channel_config}.
+* sim_setupGlobalRoot {latest_root_seq, mint}: the mint's GlobalRootConfig, its ring holding
+  the last 4 root_seqs (made-up roots): {global_root}.
 * sim_keys: the simulator's admin, publisher and faucet public keys.
 """
 
@@ -77,6 +79,7 @@ class ControlRpc:
             "sim_injectTruncated": self.inject_truncated,
             "sim_setupProtocol": self.setup_protocol,
             "sim_setupChannel": self.setup_channel,
+            "sim_setupGlobalRoot": self.setup_global_root,
             "sim_keys": lambda _: {
                 "admin": str(server.chain.keys.admin.pubkey()),
                 "publisher": str(server.chain.keys.publisher.pubkey()),
@@ -168,3 +171,10 @@ class ControlRpc:
             mint=_key(params.get("mint"), "mint"),
         )
         return {"channel_config": str(address)}
+
+    def setup_global_root(self, params: dict[str, Any]) -> dict[str, Any]:
+        address = self.server.chain.setup_global_root(
+            latest_root_seq=int(params.get("latest_root_seq", 0)),
+            mint=_key(params.get("mint"), "mint"),
+        )
+        return {"global_root": str(address)}

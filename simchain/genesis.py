@@ -11,9 +11,14 @@ import dataclasses
 
 from solders.pubkey import Pubkey
 
-from aop.core.accounts import ChannelConfigV2, ProtocolState, RootEntry
+from aop.core.accounts import ChannelConfigV2, GlobalRootConfig, ProtocolState, RootEntry
 from aop.core.channel import subject_id
-from aop.core.pda import channel_config_address, protocol_state_address
+from aop.core.keccak import keccak256
+from aop.core.pda import (
+    channel_config_address,
+    global_root_config_address,
+    protocol_state_address,
+)
 from aop.core.program_ids import SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID
 from aop.simchain._pda import find_ata, find_pda
 from aop.simchain.ledger import Account, AccountStore
@@ -110,6 +115,28 @@ class Genesis:
         treasury = find_ata(pda.address, mint)
         if self.store.get(treasury) is None:
             self.token_account(pda.address, mint, treasury_balance, slot)
+        return pda.address
+
+    def global_root(self, *, mint: Pubkey, latest_root_seq: int, slot: int) -> Pubkey:
+        """The mint's GlobalRootConfig at `latest_root_seq`, its ring holding the last 4
+        root_seqs with made-up roots (keccak of the seq): a live publisher's history."""
+        pda = global_root_config_address(program_id=self.program_id, mint=mint)
+        entries = [_EMPTY_ROOT] * 4
+        for seq in range(max(1, latest_root_seq - 3), latest_root_seq + 1):
+            made_up = keccak256(b"sim:global_root:", seq.to_bytes(8, "little"))
+            entries[seq % 4] = RootEntry(seq, made_up, made_up, slot)
+        config = GlobalRootConfig(
+            version=1,
+            bump=pda.bump,
+            mint=bytes(mint),
+            latest_root_seq=latest_root_seq,
+            roots=tuple(entries),
+        )
+        self._put(
+            pda.address,
+            Account(rent_exempt_lamports(GlobalRootConfig.LEN), config.encode(), self.program_id),
+            slot,
+        )
         return pda.address
 
     def channel(

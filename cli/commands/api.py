@@ -19,6 +19,7 @@ import logging
 import signal
 from typing import Any
 
+from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
 
@@ -30,6 +31,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "api",
         help="serve the read API: roots, proofs, datasets (settings: AOP_API_*, "
         "AOP_DATABASE_URL, AOP_DATABASE_SCHEMA)",
+        **help_options(
+            "Serves the read API (roots, proofs, claims, datasets, /metrics, /healthz, "
+            "/readyz) from PostgreSQL with uvicorn; SIGTERM lets open requests finish (up to "
+            "AOP_API_SHUTDOWN_TIMEOUT_S).",
+            settings=(
+                "AOP_API_HOST",
+                "AOP_API_PORT",
+                "AOP_API_*",
+                "AOP_DATABASE_URL",
+                "AOP_DATABASE_SCHEMA",
+                "AOP_MINT",
+                "AOP_PROGRAM_ID",
+            ),
+            exits=SERVICE_EXITS,
+        ),
     )
     parser.add_argument("--host", help="bind address (default AOP_API_HOST)")
     parser.add_argument("--port", type=int, help="port (default AOP_API_PORT)")

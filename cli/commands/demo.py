@@ -8,11 +8,26 @@ from pathlib import Path
 from rich.console import Console
 
 from aop.cli.demo import DemoOptions, run_demo
+from aop.cli.help import OPERATOR_ERROR, help_options
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "demo", help="run the pipeline end to end on a simulated chain, then print a proof to curl"
+        "demo",
+        help="run the pipeline end to end on a simulated chain, then print a proof to curl",
+        **help_options(
+            "Migrates a fresh schema, starts a simulated chain and every service under the "
+            "supervisor (topic prefix and schema named after the run), shows a live view until "
+            "each channel has --roots roots, then prints a summary, a proof from the API and "
+            "the replay that re-verifies it. Settings of the run: <workdir>/env. With --keep "
+            "everything runs until SIGINT or SIGTERM, then stops cleanly.",
+            settings=("AOP_KAFKA_BOOTSTRAP", "AOP_DATABASE_URL", "AOP_SCHEMA_REGISTRY_URL"),
+            exits={
+                0: "the proof and its replay check out",
+                1: "no proof, or the replay did not MATCH",
+                2: OPERATOR_ERROR + "; the API port in use",
+            },
+        ),
     )
     parser.add_argument("--keep", action="store_true", help="leave everything running at the end")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds to watch (150)")

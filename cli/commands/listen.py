@@ -8,6 +8,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING
 
+from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import load_settings
@@ -23,6 +24,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "listen",
         help="append the program's events to aop.chain.events (settings: AOP_RPC_URL, "
         "AOP_WS_URL, AOP_PROGRAM_ID, AOP_COMMITMENT, AOP_LISTENER_*)",
+        **help_options(
+            "Watches the program over Solana JSON-RPC (websocket logs, backfilled with "
+            "getSignaturesForAddress/getTransaction/getBlock) and appends its events to "
+            "aop.chain.events as SlotBatch records, one per partition per slot range, empty "
+            "ones included (the watermarks that close epochs). Exactly one listener per topic "
+            "prefix: a second one fences the first.",
+            settings=(
+                "AOP_RPC_URL",
+                "AOP_WS_URL",
+                "AOP_PROGRAM_ID",
+                "AOP_COMMITMENT",
+                "AOP_KAFKA_BOOTSTRAP",
+                "AOP_TOPIC_PREFIX",
+                "AOP_CHAIN_PARTITIONS",
+                "AOP_LISTENER_*",
+                "AOP_AUDIT_DIR",
+                "AOP_AUDIT_MAX_BYTES",
+                "AOP_METRICS_HOST",
+                "AOP_METRICS_PORT",
+            ),
+            exits=SERVICE_EXITS,
+        ),
     )
     parser.set_defaults(handler=run)
 
