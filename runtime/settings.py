@@ -230,6 +230,11 @@ class Settings(BaseSettings):
     #: transaction's intent (before sending it), or right after sending it (before recording
     #: the outcome). Empty: never.
     settlement_crash_at: Literal["", "before_send", "after_send"] = ""
+    #: the publisher's SOL balance (lamports) is read this often (aop_settlement_publisher_
+    #: lamports); below the minimum, settlement logs a warning and AopPublisherBalanceLow fires.
+    #: 0.05 SOL pays ~10,000 publishes at the base fee of 5,000 lamports.
+    settlement_balance_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    settlement_min_balance_lamports: U64 = 50_000_000
 
     # -- replay / parity -------------------------------------------------------------------
     #: records per consume() call of `aop replay`, `aop parity` and `aop rebuild` (their

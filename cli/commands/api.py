@@ -21,6 +21,7 @@ from typing import Any
 
 from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
+from aop.runtime.metrics import publish_build_info
 from aop.runtime.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from aop.projections.db import check_schema_current
 
     check_schema_current(settings)
+    publish_build_info()  # the API serves the default registry on its own port
     options = uvicorn_options(settings)
     log.info(
         "api starting",
