@@ -313,6 +313,10 @@ class Settings(BaseSettings):
     audit_dir: Path = Path(".local/audit")
     audit_max_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     log_level: LogLevel = "INFO"
+    #: after SIGTERM/SIGINT a service (listener, fold, combiner, projector, settlement) exits
+    #: within this many seconds even when its broker or database does not answer
+    #: (runtime.shutdown); the API drains requests for AOP_API_SHUTDOWN_TIMEOUT_S instead.
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
     @classmethod
     def settings_customise_sources(

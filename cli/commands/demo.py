@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import socket
+from contextlib import ExitStack
 from pathlib import Path
 
-from rich.console import Console
-
+from aop.cli.console import make_console
 from aop.cli.demo import DemoOptions, run_demo
 from aop.cli.help import OPERATOR_ERROR, help_options
+from aop.cli.services import METRICS_PORTS
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--wallets", type=int, default=3000, help="simulated wallets (3000)")
     parser.add_argument("--api-port", type=int, default=8080, help="API port (8080)")
     parser.add_argument("--workdir", type=Path, default=Path(".local/demo"))
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="serve the services' /metrics on free ports instead of 9101-9107 (what "
+        "Prometheus scrapes), e.g. beside a running pipeline",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -48,8 +56,15 @@ def run(args: argparse.Namespace) -> int:
         wallets=args.wallets,
         api_port=args.api_port,
         workdir=args.workdir,
+        **({"metrics_ports": _free_ports()} if args.free_ports else {}),
     )
-    console = Console()
-    if not console.is_terminal:  # piped or logged: wide enough that hashes are not cut
-        console = Console(width=160)
-    return run_demo(options, console)
+    return run_demo(options, make_console())
+
+
+def _free_ports() -> dict[str, int]:
+    """A free port on 127.0.0.1 for each service of METRICS_PORTS."""
+    with ExitStack() as stack:
+        sockets = {name: stack.enter_context(socket.socket()) for name in METRICS_PORTS}
+        for sock in sockets.values():
+            sock.bind(("127.0.0.1", 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in sockets.items()}

@@ -12,6 +12,7 @@ from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import load_settings
+from aop.runtime.shutdown import arm_shutdown_deadline
 
 if TYPE_CHECKING:
     from aop.streams.listener import Listener
@@ -68,14 +69,20 @@ def run(args: argparse.Namespace) -> int:
             "partitions": settings.chain_partitions,
         },
     )
-    asyncio.run(_serve(listener))
+    asyncio.run(_serve(listener, settings.shutdown_timeout_s))
     return 0
 
 
-async def _serve(listener: Listener) -> None:
-    """Run until SIGTERM or SIGINT, then let the listener commit and stop."""
+async def _serve(listener: Listener, shutdown_timeout_s: float) -> None:
+    """Run until SIGTERM or SIGINT, then let the listener commit and stop (within
+    AOP_SHUTDOWN_TIMEOUT_S: `runtime.shutdown`)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        stop.set()
+        arm_shutdown_deadline(shutdown_timeout_s, "listener")
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal)
     await listener.run(stop)

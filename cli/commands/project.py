@@ -11,6 +11,7 @@ from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import load_settings
+from aop.runtime.shutdown import arm_shutdown_deadline
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,13 @@ def run(args: argparse.Namespace) -> int:
     ensure_topics(settings)
     serve_metrics(settings.metrics_host, settings.metrics_port)
     stop = threading.Event()
+
+    def on_signal(*_args: object) -> None:
+        stop.set()
+        arm_shutdown_deadline(settings.shutdown_timeout_s, "projector")
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     engine = engine_for(settings, pool_size=2)
     projector = Projector(settings, engine)
     log.info(

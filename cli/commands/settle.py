@@ -16,6 +16,7 @@ from aop.cli.help import OPERATOR_ERROR, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import Settings, load_settings
+from aop.runtime.shutdown import arm_shutdown_deadline
 
 if TYPE_CHECKING:
     from solders.keypair import Keypair
@@ -209,8 +210,13 @@ async def _serve(settings: Settings, keypair: Keypair, *, once: bool) -> None:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        stop.set()
+        arm_shutdown_deadline(settings.shutdown_timeout_s, "settlement")
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal)
     store = await SettlementStore.open(settings)
     rpc = SolanaRpc(
         settings.rpc_url,
