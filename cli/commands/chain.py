@@ -96,17 +96,10 @@ def run_status(args: argparse.Namespace) -> int:
     else:
         console = make_console(markup=False)
         table = Table(title=f"root accounts on-chain ({settings.commitment}) and ours")
-        for column in (
-            "root account",
-            "format",
-            "address",
-            "on-chain latest",
-            "ring holds",
-            "ours projected",
-            "ours published",
-            "verdict",
-            "detail",
-        ):
+        table.add_column("root account")
+        table.add_column("format")
+        table.add_column("address", no_wrap=True, min_width=44)
+        for column in ("on-chain latest", "ring holds", "projected", "published", "verdict"):
             table.add_column(column)
         for s in statuses:
             latest = "-" if s.chain.latest is None else str(s.chain.latest)
@@ -125,9 +118,10 @@ def run_status(args: argparse.Namespace) -> int:
                 projected,
                 published,
                 s.verdict,
-                s.detail,
             )
         console.print(table)
+        for s in statuses:
+            console.print(f"{s.name}: {s.verdict}: {s.detail}", soft_wrap=True)
         suggested = suggested_settings(statuses)
         console.print("settings that continue the on-chain sequences (cutover):")
         if "AOP_GLOBAL_FIRST_ROOT_SEQ" in suggested:

@@ -115,9 +115,11 @@ def drop_old(settings: Settings, *, yes: bool, as_json: bool) -> int:
         for s in found:
             print(f"  {s.name}  ({s.kind}, {s.tables} tables, {s.bytes / 1e6:,.1f} MB)")
     if found and not yes:
-        if not sys.stdin.isatty():
-            raise AopError("no terminal to ask on: add --yes to drop them")
-        answer = input(f"drop these {len(found)} schema(s)? [y/N] ").strip().lower()
+        print(f"drop these {len(found)} schema(s)? [y/N] ", end="", flush=True)
+        line = sys.stdin.readline()  # a terminal, or a pipe (`yes | aop rebuild --drop-old`)
+        if not line:
+            raise AopError("no answer on standard input: add --yes to drop them")
+        answer = line.strip().lower()
         if answer not in ("y", "yes"):
             print("nothing dropped")
             return 1
