@@ -89,10 +89,8 @@ def test_another_root_for_our_sequence_is_other_root() -> None:
         "global-v5", read_on_chain("global-v5", data), projected(1806), data
     )
     assert verdict == "other_root"
-    assert (
-        detail
-        == f"the account holds root_seq 1806 with root {THEIRS.hex()[:16]}…, ours is {OURS.hex()[:16]}…"
-    )
+    held, ours = THEIRS.hex()[:16], OURS.hex()[:16]
+    assert detail == f"the account holds root_seq 1806 with root {held}…, ours is {ours}…"
 
 
 def test_no_account_no_roots_and_undecodable() -> None:
