@@ -7,12 +7,29 @@ import argparse
 import textwrap
 from collections.abc import Mapping, Sequence
 
-__all__ = ["OPERATOR_ERROR", "SERVICE_EXITS", "command_epilog", "help_options"]
+__all__ = [
+    "EPOCH_SETTINGS",
+    "OPERATOR_ERROR",
+    "SERVICE_EXITS",
+    "command_epilog",
+    "help_options",
+]
 
 _WIDTH = 88
 
 #: exit code 2, as `aop.cli.entry` gives it for every `AopError`.
 OPERATOR_ERROR = "bad settings (the message names the AOP_* variable) or another operator error"
+#: what makes the roots: the fold, the replay, parity and rebuild must see the same values.
+EPOCH_SETTINGS = (
+    "AOP_CHANNELS",
+    "AOP_GENESIS_SLOT",
+    "AOP_EPOCH_SLOTS",
+    "AOP_EMISSION_DEFAULT",
+    "AOP_EMISSIONS",
+    "AOP_CLAIM_FORMAT_DEFAULT",
+    "AOP_CLAIM_FORMATS",
+    "AOP_FIRST_ROOT_SEQ",
+)
 #: the exit codes of a long-running service.
 SERVICE_EXITS: Mapping[int, str] = {
     0: "stopped by SIGTERM or SIGINT",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from aop.projections.models import SETTLEMENT_OUTCOMES
 from aop.runtime.metrics import precreate
 
 __all__ = [
@@ -15,18 +16,9 @@ __all__ = [
     "PUBLISHER_MIN_LAMPORTS",
 ]
 
-#: every outcome an attempt records (`settlement.outbox.STATUS_AFTER`), each series at 0 from
-#: the start so the first `failed` or `rpc_error` is an increase the alerts see.
-OUTCOMES = (
-    "intent",
-    "published",
-    "already_on_chain",
-    "dry_run",
-    "expired",
-    "rpc_error",
-    "failed",
-    "sequence_mismatch",
-)
+#: every outcome an attempt records (`projections.models.SETTLEMENT_OUTCOMES`), each series at
+#: 0 from the start so the first `failed` or `rpc_error` is an increase the alerts see.
+OUTCOMES = SETTLEMENT_OUTCOMES
 
 ATTEMPTS = Counter(
     "aop_settlement_attempts_total",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from aop.cli.help import SERVICE_EXITS, help_options
+from aop.cli.help import EPOCH_SETTINGS, SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import load_settings
 
@@ -20,14 +20,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the partitions (same AOP_FOLD_APP_ID, own AOP_FOLD_DATADIR each).",
             settings=(
                 "AOP_FOLD_*",
-                "AOP_CHANNELS",
-                "AOP_GENESIS_SLOT",
-                "AOP_EPOCH_SLOTS",
-                "AOP_EMISSION_DEFAULT",
-                "AOP_EMISSIONS",
-                "AOP_CLAIM_FORMAT_DEFAULT",
-                "AOP_CLAIM_FORMATS",
-                "AOP_FIRST_ROOT_SEQ",
+                *EPOCH_SETTINGS,
                 "AOP_KAFKA_BOOTSTRAP",
                 "AOP_TOPIC_PREFIX",
                 "AOP_METRICS_HOST",

@@ -10,21 +10,14 @@ import argparse
 import json
 import sys
 
-from aop.cli.help import OPERATOR_ERROR, help_options
+from aop.cli.help import EPOCH_SETTINGS, OPERATOR_ERROR, help_options
 from aop.core.fold_config import FoldConfig
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
 
 #: what `aop replay` and `aop parity` read: the fold's settings must be the live fold's.
 REPLAY_SETTINGS = (
-    "AOP_CHANNELS",
-    "AOP_GENESIS_SLOT",
-    "AOP_EPOCH_SLOTS",
-    "AOP_EMISSION_DEFAULT",
-    "AOP_EMISSIONS",
-    "AOP_CLAIM_FORMAT_DEFAULT",
-    "AOP_CLAIM_FORMATS",
-    "AOP_FIRST_ROOT_SEQ",
+    *EPOCH_SETTINGS,
     "AOP_KAFKA_BOOTSTRAP",
     "AOP_TOPIC_PREFIX",
     "AOP_DATABASE_URL",
