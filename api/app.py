@@ -102,7 +102,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         openapi=document,
         docs=docs_html(document),
     )
-    middleware = [Middleware(MetricsMiddleware)]
+    routes = handlers.routes()
+    middleware = [Middleware(MetricsMiddleware, routes=routes)]
     if settings.api_cors_origins:
         middleware.append(
             Middleware(
@@ -129,7 +130,6 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             reader.hot_roots.close()
             await pool.close()
 
-    routes = handlers.routes()
     claim_route = next(route for route in routes if route.endpoint == handlers.claim)
     middleware.append(Middleware(HotRoute, route=claim_route, on_api_error=_api_error))
     app = Starlette(

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ class DemoOptions:
     epoch_slots: int = 150
     api_port: int = 8080
     workdir: Path = Path(".local/demo")
+    #: each service's /metrics port (`aop run`'s, which Prometheus scrapes, by default).
+    metrics_ports: Mapping[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
 
 
 @dataclass
@@ -66,10 +68,59 @@ class _Sample:
     values: dict[str, float] = field(default_factory=dict)
 
 
+class _Stopped(Exception):
+    """Raised in the main thread by the first SIGTERM or SIGINT: the demo stops everything
+    it started (the `finally` of `run_demo`) and exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGTERM and SIGINT stop the demo. The first one sets `stopped` and, unless a start is
+    under way (`holding`), raises `_Stopped` in the main thread at once; a start checks
+    `check()` when its child is registered for clean-up. A Python handler runs whichever
+    thread the signal reaches, unlike `sigwait`, which needs the signals blocked in every
+    thread first."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.signum = 0
+        self.holding = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.stopped.is_set():
+            return
+        self.signum = signum
+        self.stopped.set()
+        if not self.holding:
+            raise _Stopped(signum)
+
+    def check(self) -> None:
+        """Raise `_Stopped` if a signal came while holding."""
+        self.holding = False
+        if self.stopped.is_set():
+            raise _Stopped(self.signum)
+
+
 def run_demo(options: DemoOptions, console: Console) -> int:
-    """Run the demo; returns the exit code (0 when the proof and the replay check out)."""
+    """Run the demo; returns the exit code (0 when the proof and the replay check out; 128 +
+    the signal's number when SIGTERM or SIGINT stopped it, after everything it started
+    stopped)."""
+    try:
+        return _run_demo(options, console)
+    except _Stopped as stop:
+        console.print(f"stopped by signal {stop.signum}: every service and the chain stopped")
+        return 128 + stop.signum
+
+
+def _run_demo(options: DemoOptions, console: Console) -> int:
     workdir = options.workdir.resolve()
     _require_free_port(options.api_port)
+    signals = _Signals()
     for sub in ("", "fold", "audit", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
     _stop_leftover_api(workdir)
@@ -85,43 +136,54 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     )
     from aop.simchain.process import spawn_simchain
 
-    sim = spawn_simchain(
-        [
-            "--rate",
-            str(options.rate),
-            "--wallets",
-            str(options.wallets),
-            "--slot-ms",
-            str(options.slot_ms),
-            "--channels",
-            ",".join(DEMO_CHANNELS),
-            "--seed",
-            "7",
-        ],
-        env=env,
-    )
-    env = {**env, "AOP_RPC_URL": sim.http_url, "AOP_WS_URL": sim.ws_url}
-    _write_env(workdir, env)
-    supervisor = Supervisor(
-        service_specs(list(SERVICES), env=env, log_dir=workdir / "logs"), stop_timeout=20
-    )
-    thread = threading.Thread(
-        target=supervisor.run, kwargs={"install_signal_handlers": False}, daemon=True
-    )
-    thread.start()
-    api = f"http://127.0.0.1:{options.api_port}"
-    try:
+    with ExitStack() as running:
+        signals.holding = True  # the chain's process is registered before a signal stops us
+        sim = spawn_simchain(
+            [
+                "--rate",
+                str(options.rate),
+                "--wallets",
+                str(options.wallets),
+                "--slot-ms",
+                str(options.slot_ms),
+                "--channels",
+                ",".join(DEMO_CHANNELS),
+                "--seed",
+                "7",
+            ],
+            env=env,
+        )
+        running.callback(sim.stop)
+        signals.check()
+        env = {**env, "AOP_RPC_URL": sim.http_url, "AOP_WS_URL": sim.ws_url}
+        _write_env(workdir, env)
+        supervisor = Supervisor(
+            service_specs(
+                list(SERVICES),
+                env=env,
+                log_dir=workdir / "logs",
+                metrics_ports=options.metrics_ports,
+            ),
+            stop_timeout=20,
+        )
+        thread = threading.Thread(
+            target=supervisor.run, kwargs={"install_signal_handlers": False}, daemon=True
+        )
+        signals.holding = True
+        thread.start()
+        running.callback(thread.join, 60)
+        running.callback(supervisor.request_stop)
+        signals.check()
+        api = f"http://127.0.0.1:{options.api_port}"
         done = _watch(options, console, supervisor, sim, api)
         if not done:
             console.print("[yellow]time budget spent before every channel had its roots[/]")
         code = _summary(console, api, workdir, env)
         if options.keep:
-            console.print("--keep: everything keeps running; Ctrl-C stops it.")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    finally:
-        supervisor.request_stop()
-        thread.join(60)
-        sim.stop()
+            console.print("--keep: everything keeps running; Ctrl-C (or SIGTERM) stops it.")
+            while not signals.stopped.wait(1.0):
+                pass
+            signals.check()
     if not options.keep:
         _start_detached_api(workdir, env)
     return code
@@ -232,10 +294,9 @@ def _watch(
             time.sleep(1.0)
             now = time.monotonic()
             values = {
-                **{f"listener:{k}": v for k, v in _metrics(METRICS_PORTS["listener"]).items()},
-                **{f"fold:{k}": v for k, v in _metrics(METRICS_PORTS["fold"]).items()},
-                **{f"projector:{k}": v for k, v in _metrics(METRICS_PORTS["projector"]).items()},
-                **{f"settlement:{k}": v for k, v in _metrics(METRICS_PORTS["settlement"]).items()},
+                f"{name}:{key}": value
+                for name in ("listener", "fold", "projector", "settlement")
+                for key, value in _metrics(options.metrics_ports[name]).items()
             }
             try:
                 status = sim.control("sim_status", timeout=2)

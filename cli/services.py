@@ -39,17 +39,18 @@ def service_specs(
     *,
     env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
+    metrics_ports: Mapping[str, int] = METRICS_PORTS,
 ) -> list[ServiceSpec]:
-    """Child specs for `names` (keys of SERVICES), each `python -m aop.cli <command>`; with
-    `log_dir`, each appends its output to `<log_dir>/<name>.log`."""
+    """Child specs for `names` (keys of SERVICES), each `python -m aop.cli <command>` with its
+    port of `metrics_ports`; with `log_dir`, each appends its output to `<log_dir>/<name>.log`."""
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
         raise ValueError(f"unknown services {unknown} (choose from {list(SERVICES)})")
     specs = []
     for name in names:
         child_env = dict(env or {})
-        if name in METRICS_PORTS:
-            child_env["AOP_METRICS_PORT"] = str(METRICS_PORTS[name])
+        if name in metrics_ports:
+            child_env["AOP_METRICS_PORT"] = str(metrics_ports[name])
         specs.append(
             ServiceSpec(
                 name,

@@ -267,6 +267,11 @@ class Settings(BaseSettings):
     #: transaction's intent (before sending it), or right after sending it (before recording
     #: the outcome). Empty: never.
     settlement_crash_at: Literal["", "before_send", "after_send"] = ""
+    #: the publisher's SOL balance (lamports) is read this often (aop_settlement_publisher_
+    #: lamports); below the minimum, settlement logs a warning and AopPublisherBalanceLow fires.
+    #: 0.05 SOL pays ~10,000 publishes at the base fee of 5,000 lamports.
+    settlement_balance_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    settlement_min_balance_lamports: U64 = 50_000_000
 
     # -- replay / parity -------------------------------------------------------------------
     #: records per consume() call of `aop replay`, `aop parity` and `aop rebuild` (their
@@ -345,6 +350,10 @@ class Settings(BaseSettings):
     audit_dir: Path = Path(".local/audit")
     audit_max_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     log_level: LogLevel = "INFO"
+    #: after SIGTERM/SIGINT a service (listener, fold, combiner, projector, settlement) exits
+    #: within this many seconds even when its broker or database does not answer
+    #: (runtime.shutdown); the API drains requests for AOP_API_SHUTDOWN_TIMEOUT_S instead.
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
     @classmethod
     def settings_customise_sources(

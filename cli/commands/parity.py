@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from aop.cli.commands.replay import add_replay_options
+from aop.cli.commands.replay import REPLAY_EXITS, REPLAY_SETTINGS, add_replay_options
+from aop.cli.help import help_options
 from aop.runtime.errors import AopError
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
@@ -27,6 +28,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "parity",
         help="replay the newest roots of every channel and compare them (daily validation; "
         "exit 0 all match, 1 mismatch, 2 error)",
+        **help_options(
+            "Replays the newest roots of every channel (and the newest global roots) and "
+            "compares them with PostgreSQL and the chain: the daily validation. Writes the "
+            "aop_parity_* metrics (textfile or served) and a JSON report.",
+            settings=(*REPLAY_SETTINGS, "AOP_PARITY_ROOTS", "AOP_METRICS_HOST", "AOP_METRICS_PORT"),
+            exits={**REPLAY_EXITS, 2: REPLAY_EXITS[2] + " (aop_parity_last_run_success 0)"},
+        ),
     )
     parser.add_argument(
         "--roots",

@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.errors import AopError
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
@@ -35,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulate-chain",
         help="serve a simulated Solana RPC + websocket endpoint running the program "
         "(settings: AOP_PROGRAM_ID, AOP_MINT, AOP_RPC_URL, AOP_WS_URL, AOP_SIM_*)",
+        **help_options(
+            "For tests and the demo only: a simulated Solana cluster (JSON-RPC on AOP_RPC_URL's "
+            "port, pubsub on AOP_WS_URL's) that runs the attention-oracle program's rules and "
+            "a staking workload. It never talks to a real cluster.",
+            settings=("AOP_PROGRAM_ID", "AOP_MINT", "AOP_RPC_URL", "AOP_WS_URL", "AOP_SIM_*"),
+            exits=SERVICE_EXITS,
+        ),
     )
     parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     parser.add_argument(
