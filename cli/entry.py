@@ -31,6 +31,7 @@ COMMANDS = (
     "parity",
     "log",
     "doctor",
+    "claim",
 )
 
 

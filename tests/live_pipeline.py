@@ -28,7 +28,7 @@ from solders.keypair import Keypair
 
 from aop.cli.services import METRICS_PORTS, SERVICES
 from aop.cli.supervisor import ServiceSpec, Supervisor
-from aop.settlement.keypair import write_publisher_keypair
+from aop.settlement.keypair import write_keypair
 from aop.simchain.process import SimChainProcess, spawn_simchain
 from tests.conftest import libpq_url, new_topic_prefix
 
@@ -138,7 +138,7 @@ def pipeline_env(
     given schema, 2 partitions, 50-slot epochs, dry-run settlement, quiet logs).
     """
     keypair = workdir / "publisher.json"
-    write_publisher_keypair(keypair, Keypair())
+    write_keypair(keypair, Keypair())
     for sub in ("audit", "fold"):
         (workdir / sub).mkdir(exist_ok=True)  # `aop fold` does not create its datadir's parent
     ports = dict(zip([*METRICS_PORTS, "api"], free_ports(len(METRICS_PORTS) + 1), strict=True))

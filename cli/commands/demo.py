@@ -17,24 +17,30 @@ from aop.cli.services import METRICS_PORTS
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the pipeline end to end on a simulated chain, then print a proof to curl",
+        help="run the pipeline end to end on a simulated chain running the deployed program, "
+        "then print a proof to curl and claim with it",
         **help_options(
-            "Migrates a fresh schema, starts a simulated chain and every service under the "
-            "supervisor (topic prefix and schema named after the run), shows a live view until "
-            "each channel has --roots roots, then prints a summary, a proof from the API and "
-            "the replay that re-verifies it. Settings of the run: <workdir>/env. With --keep "
-            "everything runs until SIGINT or SIGTERM, then stops cleanly.",
+            "Migrates a fresh schema, starts a simulated chain running the program as deployed "
+            "today (global roots only; its GlobalRootConfig at root_seq 1800) and every "
+            "service under the supervisor (topic prefix and schema named after the run; "
+            "global-v5 roots published from 1801), shows a live view until --roots global "
+            "roots are published, then prints the roots, a wallet's proof from the API, that "
+            "wallet's claim with it (aop claim), and the replay that re-verifies the root. "
+            "Settings of the run: <workdir>/env. With --keep everything runs until SIGINT or "
+            "SIGTERM, then stops cleanly.",
             settings=("AOP_KAFKA_BOOTSTRAP", "AOP_DATABASE_URL", "AOP_SCHEMA_REGISTRY_URL"),
             exits={
-                0: "the proof and its replay check out",
-                1: "no proof, or the replay did not MATCH",
+                0: "the proof, the claim and the replay check out",
+                1: "no proof, the claim failed, or the replay did not MATCH",
                 2: OPERATOR_ERROR + "; the API port in use",
             },
         ),
     )
     parser.add_argument("--keep", action="store_true", help="leave everything running at the end")
     parser.add_argument("--budget", type=float, default=150.0, help="seconds to watch (150)")
-    parser.add_argument("--roots", type=int, default=3, help="roots per channel to wait for (3)")
+    parser.add_argument(
+        "--roots", type=int, default=3, help="published global roots to wait for (3)"
+    )
     parser.add_argument("--rate", type=float, default=400.0, help="chain events per second (400)")
     parser.add_argument("--wallets", type=int, default=3000, help="simulated wallets (3000)")
     parser.add_argument("--api-port", type=int, default=8080, help="API port (8080)")

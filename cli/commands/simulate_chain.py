@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from aop.cli.help import SERVICE_EXITS, help_options
@@ -93,17 +92,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _publisher(settings: Settings) -> Pubkey | None:
-    path = settings.publisher_keypair
-    if path is None:
+    """The publisher's public key, read by the one keypair rule (mode 600, Solana CLI JSON)."""
+    if settings.publisher_keypair is None:
         return None
-    try:
-        secret = json.loads(Path(path).read_text())
-        return Keypair.from_bytes(bytes(secret)).pubkey()
-    except (OSError, ValueError) as exc:
-        raise AopError(
-            f"AOP_PUBLISHER_KEYPAIR {path} must be a JSON array of 64 bytes "
-            f"(solana-keygen format): {exc}"
-        ) from exc
+    from aop.settlement.keypair import load_publisher_keypair
+
+    return load_publisher_keypair(Path(settings.publisher_keypair)).pubkey()
 
 
 def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:

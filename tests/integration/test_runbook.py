@@ -168,7 +168,7 @@ def expectations(legacy_more: int) -> dict[str, Expect]:
             0,
             (
                 r"export \S+/backups/log: manifest \S+/manifests/00000001\.json — [\d,]+ records",
-                r"  \S+aop\.chain\.events\[0\] offsets 0\.\.[1-9]\d*: [\d,]+ records",
+                r"  aop\.chain\.events\[0\] offsets 0\.\.[1-9]\d*: [\d,]+ records",
                 r"verify \S+/backups/log: manifest \S+ \(.+\) OK — [1-9]\d* files, [\d,]+ records",
             ),
         ),
@@ -302,6 +302,8 @@ def deployment(
             workdir=workdir,
             channels=CHANNELS,
         )
+        # the cutover is the global root's (live_pipeline's default targets channel roots)
+        env["AOP_SETTLEMENT_TARGET"] = "global-v5"
         sim = spawn_simchain(SIM_ARGS, env=env)
         try:
             sim.control("sim_setupGlobalRoot", {"latest_root_seq": LEGACY_SEQ})
