@@ -51,6 +51,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	@# every test module, the slow suites included, must at least import
+	$(VENV)/bin/pytest --collect-only -q -p no:cacheprovider -m "" tests > /dev/null
 
 format: setup
 	$(VENV)/bin/ruff format .

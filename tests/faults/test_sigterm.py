@@ -23,8 +23,16 @@ import pytest
 
 from aop.cli.services import SERVICES
 from aop.simchain.process import spawn_simchain
-from tests.faults.cluster import LocalCluster, _kafka_port_pair
-from tests.live_pipeline import AOP, free_ports, fresh_schema, http_get, pipeline_env, service_env
+from tests.faults.cluster import LocalCluster
+from tests.live_pipeline import (
+    AOP,
+    free_port_block,
+    free_ports,
+    fresh_schema,
+    http_get,
+    pipeline_env,
+    service_env,
+)
 
 #: AOP_SHUTDOWN_TIMEOUT_S (10 s by default) plus the interpreter's exit.
 SHUTDOWN_LIMIT_S = 12.0
@@ -40,7 +48,7 @@ def private_broker(name: str) -> Iterator[LocalCluster]:
     """A Kafka broker of the test's own on free ports (no PostgreSQL: the shared one serves)."""
     directory = Path(__file__).resolve().parents[2] / ".local" / "faults" / name
     directory.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(directory, _kafka_port_pair(), 0)
+    cluster = LocalCluster(directory, free_port_block(2), 0)
     try:
         cluster.up("kafka")
         yield cluster
