@@ -13,6 +13,7 @@ from aop.core.program_ids import DEFAULT_PROGRAM_ID
 
 __all__ = [
     "CCM_MINT",
+    "DEFAULT_MAX_WALLETS",
     "DEFAULT_RETAIN_SECONDS",
     "MAX_PROCESSING_AGE",
     "MIN_RETAIN_SLOTS",
@@ -37,6 +38,8 @@ MIN_RETAIN_SLOTS = MAX_PROCESSING_AGE + 1
 #: 2.5 times the longest outage the fault scenarios inject (~60 s), so a listener that was
 #: away that long still finds its checkpoint on the node.
 DEFAULT_RETAIN_SECONDS = 150
+#: the default cap on workload wallets at once (`SimConfig.wallet_limit`).
+DEFAULT_MAX_WALLETS = 4_096
 
 
 def default_channel_names(count: int) -> tuple[str, ...]:
@@ -86,6 +89,9 @@ class SimConfig:
         retain_slots: sealed slots the ledger keeps (blocks, transactions, their indexes);
             older ones answer as an Agave node with a limited ledger answers for history it
             cleaned up. None: `DEFAULT_RETAIN_SECONDS` of slots (`retained_slots`).
+        max_wallets: the most workload wallets at once; beyond it a wallet with no open
+            position leaves for each one that joins (its accounts are deleted). None: the
+            larger of `wallets` and `DEFAULT_MAX_WALLETS` (`wallet_limit`).
     """
 
     program: SimProgram = "v0.2.2"
@@ -110,6 +116,7 @@ class SimConfig:
     root_interval_slots: int = 40
     workload: bool = True
     retain_slots: int | None = None
+    max_wallets: int | None = None
 
     def __post_init__(self) -> None:
         if self.finality_depth < self.confirmation_depth or self.confirmation_depth < 0:
@@ -141,6 +148,10 @@ class SimConfig:
                 f"{MAX_PROCESSING_AGE} slots) and > finality_depth {self.finality_depth} "
                 f"(got {self.retain_slots})"
             )
+        if self.max_wallets is not None and self.max_wallets < self.wallets:
+            raise ValueError(
+                f"max_wallets must be >= wallets {self.wallets} (got {self.max_wallets})"
+            )
         overlap = set(map(str.lower, self.channels)) & set(map(str.lower, self.claim_channels))
         if overlap:
             raise ValueError(f"claim_channels must not be staking channels (got {sorted(overlap)})")
@@ -154,6 +165,14 @@ class SimConfig:
             return self.retain_slots
         slots = math.ceil(DEFAULT_RETAIN_SECONDS * 1000 / (self.slot_ms or 400.0))
         return max(slots, MIN_RETAIN_SLOTS, self.finality_depth + 1)
+
+    @property
+    def wallet_limit(self) -> int:
+        """The most workload wallets at once: `max_wallets`, else the larger of `wallets` and
+        `DEFAULT_MAX_WALLETS`."""
+        if self.max_wallets is not None:
+            return self.max_wallets
+        return max(self.wallets, DEFAULT_MAX_WALLETS)
 
     def replace(self, **changes: Any) -> SimConfig:
         return dataclasses.replace(self, **changes)
