@@ -235,6 +235,12 @@ class Settings(BaseSettings):
     #: (keep them out of `channels`: their root_seq belongs to the simulator). Unset: this
     #: default with "v0.2.2", none with "deployed" (which cannot have any).
     sim_claim_channels: str = "sim:claims"
+    #: sealed slots the simulator keeps (blocks, transactions, signatures); older ones answer
+    #: as a pruned Agave node does. Unset: 150 s of slots at `sim_slot_ms` (at least 151).
+    sim_retain_slots: Annotated[int, Field(ge=1)] | None = None
+    #: most workload wallets at once; past it, an idle wallet leaves for each one joining.
+    #: Unset: the larger of `sim_wallets` and 4,096.
+    sim_max_wallets: Annotated[int, Field(ge=1)] | None = None
 
     # -- projections / settlement ----------------------------------------------------------
     #: Kafka group of `aop project`; empty means "<topic_prefix>aop.projector". The group only

@@ -76,6 +76,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--finality-depth", type=int, default=None, help="finalized = tip - depth")
     parser.add_argument(
+        "--retain-slots",
+        type=int,
+        default=None,
+        help="sealed slots kept; older ones answer as pruned (default: AOP_SIM_RETAIN_SLOTS, "
+        "else 150 s of slots)",
+    )
+    parser.add_argument(
+        "--max-wallets",
+        type=int,
+        default=None,
+        help="most workload wallets at once (default: AOP_SIM_MAX_WALLETS, else the larger of "
+        "--wallets and 4096)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the URLs as one JSON line (for scripts)"
     )
     parser.set_defaults(handler=run)
@@ -133,9 +147,17 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
             claim_channels=_names(claim),
             wallets=args.wallets if args.wallets is not None else settings.sim_wallets,
             rate=args.rate if args.rate is not None else settings.sim_rate,
+            retain_slots=args.retain_slots
+            if args.retain_slots is not None
+            else settings.sim_retain_slots,
+            max_wallets=args.max_wallets
+            if args.max_wallets is not None
+            else settings.sim_max_wallets,
         )
     except ValueError as exc:
-        raise AopError(f"bad simulated chain options: {exc}") from exc
+        raise AopError(
+            f"bad simulated chain options (AOP_SIM_* settings or their flags): {exc}"
+        ) from exc
 
 
 def run(args: argparse.Namespace) -> int:
