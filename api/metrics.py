@@ -46,10 +46,19 @@ UNMATCHED = "unmatched"
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP request by route template, method and status."""
+    """Counts and times every HTTP request by route template, method and status.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Args:
+        requests, seconds: the counter (labels route, method, status) and the histogram
+            (label route) to update; the read API's unless told (the ingest has its own).
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, requests: Counter = REQUESTS, seconds: Histogram = REQUEST_SECONDS
+    ) -> None:
         self.app = app
+        self._requests = requests
+        self._seconds = seconds
         # the labelled children, looked up once per (route, method, status): the label sets
         # are bounded (route templates x methods x statuses)
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -77,9 +86,9 @@ class MetricsMiddleware:
             key = (template, method, status)
             counter = self._counters.get(key)
             if counter is None:
-                counter = self._counters[key] = REQUESTS.labels(template, method, str(status))
+                counter = self._counters[key] = self._requests.labels(template, method, str(status))
             timer = self._timers.get(template)
             if timer is None:
-                timer = self._timers[template] = REQUEST_SECONDS.labels(template)
+                timer = self._timers[template] = self._seconds.labels(template)
             counter.inc()
             timer.observe(time.perf_counter() - started)

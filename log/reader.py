@@ -37,7 +37,7 @@ from aop.log.kafka import connected_admin, consumer_config
 from aop.log.messages import position
 from aop.runtime.settings import Settings
 
-__all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds"]
+__all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds", "offsets_at"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,38 @@ def log_bounds(
             f"{settings.kafka_bootstrap}: {exc}"
         ) from exc
     return {p: LogBounds(max(lows[p], 0), max(highs[p], 0)) for p in parts}
+
+
+def offsets_at(
+    settings: Settings,
+    topic: str,
+    partitions: Iterable[int],
+    timestamp_ms: int,
+    *,
+    timeout: float = 15.0,
+) -> dict[int, int | None]:
+    """The first offset of each partition of `topic` whose record's timestamp is at or after
+    `timestamp_ms` (Kafka's time index; the producer's clock at produce time), or None when
+    every record is older.
+
+    Raises:
+        KafkaConnectError: the brokers refuse the credentials or do not answer at all.
+        LogReadError: the broker does not answer, or the topic or a partition does not exist.
+    """
+    admin = connected_admin(settings)
+    parts = sorted(set(partitions))
+    spec = OffsetSpec.for_timestamp(timestamp_ms)
+    try:
+        found = admin.list_offsets(
+            {TopicPartition(topic, p): spec for p in parts}, request_timeout=timeout
+        )
+        offsets = {tp.partition: f.result().offset for tp, f in found.items()}
+    except KafkaException as exc:
+        raise LogReadError(
+            f"cannot look up the offsets of {topic} partitions {parts} at {timestamp_ms} from "
+            f"{settings.kafka_bootstrap}: {exc}"
+        ) from exc
+    return {p: (offset if offset >= 0 else None) for p, offset in offsets.items()}
 
 
 class LogReader:
