@@ -22,6 +22,8 @@ COMMANDS = (
     "simulate_chain",
     "settle",
     "api",
+    "ingest",
+    "simulate_collectors",
     "replay",
     "rebuild",
     "parity",
