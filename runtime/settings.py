@@ -372,6 +372,8 @@ class Settings(BaseSettings):
     #: how long a request waits for its transaction before answering 503 (a retry is safe:
     #: duplicates count once).
     ingest_request_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    #: testing only: SIGKILL the ingest the n-th time it reaches a point ("after_commit:3").
+    ingest_crash_at: str = ""
 
     @field_validator("ingest_rate_burst")
     @classmethod

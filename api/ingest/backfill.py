@@ -10,9 +10,10 @@ Steps of `backfill`:
 
 1. Read and check every line (shape, channel, wallet). Any refused line: nothing is written,
    and every refusal is reported by line number.
-2. Start a writer of its own (transactional id `<AOP_INGEST_TRANSACTIONAL_ID>.backfill`, so
-   the live ingest is not fenced) that reads the log's tail: its watermarks and the ids it
-   holds (duplicates are counted, not written again).
+2. Make sure the topics exist (`ensure_topics`); start a writer of its own (transactional
+   id `<AOP_INGEST_TRANSACTIONAL_ID>.backfill`, so the live ingest is not fenced) that reads
+   the log's tail: its watermarks and the ids it holds (duplicates are counted, not written
+   again).
 3. Write the items in file order, AOP_INGEST_MAX_ITEMS per transaction, each chunk all or
    nothing. A chunk with a refused item (late by now, `id_reused`) stops the backfill with
    the refusals; the chunks before it stay written, and running the same file again is safe:
@@ -61,6 +62,7 @@ from aop.api.ingest.writer import (
 )
 from aop.api.shapes import RefusedItem
 from aop.log.avro import codec_for
+from aop.log.kafka import ensure_topics
 from aop.runtime.errors import AopError
 from aop.runtime.settings import Settings
 
@@ -135,6 +137,7 @@ def backfill(settings: Settings, path: Path, *, source: str) -> BackfillReport:
     """Steps 1-3 of the module docstring.
 
     Raises:
+        AopError: the allowed lateness is within the margin (nothing could be accepted).
         BackfillRefusedError: refused lines (step 1: nothing written; step 3: the chunks
             before them written).
         WriterUnavailableError, WriterFencedError, AopError: the log could not take a chunk
@@ -146,10 +149,16 @@ def backfill(settings: Settings, path: Path, *, source: str) -> BackfillReport:
         settings.attention_epoch_seconds,
         settings.ingest_max_items,
     )
+    if settings.attention_allowed_lateness_s * 1000 <= MARGIN_MS:
+        raise AopError(
+            f"AOP_ATTENTION_ALLOWED_LATENESS_S ({settings.attention_allowed_lateness_s}) must "
+            f"exceed the backfill's margin of {MARGIN_MS // 1000} s: no item could be accepted"
+        )
     items, refused = read_lines(path, rules)
     report = BackfillReport(lines=len(items) + len(refused))
     if refused:
         raise BackfillRefusedError(refused, written=0, accepted=0)
+    ensure_topics(settings)
     writer = SignalWriter(
         settings,
         codec_for(settings),

@@ -63,6 +63,7 @@ from aop.core.attention.signals import watermark_at
 from aop.log.avro import AvroCodec
 from aop.log.kafka import ATTENTION_SIGNALS, transactional_producer_config
 from aop.runtime.errors import AopError
+from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 
 __all__ = [
@@ -159,6 +160,7 @@ class SignalWriter:
         clock: the wall clock, unix ms (tests pass their own).
         backfill: write as a backfill (`Backfill`) instead of as the live ingest.
         txn_id: the transactional id, instead of the settings' (`transactional_id`).
+        faults: where to die (tests; `runtime.faults`, AOP_INGEST_CRASH_AT); never unless told.
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class SignalWriter:
         clock: Callable[[], int] = unix_ms,
         backfill: Backfill | None = None,
         txn_id: str | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self._settings = settings
         self._codec = codec
@@ -179,6 +182,7 @@ class SignalWriter:
         self._lateness_s = settings.attention_allowed_lateness_s
         self._skew_ms = settings.ingest_clock_skew_s * 1000
         self._txn_id = txn_id or transactional_id(settings)
+        self._faults = faults or FaultPlan.never()
         self._producer: Producer | None = None
         self._needs_recovery = True
         self.seen = SeenIds()
@@ -377,9 +381,13 @@ class SignalWriter:
                 self._produce(producer, value, key, partition, delivered)
             if self._backfill is not None:
                 self._check_in_time(producer, started_ms, self._backfill.margin_ms)
+            if self._faults.due("mid_transaction"):
+                producer.flush(_CALL_TIMEOUT_S)
+                self._faults.kill("mid_transaction")
             producer.commit_transaction(_CALL_TIMEOUT_S)
         except KafkaException as exc:
             self._fail(producer, exc)
+        self._faults.hit("after_commit")
         if failures:  # a commit succeeds only when every record was delivered
             self._needs_recovery = True
             raise WriterUnavailableError(

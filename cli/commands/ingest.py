@@ -93,6 +93,7 @@ def serve(settings: Settings) -> int:
     from aop.cli.commands.api import uvicorn_options
     from aop.log.avro import codec_for
     from aop.log.kafka import ensure_topics
+    from aop.runtime.faults import FaultPlan
     from aop.runtime.metrics import serve_metrics
 
     tokens = TokenFile(settings.ingest_tokens_file)  # a refused file stops us before the log
@@ -101,8 +102,9 @@ def serve(settings: Settings) -> int:
         log.warning("no tokens (AOP_INGEST_TOKENS_FILE unset or empty): every request gets 401")
     if not channels.names:
         log.warning("AOP_CHANNELS is empty: every signal is refused (unknown_channel)")
+    faults = FaultPlan.for_service(settings, "ingest")
     ensure_topics(settings)
-    writer = SignalWriter(settings, codec_for(settings))
+    writer = SignalWriter(settings, codec_for(settings), faults=faults)
     writer.start()
     fatal: list[BaseException] = []
     server: uvicorn.Server | None = None

@@ -378,8 +378,8 @@ def test_idle_partitions_get_rising_pure_watermarks(ingest: Any) -> None:
     _service, settings, _ = ingest
     before = _now_ms()
     time.sleep(1.5)
-    after = _now_ms()
     idle = [b for b in read_batches(settings) if b.partition == 3]
+    after = _now_ms()
     pure = [b for b in idle if b.value["source"] == ""]
     assert pure
     assert all(b.value["signals"] == [] for b in idle)  # no channel: bindings at most

@@ -93,6 +93,18 @@ class IngestProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> None:
+        """Start it and wait for /readyz; a port another process took meanwhile (the free
+        port was picked earlier) is replaced by a fresh one, up to three times."""
+        for _attempt in range(3):
+            if self._start(timeout_s):
+                return
+            self.port = free_ports(1)[0]
+            self.env["AOP_INGEST_PORT"] = str(self.port)
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise AssertionError(f"aop ingest found no free port: {self.log()[-3000:]}")
+
+    def _start(self, timeout_s: float) -> bool:
+        """False when the port was taken; raises when it did not get ready otherwise."""
         with self._log_path.open("ab") as output:
             self.process = subprocess.Popen(
                 [*AOP, "ingest"], env=self.env, stdout=output, stderr=subprocess.STDOUT
@@ -101,9 +113,11 @@ class IngestProcess:
         while True:
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
+                    return True
             except httpx.HTTPError:
                 pass
+            if self.process.poll() is not None and "address already in use" in self.log():
+                return False
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"aop ingest did not get ready: {self.log()[-3000:]}")
             time.sleep(0.1)
@@ -116,6 +130,11 @@ class IngestProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
+
+    def wait_dead(self, timeout_s: float) -> int:
+        """Wait for the process to exit on its own (a fault point); its exit code."""
+        assert self.process is not None
+        return self.process.wait(timeout_s)
 
     def stop(self) -> int:
         """SIGTERM; the exit code."""
