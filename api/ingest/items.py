@@ -135,23 +135,25 @@ _WHERE = re.compile(r" - at `\$(?:\[\d+\])?\.?([A-Za-z_]*)")
 _UNKNOWN_FIELD = "Object contains unknown field"
 
 
-def _fingerprint(*parts: object) -> bytes:
-    return blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
-
-
 def signal_fingerprint(record: dict[str, Any]) -> bytes:
     """What an Avro Signal record counts as, hashed (8 bytes): its channel, user (compared
     case-insensitively), kind, value, and its epoch if it names one, else its observed_at_ms
     (a legacy signal's observed_at_ms is only when it was received)."""
     when = record["observed_at_ms"] if record["epoch"] is None else record["epoch"]
-    user = user_key(record["user"])
-    return _fingerprint("signal", record["channel"], user, record["kind"], record["value"], when)
+    text = (
+        f"signal\x1f{record['channel']}\x1f{user_key(record['user'])}\x1f{record['kind']}"
+        f"\x1f{record['value']}\x1f{when}"
+    )
+    return blake2b(text.encode(), digest_size=8).digest()
 
 
 def binding_fingerprint(record: dict[str, Any]) -> bytes:
     """What an Avro Binding record counts as, hashed: its user, wallet and observed_at_ms."""
-    wallet = bytes(record["wallet"]).hex()
-    return _fingerprint("binding", user_key(record["user"]), wallet, record["observed_at_ms"])
+    text = (
+        f"binding\x1f{user_key(record['user'])}\x1f{bytes(record['wallet']).hex()}"
+        f"\x1f{record['observed_at_ms']}"
+    )
+    return blake2b(text.encode(), digest_size=8).digest()
 
 
 def refusal_reason(error: msgspec.ValidationError) -> str:

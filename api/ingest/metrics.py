@@ -34,7 +34,7 @@ REQUEST_SECONDS = Histogram(
     "Time from request to the last byte of the answer (202: after the log acknowledged), "
     "by route template",
     ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 10, 30),
 )
 ITEMS = Counter(
     "aop_ingest_items_total",

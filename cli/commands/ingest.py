@@ -18,6 +18,7 @@ Serving, steps:
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -147,6 +148,10 @@ def serve(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, note_signal)
     server = uvicorn.Server(uvicorn.Config(app, **options))
+    # what start-up built lives as long as the process (imports, the ids read back from the
+    # log): out of the collector's generations, a full collection no longer walks it (it
+    # took 65-160 ms here, the p99 of a request; BENCHMARKS.md, Ingest)
+    gc.freeze()
     server.run()
     if fatal:
         raise AopError(f"the writer stopped: {fatal[0]}")
