@@ -80,7 +80,8 @@ check-infra: setup
 	  && echo "infra/grafana/dashboards/aop.json: valid JSON"
 	@if command -v promtool > /dev/null; then \
 	  promtool check config infra/prometheus/prometheus.yml && \
-	  promtool check rules infra/prometheus/alerts.yml; \
+	  promtool check rules infra/prometheus/alerts.yml && \
+	  promtool test rules infra/prometheus/alerts.test.yml; \
 	else \
 	  echo "check-infra: promtool not found (apt-get install prometheus); skipping promtool checks"; \
 	fi
