@@ -76,26 +76,9 @@ def log_bounds(
         KafkaConnectError: the brokers refuse the credentials or do not answer at all.
         LogReadError: the broker does not answer, or the topic or a partition does not exist.
     """
-    admin = connected_admin(settings)
-    parts = sorted(set(partitions))
-    try:
-        low = admin.list_offsets(
-            {TopicPartition(topic, p): _EARLIEST for p in parts},
-            request_timeout=timeout,
-        )
-        high = admin.list_offsets(
-            {TopicPartition(topic, p): _LATEST for p in parts},
-            isolation_level=IsolationLevel.READ_COMMITTED,
-            request_timeout=timeout,
-        )
-        lows = {tp.partition: f.result().offset for tp, f in low.items()}
-        highs = {tp.partition: f.result().offset for tp, f in high.items()}
-    except KafkaException as exc:
-        raise LogReadError(
-            f"cannot read the offsets of {topic} partitions {parts} from "
-            f"{settings.kafka_bootstrap}: {exc}"
-        ) from exc
-    return {p: LogBounds(max(lows[p], 0), max(highs[p], 0)) for p in parts}
+    asks = {"low": (_EARLIEST, {}), "stop": (_LATEST, _READ_COMMITTED)}
+    found = _list_offsets(settings, topic, partitions, asks, timeout=timeout)
+    return {p: LogBounds(max(found["low"][p], 0), max(found["stop"][p], 0)) for p in found["low"]}
 
 
 def offsets_at(
@@ -114,20 +97,40 @@ def offsets_at(
         KafkaConnectError: the brokers refuse the credentials or do not answer at all.
         LogReadError: the broker does not answer, or the topic or a partition does not exist.
     """
+    spec = OffsetSpec.for_timestamp(timestamp_ms)
+    found = _list_offsets(settings, topic, partitions, {"at": (spec, {})}, timeout=timeout)
+    return {p: (offset if offset >= 0 else None) for p, offset in found["at"].items()}
+
+
+_READ_COMMITTED = {"isolation_level": IsolationLevel.READ_COMMITTED}
+
+
+def _list_offsets(
+    settings: Settings,
+    topic: str,
+    partitions: Iterable[int],
+    asks: dict[str, tuple[Any, dict[str, Any]]],
+    *,
+    timeout: float,
+) -> dict[str, dict[int, int]]:
+    """For each ask (name -> (OffsetSpec, list_offsets options)), each partition's offset."""
     admin = connected_admin(settings)
     parts = sorted(set(partitions))
-    spec = OffsetSpec.for_timestamp(timestamp_ms)
+    out: dict[str, dict[int, int]] = {}
     try:
-        found = admin.list_offsets(
-            {TopicPartition(topic, p): spec for p in parts}, request_timeout=timeout
-        )
-        offsets = {tp.partition: f.result().offset for tp, f in found.items()}
+        for name, (spec, options) in asks.items():
+            found = admin.list_offsets(
+                {TopicPartition(topic, p): spec for p in parts},
+                request_timeout=timeout,
+                **options,
+            )
+            out[name] = {tp.partition: f.result().offset for tp, f in found.items()}
     except KafkaException as exc:
         raise LogReadError(
-            f"cannot look up the offsets of {topic} partitions {parts} at {timestamp_ms} from "
+            f"cannot read the offsets of {topic} partitions {parts} from "
             f"{settings.kafka_bootstrap}: {exc}"
         ) from exc
-    return {p: (offset if offset >= 0 else None) for p, offset in offsets.items()}
+    return out
 
 
 class LogReader:

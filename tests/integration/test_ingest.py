@@ -20,10 +20,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from solders.pubkey import Pubkey
 
 from aop.api.ingest.app import INGEST_OPERATIONS
-from aop.core.fold_config import FoldConfig
-from aop.runtime.settings import CCM_MINT, PROGRAM_ID, Settings, load_settings
+from aop.runtime.settings import Settings, load_settings
 from tests.conftest import new_topic_prefix
-from tests.support.ingest import Batch, IngestProcess, read_batches, write_tokens
+from tests.support.ingest import (
+    Batch,
+    IngestProcess,
+    fold_partitions,
+    read_batches,
+    write_tokens,
+)
 
 PARTITIONS = 4
 #: three channels on partitions 0, 1 and 2 (checked below): partition 3 stays idle.
@@ -35,18 +40,7 @@ WALLETS = [
     "Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM",
     "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop",
 ]
-FOLD_PARTITION = {
-    spec.name: spec.partition
-    for spec in FoldConfig.create(
-        program_id=PROGRAM_ID,
-        mint=CCM_MINT,
-        genesis_slot=0,
-        epoch_slots=1,
-        partitions=PARTITIONS,
-        channels=CHANNELS,
-        emission_for=lambda _: 1,
-    ).channels
-}
+FOLD_PARTITION = fold_partitions(CHANNELS, PARTITIONS)
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,29 @@ import httpx
 from confluent_kafka import Consumer, TopicPartition
 
 from aop.api.ingest.tokens import mint_token
+from aop.core.fold_config import FoldConfig
 from aop.log.avro import AvroCodec
 from aop.log.kafka import ATTENTION_SIGNALS
 from aop.log.reader import log_bounds
-from aop.runtime.settings import Settings
+from aop.runtime.settings import CCM_MINT, PROGRAM_ID, Settings
 from tests.live_pipeline import AOP, free_ports
 
-__all__ = ["Batch", "IngestProcess", "read_batches", "write_tokens"]
+__all__ = ["Batch", "IngestProcess", "fold_partitions", "read_batches", "write_tokens"]
+
+
+def fold_partitions(channels: tuple[str, ...], partitions: int) -> dict[str, int]:
+    """Each channel's partition as the fold derives it (`core.fold_config`), under the
+    default program id and mint: what the ingest's routing is checked against."""
+    config = FoldConfig.create(
+        program_id=PROGRAM_ID,
+        mint=CCM_MINT,
+        genesis_slot=0,
+        epoch_slots=1,
+        partitions=partitions,
+        channels=channels,
+        emission_for=lambda _: 1,
+    )
+    return {spec.name: spec.partition for spec in config.channels}
 
 
 def write_tokens(path: Path, sources: list[str]) -> dict[str, str]:

@@ -19,8 +19,8 @@ from aop.api.ingest.items import (
     parse_signals,
     time_refusal,
 )
-from aop.core.fold_config import FoldConfig
 from aop.runtime.settings import CCM_MINT, PROGRAM_ID
+from tests.support.ingest import fold_partitions
 
 CHANNELS = ("twitch:lofigirl", "youtube:lofi_girl_sleep", "spotify:oracle", "youtube_lofi")
 PARTITIONS = 4
@@ -35,18 +35,7 @@ RULES = ItemRules(
     max_items=5,
 )
 #: the fold's own derivation of each channel's partition (core.fold_config)
-FOLD = {
-    spec.name: spec.partition
-    for spec in FoldConfig.create(
-        program_id=PROGRAM_ID,
-        mint=CCM_MINT,
-        genesis_slot=0,
-        epoch_slots=10,
-        partitions=PARTITIONS,
-        channels=CHANNELS,
-        emission_for=lambda _: 1,
-    ).channels
-}
+FOLD = fold_partitions(CHANNELS, PARTITIONS)
 WALLET = "Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM"
 
 
