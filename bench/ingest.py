@@ -90,6 +90,10 @@ class IngestRun:
         """The share of requests the ingest answered within `bound_s` (its histogram)."""
         return self.server[bound_s] / self.server[math.inf]
 
+    def transactions_within(self, bound_s: float) -> float:
+        """The share of the writer's transactions done within `bound_s`."""
+        return self.server[-bound_s] / self.server[-math.inf]
+
     @property
     def rate(self) -> float:
         return self.signals / self.seconds
@@ -141,15 +145,18 @@ def start_ingest(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes
 
 
 def server_histogram(url: str) -> dict[float, float]:
-    """The ingest's aop_ingest_request_seconds buckets of /v1/signals (cumulative counts)."""
+    """The ingest's aop_ingest_request_seconds buckets of /v1/signals (cumulative counts), and
+    its aop_ingest_transaction_seconds buckets (keys negated)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return {
-        float(sample.labels["le"]): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "aop_ingest_request_seconds_bucket"
-        and sample.labels.get("route") == "/v1/signals"
-    }
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "aop_ingest_request_seconds_bucket":
+                if sample.labels.get("route") == "/v1/signals":
+                    out[float(sample.labels["le"])] = sample.value
+            elif sample.name == "aop_ingest_transaction_seconds_bucket":
+                out[-float(sample.labels["le"])] = sample.value
+    return out
 
 
 def _difference(after: dict[float, float], before: dict[float, float]) -> dict[float, float]:
@@ -400,7 +407,9 @@ def main() -> None:
                 f"{len(run.latencies)} requests); at {args.rate:,.0f}/s offered "
                 f"{paced.rate:,.0f} signals/s (p50 {paced.quantile(0.5) * 1000:.1f} ms, p99 "
                 f"{paced.quantile(0.99) * 1000:.1f} ms; the ingest answered "
-                f"{paced.server_share_within(0.05):.1%} within 50 ms itself and used "
+                f"{paced.server_share_within(0.05):.1%} within 50 ms itself, "
+                f"{paced.transactions_within(0.025):.1%} of its transactions took at most 25 ms, "
+                "and it used "
                 f"{paced.cpu_s / paced.seconds:.0%} of a core); bare {bare_rates[-1]:,.0f}, "
                 f"bare with a transaction per request {txn_rates[-1]:,.0f} signals/s; load "
                 f"average {os.getloadavg()[0]:.1f}",

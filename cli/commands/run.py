@@ -13,8 +13,9 @@ from aop.runtime.settings import load_settings
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run listener, fold, projector, settlement and API together, restarting any that "
-        "exits (with backoff; crash loops are logged and counted); SIGTERM stops them all",
+        help="run listener, fold, combiner, projector, settlement, API and ingest together, "
+        "restarting any that exits (with backoff; crash loops are logged and counted); "
+        "SIGTERM stops them all",
     )
     parser.add_argument(
         "--services",
