@@ -86,6 +86,7 @@ check-infra: setup
 	else \
 	  echo "check-infra: promtool not found (apt-get install prometheus); skipping promtool checks"; \
 	fi
+	@# promtool test rules runs here, over the rules without their annotations
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_alert_rules.py
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/test_observability.py \
 	  -k "promql or dashboard_loads or runbook_section or missing_from or scrapes_each"

@@ -52,10 +52,25 @@ _PRECREATED_STATUSES = (500, 503)
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP request by route template, method and status."""
+    """Counts and times every HTTP request by route template, method and status.
 
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = ()) -> None:
+    Args:
+        routes: the application's routes, whose 5xx series are created at start.
+        requests, seconds: the counter (labels route, method, status) and the histogram
+            (label route) to update; the read API's unless told (the ingest has its own).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute] = (),
+        *,
+        requests: Counter = REQUESTS,
+        seconds: Histogram = REQUEST_SECONDS,
+    ) -> None:
         self.app = app
+        self._requests = requests
+        self._seconds = seconds
         # the labelled children, looked up once per (route, method, status): the label sets
         # are bounded (route templates x methods x statuses)
         self._counters: dict[tuple[str, str, int], Any] = {}
@@ -67,7 +82,7 @@ class MetricsMiddleware:
             for method in sorted(getattr(route, "methods", None) or ()):
                 if template and template not in UNCOUNTED and method in _METHODS:
                     for status in _PRECREATED_STATUSES:
-                        REQUESTS.labels(template, method, str(status))
+                        requests.labels(template, method, str(status))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,9 +110,9 @@ class MetricsMiddleware:
         key = (template, method, status)
         counter = self._counters.get(key)
         if counter is None:
-            counter = self._counters[key] = REQUESTS.labels(template, method, str(status))
+            counter = self._counters[key] = self._requests.labels(template, method, str(status))
         timer = self._timers.get(template)
         if timer is None:
-            timer = self._timers[template] = REQUEST_SECONDS.labels(template)
+            timer = self._timers[template] = self._seconds.labels(template)
         counter.inc()
         timer.observe(time.perf_counter() - started)

@@ -26,6 +26,8 @@ COMMANDS = (
     "simulate_chain",
     "settle",
     "api",
+    "ingest",
+    "simulate_collectors",
     "replay",
     "rebuild",
     "parity",

@@ -22,6 +22,7 @@ SERVICES: dict[str, str] = {
     "projector": "project",
     "settlement": "settle",
     "api": "api",
+    "ingest": "ingest",
 }
 #: /metrics port of each service; the API serves /metrics on its own port.
 METRICS_PORTS: dict[str, int] = {
@@ -31,6 +32,8 @@ METRICS_PORTS: dict[str, int] = {
     "settlement": 9104,
     # 9105 is the supervisor's own (prometheus.yml, job aop-supervisor), 9106 parity's
     "combiner": 9107,
+    # the ingest serves /metrics on its own port too (AOP_INGEST_PORT), as the API does
+    "ingest": 9108,
 }
 
 

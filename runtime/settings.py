@@ -348,6 +348,55 @@ class Settings(BaseSettings):
             return [str(v).strip() for v in value if str(v).strip()]
         return value
 
+    # -- attention signals (aop ingest, and the fold's attention policy) ---------------------
+    #: length of an attention epoch: wall-clock windows aligned to unix time, each named by
+    #: the unix second it starts at (the legacy aggregator's hourly epochs: 3600).
+    attention_epoch_seconds: Annotated[int, Field(ge=1, le=31 * 86_400)] = 3600
+    #: how late a signal may reach the ingest: its watermark is its clock minus this, and a
+    #: signal whose window ends before the watermark is refused (`late`). An attention epoch
+    #: closes this long after its end.
+    attention_allowed_lateness_s: Annotated[int, Field(ge=0, le=7 * 86_400)] = 300
+
+    # -- ingest (aop ingest) ---------------------------------------------------------------
+    ingest_host: str = "127.0.0.1"
+    ingest_port: Port = 8090
+    #: the sources' bearer tokens, hashed: one `<source> sha256:<hex>` line per token (mode
+    #: 600; `aop ingest token new` prints a line). Unset: every request is refused (401).
+    ingest_tokens_file: Path | None = None
+    #: largest request body (413 above it) and most items (signals, bindings or legacy
+    #: events) in one request (413 above it).
+    ingest_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    ingest_max_items: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    #: per-source token bucket: items per second, and the bucket's size (a burst); a request
+    #: the bucket cannot pay for is refused whole with 429 and Retry-After.
+    ingest_rate_limit: Annotated[float, Field(gt=0, le=10_000_000)] = 10_000.0
+    ingest_rate_burst: Annotated[int, Field(ge=1, le=100_000_000)] = 20_000
+    #: a signal whose window starts more than this after the ingest's clock is refused
+    #: (`future`): the collectors' clocks may run this far ahead.
+    ingest_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
+    #: how often every partition gets a pure watermark batch (idle partitions close epochs).
+    ingest_watermark_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: Kafka `transactional.id` of the ingest's producer; empty means "<topic_prefix>aop.ingest"
+    #: (`aop ingest --file` uses this + ".backfill"). A second ingest with the same id fences
+    #: the first: run one per deployment.
+    ingest_transactional_id: str = ""
+    #: how long a request waits for its transaction before answering 503 (a retry is safe:
+    #: duplicates count once).
+    ingest_request_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    #: testing only: SIGKILL the ingest the n-th time it reaches a point ("after_commit:3").
+    ingest_crash_at: str = ""
+
+    @field_validator("ingest_rate_burst")
+    @classmethod
+    def _burst_holds_a_request(cls, value: int, info: ValidationInfo) -> int:
+        most = info.data.get("ingest_max_items")
+        if most is not None and value < most:
+            raise ValueError(
+                f"must be at least AOP_INGEST_MAX_ITEMS ({most}): a request of that many "
+                "items could never pass the rate limit"
+            )
+        return value
+
     # -- services --------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
@@ -380,6 +429,7 @@ class Settings(BaseSettings):
         "kafka_ssl_cert_file",
         "kafka_ssl_key_file",
         "kafka_min_insync_replicas",
+        "ingest_tokens_file",
         mode="before",
     )
     @classmethod

@@ -1,0 +1,1 @@
+"""Attention signals and their policy: pure rules, no I/O (see `core.attention.signals`)."""
