@@ -25,6 +25,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from aop.cli.help import KAFKA_SETTINGS, SERVICE_EXITS, help_options
 from aop.runtime.errors import AopError
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
@@ -37,6 +38,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ingest",
         help="serve the attention-signal ingest (settings: AOP_INGEST_*, AOP_ATTENTION_*, "
         "AOP_CHANNELS); --file backfills; `token new` mints a source's token",
+        **help_options(
+            "Serves POST /v1/signals and /v1/bindings for trusted collectors (a bearer token "
+            "of AOP_INGEST_TOKENS_FILE each) and answers 202 only once the brokers acknowledged "
+            "the transaction that put the items on aop.attention.signals; refused items get a "
+            "422 naming each one. With --file, backfills an NDJSON file through the same rules "
+            "and exits. See docs/runbook.md, Attention signals.",
+            settings=(
+                "AOP_INGEST_*",
+                "AOP_ATTENTION_EPOCH_SECONDS",
+                "AOP_ATTENTION_ALLOWED_LATENESS_S",
+                "AOP_CHANNELS",
+                *KAFKA_SETTINGS,
+                "AOP_METRICS_HOST",
+                "AOP_METRICS_PORT",
+            ),
+            exits={
+                0: SERVICE_EXITS[0] + "; with --file, the file backfilled",
+                2: "bad settings, a refused tokens file, a refused --file line (named), or "
+                "the writer fenced by another ingest with the same transactional id",
+            },
+        ),
     )
     parser.add_argument("--host", help="bind address (default AOP_INGEST_HOST)")
     parser.add_argument("--port", type=int, help="port (default AOP_INGEST_PORT)")
@@ -49,10 +71,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--source", help="with --file: the source the items count as")
     parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="ingest_command", metavar="{token}")
-    token = commands.add_parser("token", help="bearer tokens of the sources")
+    token = commands.add_parser(
+        "token",
+        help="bearer tokens of the sources",
+        **help_options(
+            "Bearer tokens of the collectors' sources (AOP_INGEST_TOKENS_FILE holds their "
+            "hashes, one source per line).",
+            settings=("AOP_INGEST_TOKENS_FILE",),
+            exits={0: "done", 2: "bad arguments"},
+        ),
+    )
     token_commands = token.add_subparsers(dest="token_command", metavar="{new}", required=True)
     new = token_commands.add_parser(
-        "new", help="mint a token: printed once, with the AOP_INGEST_TOKENS_FILE line to add"
+        "new",
+        help="mint a token: printed once, with the AOP_INGEST_TOKENS_FILE line to add",
+        **help_options(
+            "Mints a random token for --source: the token is printed once (or written to "
+            "--output, mode 600) and only its hash goes to the tokens file. The ingest rereads "
+            "the file when it changes, so adding a line rotates without a restart.",
+            settings=("AOP_INGEST_TOKENS_FILE",),
+            exits={0: "minted", 2: "bad source name, or --output exists"},
+        ),
     )
     new.add_argument("--source", required=True, help="the source's name (a-z, 0-9, . _ -)")
     new.add_argument(

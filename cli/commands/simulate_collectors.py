@@ -17,6 +17,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+from aop.cli.help import help_options
 from aop.runtime.errors import AopError
 from aop.runtime.logs import configure_logging
 from aop.runtime.secrets import read_secret_file
@@ -29,6 +30,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="post simulated attention signals and bindings of the simulated chain's users "
         "to `aop ingest` (settings: AOP_INGEST_HOST/PORT, AOP_CHANNELS, AOP_SIM_SEED, "
         "AOP_SIM_WALLETS)",
+        **help_options(
+            "Posts simulated attention signals and bindings for the simulated chain's wallets "
+            "and channels (same --seed, --wallets and --channels as aop simulate-chain) to aop "
+            "ingest, at --rate signals/s, until SIGTERM/SIGINT or --duration; then prints what "
+            "it posted as one JSON line. For demos and tests, never a public cluster.",
+            settings=(
+                "AOP_INGEST_HOST",
+                "AOP_INGEST_PORT",
+                "AOP_CHANNELS",
+                "AOP_SIM_SEED",
+                "AOP_SIM_WALLETS",
+            ),
+            exits={0: "stopped or --duration reached", 2: "bad options or token file"},
+        ),
     )
     parser.add_argument(
         "--token-file", type=Path, required=True, help="the source's bearer token (mode 600)"
