@@ -137,13 +137,15 @@ class ClaimInput(NamedTuple):
     `wallet` is the raw 32-byte public key. `amount` is what the format's `amount_basis` says
     (global-v5: the `base_yield` part). `first_seen` orders ring-v0 leaves (e.g. the wallet's
     first slot in the epoch); the other formats ignore it. `bonus` is global-v5's
-    `attention_bonus` part; it must be 0 for every other format.
+    `attention_bonus` part; it must be 0 for every other format. `claim_id` is the leaf's own
+    claim id, for the formats with one per leaf (ring-v0-legacy); the others ignore it.
     """
 
     wallet: bytes
     amount: int
     first_seen: int = 0
     bonus: int = 0
+    claim_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +368,8 @@ class ClaimFormat(ABC):
     parts: ClassVar[tuple[str, ...]]
     #: whether the format has one root per mint (no channel in its scope) or per channel.
     is_global: ClassVar[bool] = False
+    #: whether each leaf has its own claim id, kept in the dataset (`dataset_claim_ids`).
+    per_leaf_claim_id: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, scope: TreeScope, inputs: Iterable[ClaimInput]) -> ClaimTree:
@@ -391,6 +395,12 @@ class ClaimFormat(ABC):
         """
         seen = first_seen or {}
         return self.build(scope, [ClaimInput(w, a, seen.get(w, 0)) for w, a in amounts.items()])
+
+    def dataset_claim_ids(self, dataset: bytes) -> list[str] | None:
+        """The claim id of each record of `dataset` (the format's own layout), in leaf order,
+        for a format with one per leaf; None for the others (their id, if any, is the
+        scope's)."""
+        return None
 
     @abstractmethod
     def leaf(
