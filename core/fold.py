@@ -43,6 +43,8 @@ from itertools import repeat
 from operator import add
 from typing import Any
 
+from aop.core.attention.fold import AttentionFold
+from aop.core.attention.state import MemoryAttentionStore
 from aop.core.claims import TreeScope, get_claim_format
 from aop.core.errors import (
     ClaimIdTooLongError,
@@ -507,14 +509,19 @@ class PartitionFold:
 class ReferenceFold:
     """The fold over in-memory stores, fed one record at a time (replay, tests, the oracle).
 
-    Records of one partition must be fed in log order; partitions may interleave freely.
+    Records of one partition of one topic must be fed in log order; partitions, and the two
+    topics (SlotBatches of aop.chain.events, SignalBatches of aop.attention.signals, whose
+    state is kept apart), may interleave freely.
     """
 
     def __init__(self, config: FoldConfig) -> None:
         self.config = config
         #: the state of each partition seen so far.
         self.stores: dict[int, MemoryFoldStore] = {}
+        #: the attention state of each partition of the signals topic seen so far.
+        self.attention_stores: dict[int, MemoryAttentionStore] = {}
         self._folds: dict[int, PartitionFold] = {}
+        self._attention_folds: dict[int, AttentionFold] = {}
 
     def feed(self, partition: int, offset: int, batch: Mapping[str, Any]) -> BatchResult:
         """Fold the SlotBatch (an Avro-decoded dict) at (`partition`, `offset`).
@@ -538,6 +545,34 @@ class ReferenceFold:
         """`feed` each (partition, offset, SlotBatch) in turn, yielding each result."""
         for partition, offset, batch in records:
             yield self.feed(partition, offset, batch)
+
+    def feed_signals(self, partition: int, offset: int, batch: Mapping[str, Any]) -> BatchResult:
+        """Fold the SignalBatch (an Avro-decoded dict) at (`partition`, `offset`) of the
+        signals topic.
+
+        Raises:
+            FoldInvariantError: the configuration has no attention side.
+        """
+        return self._attention(partition).apply(self.attention_stores[partition], offset, batch)
+
+    def feed_undecodable_signals(
+        self, partition: int, offset: int, payload: bytes, detail: str
+    ) -> BatchResult:
+        """Account for the record at (`partition`, `offset`) of the signals topic that is not
+        a SignalBatch."""
+        return self._attention(partition).reject_record(
+            self.attention_stores[partition], offset, "undecodable_batch", detail, payload
+        )
+
+    def _attention(self, partition: int) -> AttentionFold:
+        fold = self._attention_folds.get(partition)
+        if fold is None:
+            if self.config.attention is None:
+                raise FoldInvariantError("this fold has no attention configuration")
+            fold = AttentionFold(self.config.attention, partition)
+            self._attention_folds[partition] = fold
+            self.attention_stores[partition] = MemoryAttentionStore()
+        return fold
 
     def _fold(self, partition: int) -> PartitionFold:
         fold = self._folds.get(partition)

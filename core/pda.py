@@ -17,9 +17,9 @@ from aop.core.program_ids import TOKEN_2022_PROGRAM_ID
 
 __all__ = [
     "GlobalProtocolSeeds",
-    "attention_root_key",
     "Pda",
     "associated_token_address",
+    "attention_root_key",
     "channel_config_address",
     "channel_state_address",
     "claim_state_address",

@@ -23,9 +23,9 @@ from aop.runtime.errors import AopError
 from aop.runtime.settings import Settings
 
 __all__ = [
+    "ATTENTION_SIGNALS",
     "CHAIN_EVENTS",
     "DLQ",
-    "ATTENTION_SIGNALS",
     "EPOCH_ROOTS",
     "GLOBAL_ROOTS",
     "SETTLEMENT",
