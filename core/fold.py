@@ -26,7 +26,8 @@ second open of an open position, an undecodable event, an event outside its batc
 in the wrong partition is rejected. A close of an unknown position is skipped (counted).
 
 When the partition's open epoch advances, the result also carries `EpochClosed` (every epoch
-before the new open one is closed for every channel of the partition, idle ones included):
+before the new open one is closed for every channel of the partition, idle ones included,
+and the closing batch's `last_block_time`, which the combiner needs for attention):
 the fold writes it after the record's roots, so a reader of aop.epoch.roots (the combiner)
 learns an epoch is closed from the log, never from a root that did not come.
 
@@ -176,7 +177,8 @@ class PartitionFold:
             store.put_channel(config, ChannelMeta(root_seq, rate, weight))
         store.put_partition_meta(PartitionMeta(offset, last, epoch, first_offset))
         if epoch > meta.open_epoch:
-            result.closed = EpochClosed(self.partition, epoch - 1, last, offset)
+            closed_at = batch.get("last_block_time")
+            result.closed = EpochClosed(self.partition, epoch - 1, last, offset, closed_at)
         return result
 
     def reject_record(

@@ -88,6 +88,8 @@ class EpochClosed:
     epoch: int
     closed_at_slot: int
     source_offset: int
+    #: the closing SlotBatch's `last_block_time` (unix seconds; None: unknown).
+    closed_at_time: int | None = None
     record_type = "EpochClosed"
 
     @property
@@ -103,6 +105,7 @@ class EpochClosed:
             "epoch": self.epoch,
             "closed_at_slot": self.closed_at_slot,
             "source_offset": self.source_offset,
+            "closed_at_time": self.closed_at_time,
         }
 
 
