@@ -120,6 +120,11 @@ class CombineConfig:
         if not 1 <= self.first_root_seq <= U64_MAX:
             raise CoreError(f"first_root_seq must be in 1..{U64_MAX} (got {self.first_root_seq})")
 
+    @property
+    def attention_on(self) -> bool:
+        """Whether attention roots feed attention_bonus (and global roots wait for them)."""
+        return self.attention_epoch_seconds is not None
+
     def scope(self, root_seq: int, epoch: int) -> TreeScope:
         return TreeScope(
             self.program_id, self.mint, None, root_seq, epoch, global_protocol=self.global_protocol
@@ -486,6 +491,11 @@ class GlobalCombiner:
             return []
         nxt = min(self._pending)
         return sorted(n for n, p in self._partitions.items() if p.closed < nxt)
+
+    @property
+    def attention_waiting_partitions(self) -> list[int]:
+        """The partitions whose attention markers hold the next complete epoch back."""
+        return list(self._attention_waiting)
 
     @property
     def pending_epochs(self) -> list[int]:

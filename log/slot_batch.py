@@ -257,6 +257,11 @@ class SlotBatchDecoder:
         if not self.fast:
             log.warning("hand-written SlotBatch decoding differs from fastavro; using fastavro")
 
+    @property
+    def codec(self) -> AvroCodec:
+        """The codec it falls back to (readers of the log's other records use it too)."""
+        return self._codec
+
     def decode(self, data: bytes) -> dict[str, Any]:
         """The SlotBatch in `data` as fold input.
 

@@ -1,4 +1,5 @@
-"""Fold one partition of aop.chain.events again with the reference fold, from offset 0.
+"""Fold one partition of aop.chain.events (or of aop.attention.signals, for a channel's
+attention roots) again with the reference fold, from offset 0.
 
 The fold is `core.fold.ReferenceFold`: the same `PartitionFold.apply` the Faust app runs, over
 in-memory stores. Its configuration is the deployment's (`streams.fold.config.fold_config`,
@@ -32,8 +33,8 @@ from aop.core.claims import TreeScope, get_claim_format
 from aop.core.fold import ReferenceFold
 from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import BatchResult, RootOutput
-from aop.log.avro import AvroDecodeError, codec_for
-from aop.log.kafka import CHAIN_EVENTS
+from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
+from aop.log.kafka import ATTENTION_SIGNALS, CHAIN_EVENTS
 from aop.log.reader import LogBounds, LogReader, ReadRange, log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.replay.errors import LogTruncatedError
@@ -95,6 +96,11 @@ class ChannelTarget:
     mode: Mode
     seqs: frozenset[int] = frozenset()
     epoch: int | None = None
+    #: the channel's attention roots (aop.attention.signals; `epoch` is an attention epoch's
+    #: unix start) instead of its stake-time roots.
+    attention: bool = False
+    #: the roots' claim format when it is not the stake-time one (attention roots).
+    format_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +108,7 @@ class ChannelTarget:
 
     @property
     def format(self) -> str:
-        return self.spec.claim_format
+        return self.format_name or self.spec.claim_format
 
     def wants(self, root: RootOutput) -> bool:
         if self.mode == "seqs":
@@ -164,6 +170,13 @@ class FoldStep:
     watermark: int
     result: BatchResult
 
+    @property
+    def items(self) -> int:
+        """The events of a SlotBatch, the signals of a SignalBatch (0 if undecodable)."""
+        if self.batch is None:
+            return 0
+        return len(self.batch["events"] if "events" in self.batch else self.batch["signals"])
+
 
 #: cyclic-GC thresholds while folding (module docstring of `gc_tuned`).
 GC_THRESHOLDS = (100_000, 50, 100)
@@ -202,15 +215,22 @@ def fold_steps(
     progress: ReadProgress | None = None,
     label: str = "",
     times: StepTimes | None = None,
+    signals: bool = False,
 ) -> Generator[FoldStep, None, None]:
     """Read records [0, stop) of the partition and fold each, in offset order.
 
     The caller may stop early (`close()` the generator): records after the last one yielded
     are read (in the consume batch) but never folded.
 
+    Args:
+        signals: read aop.attention.signals (SignalBatches, `ReferenceFold.feed_signals`)
+            instead of aop.chain.events; `watermark` is then the attention watermark (ms).
     Raises:
         ReadStalledError: the read stops making progress.
     """
+    if signals:
+        yield from _signal_steps(settings, fold, partition, stop, decoder.codec, progress, label)
+        return
     topic = settings.topic(CHAIN_EVENTS)
     times = times or StepTimes()
     clock = time.perf_counter
@@ -246,13 +266,52 @@ def fold_steps(
             progress.finish()
 
 
-def partition_bounds(settings: Settings, partition: int) -> LogBounds:
-    """The partition's bounds; refuses a log that lost its first records.
+def _signal_steps(
+    settings: Settings,
+    fold: ReferenceFold,
+    partition: int,
+    stop: int,
+    codec: AvroCodec,
+    progress: ReadProgress | None,
+    label: str,
+) -> Generator[FoldStep, None, None]:
+    """`fold_steps` over aop.attention.signals."""
+    topic = settings.topic(ATTENTION_SIGNALS)
+    if progress is not None:
+        progress.start(label or f"{topic}[{partition}]", stop)
+    try:
+        with LogReader(settings, [ReadRange(topic, partition, 0, stop)]) as reader:
+            for records in reader.batches():
+                signals = 0
+                for _, _, offset, value in records:
+                    store = fold.attention_stores.get(partition)
+                    meta = None if store is None else store.state
+                    watermark = -1 if meta is None else meta.watermark_ms
+                    try:
+                        batch = codec.decode_as("SignalBatch", value)
+                    except AvroDecodeError as exc:
+                        result = fold.feed_undecodable_signals(partition, offset, value, str(exc))
+                        yield FoldStep(offset, None, watermark, result)
+                        continue
+                    signals += len(batch["signals"])
+                    yield FoldStep(
+                        offset, batch, watermark, fold.feed_signals(partition, offset, batch)
+                    )
+                if progress is not None:
+                    progress.advance(len(records), signals)
+    finally:
+        if progress is not None:
+            progress.finish()
+
+
+def partition_bounds(settings: Settings, partition: int, *, signals: bool = False) -> LogBounds:
+    """The partition's bounds (of aop.attention.signals with `signals`); refuses a log that
+    lost its first records.
 
     Raises:
         LogTruncatedError: the partition no longer starts at offset 0.
     """
-    topic = settings.topic(CHAIN_EVENTS)
+    topic = settings.topic(ATTENTION_SIGNALS if signals else CHAIN_EVENTS)
     bounds = log_bounds(settings, topic, [partition])[partition]
     if bounds.low > 0:
         raise LogTruncatedError(
@@ -277,13 +336,15 @@ def replay_partition(
     """Fold the partition again for `targets` (all of this partition's channels).
 
     `on_root(target, root, offset)` gets every root a target wants, as soon as the record at
-    `offset` produced it (so the caller compares and drops it: memory stays bounded).
+    `offset` produced it (so the caller compares and drops it: memory stays bounded). Targets
+    of attention roots (all or none of `targets`) fold aop.attention.signals.
 
     Raises:
         LogTruncatedError: the partition lost its first records.
         ReadStalledError: the read stops making progress.
     """
-    bounds = bounds or partition_bounds(settings, partition)
+    signals = any(t.attention for t in targets)
+    bounds = bounds or partition_bounds(settings, partition, signals=signals)
     run = PartitionRun(partition, bounds, bounds.stop)
     by_key = {t.key: t for t in targets}
     last_seq: dict[str, int] = {}
@@ -300,12 +361,12 @@ def replay_partition(
         progress=progress,
         label=label,
         times=run.times,
+        signals=signals,
     )
     for step in steps:
         run.records += 1
         run.read_to = step.offset + 1
-        if step.batch is not None:
-            run.events += len(step.batch["events"])
+        run.events += step.items
         run.counts.update(step.result.counts)
         for root in step.result.roots:
             key = root.key.decode()
@@ -316,13 +377,27 @@ def replay_partition(
                 started = time.perf_counter()
                 on_root(target, root, step.offset)
                 run.times.compare += time.perf_counter() - started
-        meta = fold.stores[partition].meta
-        open_epoch = 0 if meta is None else meta.open_epoch
+        open_epoch = _open_epoch(fold, partition, signals)
         if targets and all(t.satisfied(last_seq.get(t.key), open_epoch) for t in targets):
             steps.close()
             break
-    store = fold.stores.get(partition)
-    if store is not None and store.meta is not None:
-        run.open_epoch, run.watermark = store.meta.open_epoch, store.meta.watermark
+    if signals:
+        attention = fold.attention_stores.get(partition)
+        if attention is not None and attention.state is not None:
+            run.open_epoch = attention.state.open_epoch
+            run.watermark = attention.state.watermark_ms
+    else:
+        store = fold.stores.get(partition)
+        if store is not None and store.meta is not None:
+            run.open_epoch, run.watermark = store.meta.open_epoch, store.meta.watermark
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _open_epoch(fold: ReferenceFold, partition: int, signals: bool) -> int:
+    """The partition's first epoch not closed (an attention epoch's unix start, or -1)."""
+    if signals:
+        attention = fold.attention_stores.get(partition)
+        return -1 if attention is None or attention.state is None else attention.state.open_epoch
+    meta = fold.stores[partition].meta
+    return 0 if meta is None else meta.open_epoch
