@@ -7,6 +7,7 @@ workers in one group, and on a log where every signal and every record is duplic
 from __future__ import annotations
 
 import json
+import random
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -237,3 +238,34 @@ def test_every_signal_and_record_duplicated_gives_the_same_attention_roots(
     roots = read_roots(attention_settings, expected)
     assert worker.stop() == 0
     assert_roots_match(roots, expected, config)
+
+
+@pytest.mark.slow
+def test_sigkills_at_random_moments_while_both_logs_grow(
+    attention_settings: Settings, workers: Callable[..., FoldWorker]
+) -> None:
+    """Ten runs, each SIGKILLed 1-4 s after it starts while new SlotBatches and SignalBatches
+    keep arriving: the roots and markers of both topics are the reference's."""
+    config = fold_config(attention_settings)
+    chain_batches, signal_batches = _logs(attention_settings, seed=5, rounds=200)
+    rng = random.Random(5)
+    chain: list[Record] = []
+    signals: list[Record] = []
+    for tenth in range(10):
+        c = chain_batches[tenth * len(chain_batches) // 10 : (tenth + 1) * len(chain_batches) // 10]
+        s = signal_batches[
+            tenth * len(signal_batches) // 10 : (tenth + 1) * len(signal_batches) // 10
+        ]
+        more_chain, more_signals = _produce(attention_settings, c, s)
+        chain += more_chain
+        signals += more_signals
+        worker = workers(**RESTARTED)
+        time.sleep(rng.uniform(1.0, 4.0))
+        worker.kill()
+    chain.sort(key=lambda r: (r[0], r[1]))
+    signals.sort(key=lambda r: (r[0], r[1]))
+    expected = expected_records(chain, config, signals)
+    workers(**RESTARTED)
+    roots = read_roots(attention_settings, expected, timeout=120)
+    assert_roots_match(roots, expected, config)
+    assert assert_changelog_routed(attention_settings, config) > 0
