@@ -5,6 +5,7 @@ tampered attention root is found."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from solders.pubkey import Pubkey
 from sqlalchemy import Engine
 
 from aop.core.combine import GlobalCombiner, GlobalOutput
@@ -23,6 +25,7 @@ from aop.projections.projector import Projector
 from aop.runtime.settings import Settings
 from aop.streams.combiner.config import combine_config
 from aop.streams.fold.config import fold_config
+from tests.integration.test_projections_global import api_get
 from tests.integration.test_replay import (  # noqa: F401 (aop, engine, settings: fixtures)
     CODEC,
     AopRunner,
@@ -175,6 +178,24 @@ def test_replay_of_attention_and_global_roots_matches_and_finds_a_tampered_one(
     assert int(outputs[-1].record["bonus_total"]) > 0 and int(outputs[-1].record["base_total"]) > 0
     _project(settings, engine, roots)
     project_global(settings, engine, outputs)
+
+    # the read API's V5 claim of a wallet with both parts, from the last global root
+    last = outputs[-1]
+    both = next(
+        i
+        for i, (base, bonus) in enumerate(
+            zip(last.tree.base_amounts, last.tree.bonus_amounts, strict=True)
+        )
+        if base and bonus
+    )
+    wallet = last.tree.wallets[both]
+    body = asyncio.run(api_get(settings, f"/v1/claims/{Pubkey(wallet)}")).json()
+    assert (body["root_seq"], body["base_yield"], body["attention_bonus"]) == (
+        last.root_seq,
+        last.tree.base_amounts[both],
+        last.tree.bonus_amounts[both],
+    )
+    assert body["base_yield"] > 0 and body["attention_bonus"] > 0
 
     code, out = aop("replay", "--attention", "--all", "--no-chain", "--json")
     report = json.loads(out)
