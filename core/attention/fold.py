@@ -52,7 +52,7 @@ from aop.core.errors import (
     DuplicateWalletError,
     TooManyClaimsError,
 )
-from aop.core.fold_output import AttentionClosed, BatchResult, Rejection, RootOutput, leaf_chunks
+from aop.core.fold_output import AttentionClosed, BatchResult, RootOutput, leaf_chunks
 from aop.core.policy import PolicyRefusedError, check_cumulative_totals, check_epoch_amounts
 
 __all__ = ["AttentionFold"]
@@ -409,11 +409,8 @@ class AttentionFold:
         item_id: str | None,
         payload: bytes,
     ) -> None:
-        source = f"{self.config.source_topic}/{self.partition}/{offset}"
-        if item_id is not None:
-            source = f"{source}#{item_id}"
-        result.rejections.append(Rejection(reason, detail, source, payload))
-        result.counts[f"rejected_{reason}"] += 1
+        """A dead letter of the record at `offset` (always `result`'s)."""
+        result.reject(self.config.source_topic, reason, detail, item_id, payload)
 
 
 def _payload(item: Mapping[str, Any]) -> bytes:
