@@ -60,7 +60,8 @@ READY_SQL = "SELECT count(*) FROM (SELECT 1 FROM channels LIMIT 1) AS any_channe
 CHANNEL_LOOKUP_SQL = """
 SELECT c.channel_config, c.name, c.subject_id, c.format, c.program_id, c.mint
   FROM channels c
- WHERE c.channel_config = %(config)s OR lower(c.name) = %(name_key)s
+ WHERE (c.channel_config = %(config)s OR lower(c.name) = %(name_key)s)
+   AND c.scope <> 'attention'
  ORDER BY (c.channel_config = %(config)s) IS TRUE DESC, c.channel_config
  LIMIT 1
 """

@@ -15,17 +15,28 @@ Inputs:
   ("base_yield": stake-time; "attention_bonus": a second reward stream, added later without
   changing this code);
 * `add_closed(partition, offset, record)`: an EpochClosed marker: every epoch <= its `epoch`
-  is closed for every channel of the partition.
+  is closed for every channel of the partition; its `closed_at_time` is the block time that
+  closed it;
+* `add_attention_closed(partition, offset, record)`: an AttentionClosed marker: every
+  attention epoch starting <= its `epoch` is closed on the partition.
 
 Steps:
 
-1. A root is pending under its epoch. A root already applied or pending (same root account
-   and root_seq: the fold may write a root twice after a crash) is skipped; a root of an epoch
-   already combined is refused (`late_root`).
-2. Epoch e is complete once every one of the P partitions has a marker >= e. Complete epochs
-   that have pending roots are combined in increasing order, one global root each; an epoch
-   without a new root gives no global root (nothing changed).
-3. Combining e takes every pending root of an epoch <= e, in (root account, root_seq) order.
+1. A root is pending under its epoch (a chain epoch; an attention root under its attention
+   epoch, apart). A root already applied or pending (same root account and root_seq: the fold
+   may write a root twice after a crash) is skipped; a root of an epoch already combined is
+   refused (`late_root`).
+2. Chain epoch e is complete once every one of the P partitions has a marker >= e. Complete
+   epochs are taken in increasing order. With attention on (`CombineConfig.attention_epoch_
+   seconds`), e's end time T(e) is the smallest `closed_at_time` of the P markers that closed
+   it (unknown if one is null), and e takes exactly the attention epochs that ended at or
+   before T(e): every attention root with s + L <= T(e), i.e. s <= A(e) = floor(T(e)/L)·L - L.
+   e waits until every partition has closed attention epoch A(e), so which attention roots a
+   global root holds never depends on how the two topics interleave; an unknown T(e) takes
+   none (they wait for a later e). An epoch that takes no new root gives no global root
+   (nothing changed).
+3. Combining e takes every pending chain root of an epoch <= e and the attention roots of step
+   2, in (root account, root_seq) order.
    A cumulative root (cumulative-v2) adds, per wallet, its total minus the channel's previous
    root's total (0 before the first); an epoch root (ring-v0) adds its amounts.
 4. Guards, before anything changes: each root's leaves sum to the total it declares, and the
@@ -45,11 +56,13 @@ offsets where reading continues; both are functions of the log, not of read timi
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any, Literal
 
 from solders.pubkey import Pubkey
@@ -94,13 +107,25 @@ class CombineConfig:
     partitions: int
     first_root_seq: int = 1
     global_protocol: GlobalProtocolSeeds = "singleton"
+    #: L of the attention epochs whose roots feed attention_bonus; None: attention is off (no
+    #: waiting for attention markers; attention roots are skipped).
+    attention_epoch_seconds: int | None = None
 
     def __post_init__(self) -> None:
         get_global_format(self.format_name)  # raises UnknownClaimFormatError
         if self.partitions < 1:
             raise CoreError(f"partitions must be >= 1 (got {self.partitions})")
+        if self.attention_epoch_seconds is not None and self.attention_epoch_seconds < 1:
+            raise CoreError(
+                f"attention_epoch_seconds must be >= 1 (got {self.attention_epoch_seconds})"
+            )
         if not 1 <= self.first_root_seq <= U64_MAX:
             raise CoreError(f"first_root_seq must be in 1..{U64_MAX} (got {self.first_root_seq})")
+
+    @property
+    def attention_on(self) -> bool:
+        """Whether attention roots feed attention_bonus (and global roots wait for them)."""
+        return self.attention_epoch_seconds is not None
 
     def scope(self, root_seq: int, epoch: int) -> TreeScope:
         return TreeScope(
@@ -195,18 +220,23 @@ class GlobalRefusal:
 
 
 _RECORD40 = struct.Struct("<32sQ")
-_RECORD44 = struct.Struct("<32sIQ")
 _RECORD48 = struct.Struct("<32sQQ")
 
 
-def _entries(format_name: str, dataset: bytes) -> Iterator[tuple[bytes, int]]:
-    """(wallet, amount) of a channel root's dataset (the LeafChunk entries' layout)."""
+def _amounts(format_name: str, dataset: bytes) -> dict[bytes, int]:
+    """wallet -> amount of a channel root's dataset (the LeafChunk entries' layout); a wallet
+    with several leaves (ring-v0-legacy: one per user) gets their sum."""
     layout = get_claim_format(format_name).layout
+    if layout.bonus_offset is not None:
+        raise CoreError(f"a channel root cannot be in format {format_name!r}")
     if layout.record_size == _RECORD40.size:
-        return iter(_RECORD40.iter_unpack(dataset))
-    if layout.record_size == _RECORD44.size:
-        return ((w, a) for w, _, a in _RECORD44.iter_unpack(dataset))
-    raise CoreError(f"a channel root cannot be in format {format_name!r}")
+        return dict(_RECORD40.iter_unpack(dataset))
+    before, after = layout.amount_offset - 32, layout.record_size - layout.amount_offset - 8
+    record = struct.Struct(f"<32s{before}xQ{after}x")
+    out: dict[bytes, int] = {}
+    for wallet, amount in record.iter_unpack(dataset):
+        out[wallet] = out.get(wallet, 0) + amount
+    return out
 
 
 def decode_parts(format_name: str, dataset: bytes) -> dict[bytes, list[int]]:
@@ -261,7 +291,7 @@ class CombinerState:
                         f"the dataset of {s['channel']!r} root_seq {s['root_seq']} (partition "
                         f"{s['partition']}, offset {s['offset']}) is needed to continue"
                     )
-                totals = dict(_entries(s["format"], data))
+                totals = _amounts(s["format"], data)
             sources[s["channel_config"]] = _Source(
                 part=s["part"],
                 channel=s["channel"],
@@ -289,16 +319,25 @@ class CombinerState:
         )
 
 
+_MARKER_EPOCH = itemgetter(1)
+
+
 @dataclass
 class _Partition:
     """Per partition: the markers and root headers seen since the last global root."""
 
     #: the highest closed epoch seen (-1: none).
     closed: int = -1
-    #: (offset, epoch) of each marker, in offset order.
-    markers: list[tuple[int, int, int]] = field(default_factory=list)
+    #: (offset, epoch, closed_at_slot, closed_at_time) of each marker, in offset order.
+    markers: list[tuple[int, int, int, int | None]] = field(default_factory=list)
     #: (offset, epoch) of each root header taken as pending, in offset order.
     headers: list[tuple[int, int]] = field(default_factory=list)
+    #: the highest closed attention epoch seen (None: none).
+    attention_closed: int | None = None
+    #: (offset, attention epoch) of each AttentionClosed marker, in offset order.
+    attention_markers: list[tuple[int, int]] = field(default_factory=list)
+    #: (offset, attention epoch) of each attention root header taken as pending.
+    attention_headers: list[tuple[int, int]] = field(default_factory=list)
 
 
 class GlobalCombiner:
@@ -317,6 +356,12 @@ class GlobalCombiner:
                 p.closed = self.state.last_epoch
         #: epoch -> root account -> root_seq -> the pending root.
         self._pending: dict[int, dict[str, dict[int, _Source]]] = defaultdict(dict)
+        #: attention epoch -> root account -> root_seq -> the pending attention root.
+        self._attention: dict[int, dict[str, dict[int, _Source]]] = defaultdict(dict)
+        #: the highest attention epoch taken in (None: none since this instance started).
+        self._attention_through: int | None = None
+        #: partitions whose attention markers hold the next complete epoch back.
+        self._attention_waiting: list[int] = []
         #: what the inputs skipped, by reason (for metrics).
         self.skipped: dict[str, int] = defaultdict(int)
         #: the highest epoch combined or refused; roots of the refused epochs.
@@ -344,22 +389,34 @@ class GlobalCombiner:
             int(record["root_seq"]),
             int(record["epoch"]),
         )
+        attention = part == "attention_bonus"
+        if attention and self.config.attention_epoch_seconds is None:
+            self.skipped["attention_off"] += 1
+            return []
+        pending = self._attention if attention else self._pending
         applied = self.state.sources.get(account)
         if (
             (applied is not None and root_seq <= applied.root_seq)
             or (account, root_seq) in self._refused
-            or any(root_seq in by_account.get(account, {}) for by_account in self._pending.values())
+            or any(root_seq in by_account.get(account, {}) for by_account in pending.values())
         ):
             self.skipped["duplicate_root"] += 1
             return []
-        if epoch <= self._done_through:
+        if attention and self._attention_through is not None and epoch <= self._attention_through:
+            detail = (
+                f"{record['channel']!r} attention root_seq {root_seq} is for attention epoch "
+                f"{epoch}, but attention epochs up to {self._attention_through} are combined "
+                "already"
+            )
+            return [GlobalRefusal("late_root", f"global root: {detail}", self._done_through)]
+        if not attention and epoch <= self._done_through:
             detail = (
                 f"{record['channel']!r} root_seq {root_seq} is for epoch {epoch}, but epochs up "
                 f"to {self._done_through} are combined already"
             )
             return [GlobalRefusal("late_root", f"global root of epoch {epoch}: {detail}", epoch)]
         fmt = get_claim_format(str(record["format"]))
-        entries = dict(_entries(fmt.name, dataset))
+        entries = _amounts(fmt.name, dataset)
         cumulative = fmt.amount_basis == "cumulative"
         source = _Source(
             part=part,
@@ -376,8 +433,11 @@ class GlobalCombiner:
             totals=entries if cumulative else {},
             amounts={} if cumulative else entries,
         )
-        self._pending[epoch].setdefault(account, {})[root_seq] = source
-        self._partition(partition).headers.append((offset, epoch))
+        pending[epoch].setdefault(account, {})[root_seq] = source
+        if attention:
+            self._partition(partition).attention_headers.append((offset, epoch))
+        else:
+            self._partition(partition).headers.append((offset, epoch))
         return []
 
     def add_closed(
@@ -386,10 +446,32 @@ class GlobalCombiner:
         """Take one EpochClosed marker (step 2); returns the global roots it completes."""
         state = self._partition(partition)
         epoch = int(record["epoch"])
-        state.markers.append((offset, epoch, int(record["closed_at_slot"])))
+        closed_at = record.get("closed_at_time")
+        state.markers.append(
+            (
+                offset,
+                epoch,
+                int(record["closed_at_slot"]),
+                None if closed_at is None else int(closed_at),
+            )
+        )
         if epoch <= state.closed:
             return []
         state.closed = epoch
+        return self._combine_complete()
+
+    def add_attention_closed(
+        self, partition: int, offset: int, record: Mapping[str, Any]
+    ) -> list[GlobalOutput | GlobalRefusal]:
+        """Take one AttentionClosed marker (step 2); returns the global roots it completes."""
+        state = self._partition(partition)
+        epoch = int(record["epoch"])
+        state.attention_markers.append((offset, epoch))
+        if state.attention_closed is not None and epoch <= state.attention_closed:
+            return []
+        state.attention_closed = epoch
+        if self.config.attention_epoch_seconds is None:
+            return []
         return self._combine_complete()
 
     def _partition(self, partition: int) -> _Partition:
@@ -406,32 +488,104 @@ class GlobalCombiner:
 
     @property
     def waiting_partitions(self) -> list[int]:
-        """The partitions holding back the next pending epoch (for metrics and alerts)."""
+        """The partitions holding back the next pending epoch (for metrics and alerts): their
+        chain markers, or their attention markers."""
+        if self._attention_waiting:
+            return list(self._attention_waiting)
         if not self._pending:
             return []
         nxt = min(self._pending)
         return sorted(n for n, p in self._partitions.items() if p.closed < nxt)
 
     @property
+    def attention_waiting_partitions(self) -> list[int]:
+        """The partitions whose attention markers hold the next complete epoch back."""
+        return list(self._attention_waiting)
+
+    @property
     def pending_epochs(self) -> list[int]:
         return sorted(self._pending)
 
+    @property
+    def pending_attention_epochs(self) -> list[int]:
+        return sorted(self._attention)
+
     # -- combining ------------------------------------------------------------------------
 
+    def end_time(self, epoch: int) -> int | None:
+        """T(e): the smallest `closed_at_time` of the markers that closed `epoch` on each
+        partition (step 2); None while a partition has not closed it or one is unknown."""
+        times: list[int] = []
+        for p in self._partitions.values():
+            # a partition's markers come in offset order, their epochs never decrease
+            at = bisect.bisect_left(p.markers, epoch, key=_MARKER_EPOCH)
+            time = p.markers[at][3] if at < len(p.markers) else None
+            if time is None:
+                return None
+            times.append(time)
+        return min(times)
+
+    def attention_through(self, epoch: int) -> int | None:
+        """A(e): the start of the last attention epoch that ended at or before T(e) (None: the
+        chain epoch takes no attention epoch)."""
+        length = self.config.attention_epoch_seconds
+        end = self.end_time(epoch)
+        if length is None or end is None:
+            return None
+        return end // length * length - length
+
     def _combine_complete(self) -> list[GlobalOutput | GlobalRefusal]:
+        """Step 2: every complete chain epoch, in order, each with its attention epochs."""
         out: list[GlobalOutput | GlobalRefusal] = []
         through = self.complete_through
-        for epoch in sorted(e for e in self._pending if e <= through):
-            roots = self._pending.pop(epoch)
-            ordered = [roots[a][s] for a in sorted(roots) for s in sorted(roots[a])]
-            result = self._combine(epoch, ordered)
+        self._attention_waiting = []
+        epoch = self._done_through + 1
+        attention_on = self.config.attention_epoch_seconds is not None
+        while epoch <= through:
+            if not self._pending and not attention_on:
+                self._done_through = through  # nothing pending: pass the idle epochs at once
+                break
+            limit = self.attention_through(epoch)
+            if limit is not None:
+                behind = [
+                    n
+                    for n, p in sorted(self._partitions.items())
+                    if p.attention_closed is None or p.attention_closed < limit
+                ]
+                if behind:
+                    self._attention_waiting = behind
+                    break
+            roots = self._pending.pop(epoch, {})
+            taken: dict[str, dict[int, _Source]] = {a: dict(r) for a, r in roots.items()}
+            if limit is not None:
+                for start in sorted(s for s in self._attention if s <= limit):
+                    for account, by_seq in self._attention.pop(start).items():
+                        taken.setdefault(account, {}).update(by_seq)
+                self._attention_through = max(limit, self._attention_through or limit)
+            if taken:
+                ordered = [taken[a][s] for a in sorted(taken) for s in sorted(taken[a])]
+                result = self._combine(epoch, ordered, limit)
+                if isinstance(result, GlobalRefusal):
+                    self._refused.update((r.channel_config, r.root_seq) for r in ordered)
+                out.append(result)
             self._done_through = epoch
-            if isinstance(result, GlobalRefusal):
-                self._refused.update((r.channel_config, r.root_seq) for r in ordered)
-            out.append(result)
+            epoch += 1
+        for p in self._partitions.values():
+            self._prune(p)
         return out
 
-    def _combine(self, epoch: int, roots: Sequence[_Source]) -> GlobalOutput | GlobalRefusal:
+    def _prune(self, p: _Partition) -> None:
+        """Forget the markers no later epoch reads: chain markers of epochs passed already,
+        and attention markers before the last one ahead of the remaining chain markers."""
+        p.markers = [m for m in p.markers if m[1] > self._done_through]
+        first = p.markers[0][0] if p.markers else None
+        before = [m for m in p.attention_markers if first is None or m[0] < first]
+        if len(before) > 1:
+            p.attention_markers = p.attention_markers[len(before) - 1 :]
+
+    def _combine(
+        self, epoch: int, roots: Sequence[_Source], attention_limit: int | None
+    ) -> GlobalOutput | GlobalRefusal:
         """Steps 3-5 for one complete epoch."""
         state = self.state
         additions: dict[bytes, list[int]] = defaultdict(lambda: [0, 0])
@@ -506,19 +660,19 @@ class GlobalCombiner:
                 entry[1] += bonus
         state.sources = taken
         state.total += added
-        return self._emit(epoch, emission, roots)
+        return self._emit(epoch, emission, attention_limit)
 
     def _refuse(self, reason: str, detail: str, epoch: int) -> GlobalRefusal:
         return GlobalRefusal(reason, f"global root of epoch {epoch}: {detail}", epoch)
 
-    def _emit(self, epoch: int, emission: int, roots: Sequence[_Source]) -> GlobalOutput:
+    def _emit(self, epoch: int, emission: int, attention_limit: int | None) -> GlobalOutput:
         state = self.state
         root_seq = state.next_root_seq
         scope = self.config.scope(root_seq, epoch)
         tree = self._format.build_from_parts(scope, state.parts)
         base_total = sum(tree.base_amounts)
         bonus_total = sum(tree.bonus_amounts)
-        resume, closed_at = self._resume(epoch)
+        resume, closed_at = self._resume(epoch, attention_limit)
         chunks = leaf_chunks(tree, self._key, root_seq)
         record = {
             "channel_config": self._key,
@@ -543,10 +697,12 @@ class GlobalCombiner:
         state.last_epoch = epoch
         return GlobalOutput(self._key.encode(), record, chunks, tree)
 
-    def _resume(self, epoch: int) -> tuple[list[dict[str, int]], int]:
+    def _resume(self, epoch: int, attention_limit: int | None) -> tuple[list[dict[str, int]], int]:
         """Per partition, where reading continues after the global root of `epoch`, from the
-        log's content alone: the first root header of a later epoch before the marker that
-        closed `epoch`, else the record after that marker. Also the markers' highest slot."""
+        log's content alone: the first root header of a later epoch (or of an attention epoch
+        after `attention_limit`) before the marker that closed `epoch`, or the last
+        AttentionClosed before that marker (so a restart knows how far attention is closed),
+        else the record after that marker. Also the markers' highest slot."""
         resume = []
         closed_at = 0
         for number in sorted(self._partitions):
@@ -554,9 +710,16 @@ class GlobalCombiner:
             marker = next((m for m in p.markers if m[1] >= epoch), None)
             if marker is None:
                 raise CoreError(f"partition {number} closed epoch {epoch} without a marker")
-            marker_offset, _, slot = marker
+            marker_offset, _, slot, _ = marker
             first = marker_offset + 1
             later = [o for o, e in p.headers if e > epoch and o < marker_offset]
+            taken = -1 if attention_limit is None else attention_limit
+            later += [o for o, s in p.attention_headers if s > taken and o < marker_offset]
+            attention = [o for o, _ in p.attention_markers if o < marker_offset]
+            if attention:
+                later.append(attention[-1])
+                p.attention_markers = [m for m in p.attention_markers if m[0] >= attention[-1]]
+            p.attention_headers = [h for h in p.attention_headers if h[1] > taken]
             if later:
                 first = min(later)
             closed_at = max(closed_at, slot)

@@ -13,6 +13,7 @@ __all__ = [
     "BorshEncodeError",
     "ClaimIdTooLongError",
     "CoreError",
+    "DuplicateClaimIdError",
     "DuplicateWalletError",
     "EventDecodeError",
     "InvalidAmountError",
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidWalletError",
     "LeafIndexError",
     "MalformedLevelsError",
+    "MissingClaimIdError",
     "NoChannelError",
     "ProgramLogError",
     "TooManyClaimsError",
@@ -131,3 +133,11 @@ class TooManyClaimsError(CoreError, ValueError):
 
 class ClaimIdTooLongError(CoreError, ValueError):
     """Raised when a ring-v0 claim id is longer than the program's 64-byte limit."""
+
+
+class DuplicateClaimIdError(InvalidClaimInputError):
+    """Raised when a claim id appears twice in one tree with a claim id per leaf."""
+
+
+class MissingClaimIdError(CoreError, ValueError):
+    """Raised when a leaf of a format with one claim id per leaf is asked for without one."""

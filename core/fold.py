@@ -26,7 +26,8 @@ second open of an open position, an undecodable event, an event outside its batc
 in the wrong partition is rejected. A close of an unknown position is skipped (counted).
 
 When the partition's open epoch advances, the result also carries `EpochClosed` (every epoch
-before the new open one is closed for every channel of the partition, idle ones included):
+before the new open one is closed for every channel of the partition, idle ones included,
+and the closing batch's `last_block_time`, which the combiner needs for attention):
 the fold writes it after the record's roots, so a reader of aop.epoch.roots (the combiner)
 learns an epoch is closed from the log, never from a root that did not come.
 
@@ -43,6 +44,8 @@ from itertools import repeat
 from operator import add
 from typing import Any
 
+from aop.core.attention.fold import AttentionFold
+from aop.core.attention.state import MemoryAttentionStore
 from aop.core.claims import TreeScope, get_claim_format
 from aop.core.errors import (
     ClaimIdTooLongError,
@@ -53,7 +56,7 @@ from aop.core.errors import (
 )
 from aop.core.events import UnknownEvent, decode_event
 from aop.core.fold_config import ChannelSpec, FoldConfig
-from aop.core.fold_output import BatchResult, EpochClosed, Rejection, RootOutput, leaf_chunks
+from aop.core.fold_output import BatchResult, EpochClosed, RootOutput, leaf_chunks
 from aop.core.fold_state import (
     CLAIMED,
     FIRST_SEEN,
@@ -174,7 +177,8 @@ class PartitionFold:
             store.put_channel(config, ChannelMeta(root_seq, rate, weight))
         store.put_partition_meta(PartitionMeta(offset, last, epoch, first_offset))
         if epoch > meta.open_epoch:
-            result.closed = EpochClosed(self.partition, epoch - 1, last, offset)
+            closed_at = batch.get("last_block_time")
+            result.closed = EpochClosed(self.partition, epoch - 1, last, offset, closed_at)
         return result
 
     def reject_record(
@@ -497,24 +501,26 @@ class PartitionFold:
         event_id: str | None,
         payload: bytes,
     ) -> None:
-        source = f"{self.config.source_topic}/{self.partition}/{offset}"
-        if event_id is not None:
-            source = f"{source}#{event_id}"
-        result.rejections.append(Rejection(reason, detail, source, payload))
-        result.counts[f"rejected_{reason}"] += 1
+        """A dead letter of the record at `offset` (always `result`'s)."""
+        result.reject(self.config.source_topic, reason, detail, event_id, payload)
 
 
 class ReferenceFold:
     """The fold over in-memory stores, fed one record at a time (replay, tests, the oracle).
 
-    Records of one partition must be fed in log order; partitions may interleave freely.
+    Records of one partition of one topic must be fed in log order; partitions, and the two
+    topics (SlotBatches of aop.chain.events, SignalBatches of aop.attention.signals, whose
+    state is kept apart), may interleave freely.
     """
 
     def __init__(self, config: FoldConfig) -> None:
         self.config = config
         #: the state of each partition seen so far.
         self.stores: dict[int, MemoryFoldStore] = {}
+        #: the attention state of each partition of the signals topic seen so far.
+        self.attention_stores: dict[int, MemoryAttentionStore] = {}
         self._folds: dict[int, PartitionFold] = {}
+        self._attention_folds: dict[int, AttentionFold] = {}
 
     def feed(self, partition: int, offset: int, batch: Mapping[str, Any]) -> BatchResult:
         """Fold the SlotBatch (an Avro-decoded dict) at (`partition`, `offset`).
@@ -538,6 +544,34 @@ class ReferenceFold:
         """`feed` each (partition, offset, SlotBatch) in turn, yielding each result."""
         for partition, offset, batch in records:
             yield self.feed(partition, offset, batch)
+
+    def feed_signals(self, partition: int, offset: int, batch: Mapping[str, Any]) -> BatchResult:
+        """Fold the SignalBatch (an Avro-decoded dict) at (`partition`, `offset`) of the
+        signals topic.
+
+        Raises:
+            FoldInvariantError: the configuration has no attention side.
+        """
+        return self._attention(partition).apply(self.attention_stores[partition], offset, batch)
+
+    def feed_undecodable_signals(
+        self, partition: int, offset: int, payload: bytes, detail: str
+    ) -> BatchResult:
+        """Account for the record at (`partition`, `offset`) of the signals topic that is not
+        a SignalBatch."""
+        return self._attention(partition).reject_record(
+            self.attention_stores[partition], offset, "undecodable_batch", detail, payload
+        )
+
+    def _attention(self, partition: int) -> AttentionFold:
+        fold = self._attention_folds.get(partition)
+        if fold is None:
+            if self.config.attention is None:
+                raise FoldInvariantError("this fold has no attention configuration")
+            fold = AttentionFold(self.config.attention, partition)
+            self._attention_folds[partition] = fold
+            self.attention_stores[partition] = MemoryAttentionStore()
+        return fold
 
     def _fold(self, partition: int) -> PartitionFold:
         fold = self._folds.get(partition)

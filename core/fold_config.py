@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
+from aop.core.attention.config import AttentionConfig
 from aop.core.claims import get_claim_format
 from aop.core.epoch import EpochClock
 from aop.core.pda import channel_config_address
@@ -46,6 +47,8 @@ class FoldConfig:
     channels: tuple[ChannelSpec, ...]
     #: named in dead letters' `source`.
     source_topic: str = DEFAULT_SOURCE_TOPIC
+    #: the attention side (signals of aop.attention.signals), None where it is off.
+    attention: AttentionConfig | None = None
 
     @classmethod
     def create(
@@ -61,6 +64,7 @@ class FoldConfig:
         claim_format_for: Callable[[str], str] = lambda _: "cumulative-v2",
         first_root_seq_for: Callable[[str], int] = lambda _: 1,
         source_topic: str = DEFAULT_SOURCE_TOPIC,
+        attention: AttentionConfig | None = None,
     ) -> FoldConfig:
         """Derive each channel's config PDA and partition from its name.
 
@@ -98,6 +102,7 @@ class FoldConfig:
             partitions=partitions,
             channels=tuple(sorted(specs.values(), key=lambda s: s.config)),
             source_topic=source_topic,
+            attention=attention,
         )
 
     def channels_of(self, partition: int) -> tuple[ChannelSpec, ...]:

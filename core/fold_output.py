@@ -10,6 +10,7 @@ from aop.core.claims import ClaimTree
 
 __all__ = [
     "LEAF_CHUNK_ENTRIES",
+    "AttentionClosed",
     "BatchResult",
     "EpochClosed",
     "Rejection",
@@ -23,10 +24,12 @@ LEAF_CHUNK_ENTRIES = 16384
 
 @dataclass(frozen=True)
 class RootOutput:
-    """One root for `aop.epoch.roots`: the EpochRoot record, then its LeafChunk records.
+    """One root for `aop.epoch.roots`: the EpochRoot (or AttentionRoot) record, then its
+    LeafChunk records.
 
-    Records are Avro-ready dicts (schemas/avro/EpochRoot.avsc, LeafChunk.avsc); `key` is the
-    record key and `partition` the roots partition (= the source partition).
+    Records are Avro-ready dicts (schemas/avro/EpochRoot.avsc, AttentionRoot.avsc,
+    LeafChunk.avsc); `key` is the record key and `partition` the roots partition (= the
+    source partition).
     """
 
     partition: int
@@ -37,6 +40,8 @@ class RootOutput:
     tree: ClaimTree = field(repr=False, compare=False)
     #: time spent building the tree (informational; not part of the records).
     build_seconds: float = field(default=0.0, compare=False)
+    #: the header's record type: "EpochRoot" (stake-time) or "AttentionRoot".
+    record_type: str = "EpochRoot"
 
     @property
     def channel(self) -> str:
@@ -83,6 +88,9 @@ class EpochClosed:
     epoch: int
     closed_at_slot: int
     source_offset: int
+    #: the closing SlotBatch's `last_block_time` (unix seconds; None: unknown).
+    closed_at_time: int | None = None
+    record_type = "EpochClosed"
 
     @property
     def key(self) -> bytes:
@@ -97,12 +105,45 @@ class EpochClosed:
             "epoch": self.epoch,
             "closed_at_slot": self.closed_at_slot,
             "source_offset": self.source_offset,
+            "closed_at_time": self.closed_at_time,
+        }
+
+
+@dataclass(frozen=True)
+class AttentionClosed:
+    """Every attention epoch starting at or before `epoch` is closed for every channel of
+    `partition` (schemas/avro/AttentionClosed.avsc): the fold writes it to the same partition
+    of aop.epoch.roots after the attention roots of the aop.attention.signals record at
+    `source_offset`, whose watermark `watermark_ms` closed them."""
+
+    partition: int
+    #: unix seconds: the start of the newest closed attention epoch.
+    epoch: int
+    epoch_seconds: int
+    watermark_ms: int
+    source_offset: int
+    record_type = "AttentionClosed"
+
+    @property
+    def key(self) -> bytes:
+        """The record key: `attention:<n>`."""
+        return f"attention:{self.partition}".encode()
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The AttentionClosed Avro value."""
+        return {
+            "partition": self.partition,
+            "epoch": self.epoch,
+            "epoch_seconds": self.epoch_seconds,
+            "watermark_ms": self.watermark_ms,
+            "source_offset": self.source_offset,
         }
 
 
 @dataclass
 class BatchResult:
-    """What folding one SlotBatch record produced."""
+    """What folding one SlotBatch (or SignalBatch) record produced."""
 
     partition: int
     offset: int
@@ -116,6 +157,19 @@ class BatchResult:
     closed_epochs: list[int] = field(default_factory=list)
     #: set when the partition's open epoch advanced: the marker written after `roots`.
     closed: EpochClosed | None = None
+    #: a SignalBatch's: set when the partition's open attention epoch advanced.
+    attention_closed: AttentionClosed | None = None
+
+    def reject(
+        self, topic: str, reason: str, detail: str, item_id: str | None, payload: bytes
+    ) -> None:
+        """Add a Rejection of this record (or of its item `item_id`), counted as
+        `rejected_<reason>`; its source is `<topic>/<partition>/<offset>[#<item id>]`."""
+        source = f"{topic}/{self.partition}/{self.offset}"
+        if item_id is not None:
+            source = f"{source}#{item_id}"
+        self.rejections.append(Rejection(reason, detail, source, payload))
+        self.counts[f"rejected_{reason}"] += 1
 
 
 def leaf_chunks(tree: ClaimTree, key: str, root_seq: int) -> tuple[dict[str, Any], ...]:

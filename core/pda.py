@@ -19,6 +19,7 @@ __all__ = [
     "GlobalProtocolSeeds",
     "Pda",
     "associated_token_address",
+    "attention_root_key",
     "channel_config_address",
     "channel_state_address",
     "claim_state_address",
@@ -47,6 +48,19 @@ class Pda(NamedTuple):
 def _find(program_id: Pubkey, *seeds: bytes) -> Pda:
     address, bump = Pubkey.find_program_address(list(seeds), program_id)
     return Pda(address, bump)
+
+
+def attention_root_key(*, program_id: Pubkey, mint: Pubkey, channel: str) -> Pda:
+    """The key of a channel's attention roots: seeds ["aop_attention", mint, subject_id].
+
+    Not an account of the program (no instruction creates or reads it): an address derived
+    like one, so attention roots have a root account of their own on `aop.epoch.roots` and in
+    the projections, apart from the channel's stake-time roots (`docs/attention.md`).
+
+    Raises:
+        InvalidChannelNameError: `channel` is not 1-64 ASCII characters.
+    """
+    return _find(program_id, b"aop_attention", bytes(mint), subject_id(channel))
 
 
 def protocol_state_address(*, program_id: Pubkey, mint: Pubkey) -> Pda:

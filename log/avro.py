@@ -8,6 +8,12 @@ Two framings, and readers accept both:
   Redpanda Console shows readable records): `00` + 4-byte big-endian schema id + body. Subjects
   follow the TopicRecordNameStrategy, `<topic>-<record full name>`, because one topic carries
   several record types (EpochRoot and LeafChunk share `aop.epoch.roots`).
+
+Schema evolution. A record type whose schema changed keeps each earlier version in
+`schemas/avro/previous/<Name>.<n>.avsc` (`PREVIOUS_VERSIONS`). A record written with an
+earlier version (its fingerprint, or its registry schema) is read with that version and
+resolved into the current one (Avro schema resolution: an added field takes its default), so
+old logs still decode; only fields with defaults may be added.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from aop.runtime.settings import Settings
 
 __all__ = [
+    "PREVIOUS_VERSIONS",
     "RECORD_TYPES",
     "SCHEMA_DIR",
     "AvroCodec",
@@ -50,12 +57,17 @@ RECORD_TYPES = (
     "SignalBatch",
     "InputRange",
     "EpochRoot",
+    "AttentionRoot",
     "LeafChunk",
     "EpochClosed",
+    "AttentionClosed",
     "GlobalRoot",
     "SettlementResult",
     "DeadLetter",
 )
+#: earlier versions of a record type's schema, oldest first (`previous/<Name>.<n>.avsc`):
+#: SlotBatch 1 had no `last_block_time`, EpochClosed 1 no `closed_at_time`.
+PREVIOUS_VERSIONS: dict[str, tuple[int, ...]] = {"SlotBatch": (1,), "EpochClosed": (1,)}
 _SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 _CONFLUENT_MAGIC = 0
 
@@ -65,7 +77,9 @@ class AvroDecodeError(AopError, ValueError):
 
 
 class _Schema:
-    def __init__(self, name: str, parsed: Any, canonical: str, standalone: str) -> None:
+    def __init__(
+        self, name: str, parsed: Any, canonical: str, standalone: str, current: Any = None
+    ) -> None:
         self.name = name
         self.parsed = parsed
         self.canonical = canonical
@@ -73,6 +87,8 @@ class _Schema:
         #: what a registry stores (it cannot resolve names defined in our other files).
         self.standalone = standalone
         self.fingerprint = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        #: for an earlier version: the current schema its records are resolved into.
+        self.current = current
 
 
 _NAMED_KINDS = ("record", "enum", "fixed")
@@ -113,12 +129,22 @@ def _inline_first_use(node: Any, definitions: dict[str, Any], seen: set[str]) ->
     return out
 
 
+def _standalone(canonical: str, definitions: dict[str, Any]) -> str:
+    standalone = _inline_first_use(json.loads(canonical), definitions, set())
+    return str(to_parsing_canonical_form(fastavro.parse_schema(standalone)))
+
+
 @cache
 def _schemas() -> dict[str, _Schema]:
     named: dict[str, Any] = {}
     parsed_by_name: dict[str, tuple[Any, str]] = {}
     definitions: dict[str, Any] = {}
+    previous: list[tuple[str, Any, str]] = []
     for name in RECORD_TYPES:
+        for version in PREVIOUS_VERSIONS.get(name, ()):
+            old = json.loads((SCHEMA_DIR / "previous" / f"{name}.{version}.avsc").read_text())
+            parsed_old = fastavro.parse_schema(old, named_schemas=dict(named))
+            previous.append((name, parsed_old, to_parsing_canonical_form(parsed_old)))
         raw = json.loads((SCHEMA_DIR / f"{name}.avsc").read_text())
         parsed = fastavro.parse_schema(raw, named_schemas=named)
         canonical = to_parsing_canonical_form(parsed)
@@ -126,9 +152,11 @@ def _schemas() -> dict[str, _Schema]:
         parsed_by_name[name] = (parsed, canonical)
     out: dict[str, _Schema] = {}
     for name, (parsed, canonical) in parsed_by_name.items():
-        standalone = _inline_first_use(json.loads(canonical), definitions, set())
-        text = to_parsing_canonical_form(fastavro.parse_schema(standalone))
-        out[name] = _Schema(name, parsed, canonical, text)
+        out[name] = _Schema(name, parsed, canonical, _standalone(canonical, definitions))
+    for index, (name, parsed_old, canonical) in enumerate(previous):
+        key = f"{name}#{index}"  # not a record type name: never chosen by `encode`
+        text = _standalone(canonical, definitions)
+        out[key] = _Schema(name, parsed_old, canonical, text, current=out[name].parsed)
     return out
 
 
@@ -186,7 +214,9 @@ class AvroCodec:
         """
         schema, body_at = self._schema_of(data)
         try:
-            value = fastavro.schemaless_reader(io.BytesIO(data[body_at:]), schema.parsed, None)
+            value = fastavro.schemaless_reader(
+                io.BytesIO(data[body_at:]), schema.parsed, schema.current
+            )
         except Exception as exc:  # fastavro raises assorted errors on garbage
             raise AvroDecodeError(f"{schema.name} body does not parse: {exc}") from exc
         if not isinstance(value, dict):

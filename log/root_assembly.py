@@ -1,10 +1,10 @@
 """Assembles a root record with its LeafChunks, per partition of a roots topic (no I/O).
 
-A root on the log is a header record, EpochRoot (aop.epoch.roots, the fold's) or GlobalRoot
-(aop.global.roots, the combiner's), then its LeafChunks (same key, same partition). Both
-headers name the root account `channel_config` and carry `root_seq`, `format` and
-`chunk_count`. EpochClosed markers (aop.epoch.roots) are not part of any root: `add` returns
-nothing for them; their reader (the combiner) handles them itself.
+A root on the log is a header record, EpochRoot or AttentionRoot (aop.epoch.roots, the
+fold's) or GlobalRoot (aop.global.roots, the combiner's), then its LeafChunks (same key, same
+partition). The headers name the root account `channel_config` and carry `root_seq`, `format`
+and `chunk_count`. EpochClosed and AttentionClosed markers (aop.epoch.roots) are not part of
+any root: `add` returns nothing for them; their reader (the combiner) handles them itself.
 
 The fold may write the same records again after a crash, so the assembler accepts:
 
@@ -24,23 +24,26 @@ from typing import Any
 
 from aop.core.claims import RECORD_SIZES
 
-__all__ = ["ROOT_HEADERS", "CompleteRoot", "RejectedRecord", "RootAssembler"]
+__all__ = ["MARKERS", "ROOT_HEADERS", "CompleteRoot", "RejectedRecord", "RootAssembler"]
 
 Key = tuple[str, int]
 #: the record types that open a root (its LeafChunks follow).
-ROOT_HEADERS = frozenset({"EpochRoot", "GlobalRoot"})
+ROOT_HEADERS = frozenset({"EpochRoot", "AttentionRoot", "GlobalRoot"})
+#: the markers of aop.epoch.roots (no rows of their own).
+MARKERS = frozenset({"EpochClosed", "AttentionClosed"})
 
 
 @dataclass(frozen=True, eq=False)
 class CompleteRoot:
-    """A root record (EpochRoot or GlobalRoot) and all its chunks' entries (chunk_index
-    order), ready to verify."""
+    """A root record (EpochRoot, AttentionRoot or GlobalRoot) and all its chunks' entries
+    (chunk_index order), ready to verify."""
 
     partition: int
     offset: int
     record: Mapping[str, Any]
     chunks: list[bytes]
     payload: bytes
+    record_type: str = "EpochRoot"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class _Assembly:
     offset: int
     record: Mapping[str, Any]
     payload: bytes
+    record_type: str
     chunks: dict[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -78,11 +82,11 @@ class RootAssembler:
     ) -> list[CompleteRoot | RejectedRecord]:
         """Take one decoded record of aop.epoch.roots."""
         pending = self._pending.setdefault(partition, {})
-        if record_type == "EpochClosed":
+        if record_type in MARKERS:
             return []
         if record_type in ROOT_HEADERS:
             key = (str(value["channel_config"]), int(value["root_seq"]))
-            pending[key] = _Assembly(offset, value, payload)
+            pending[key] = _Assembly(offset, value, payload, record_type)
             return self._maybe_complete(partition, key)
         if record_type != "LeafChunk":
             return [
@@ -90,8 +94,8 @@ class RootAssembler:
                     partition,
                     offset,
                     "unexpected_record",
-                    "a roots topic carries EpochRoot, GlobalRoot, LeafChunk and EpochClosed "
-                    f"records (got {record_type})",
+                    "a roots topic carries EpochRoot, AttentionRoot, GlobalRoot, LeafChunk, "
+                    f"EpochClosed and AttentionClosed records (got {record_type})",
                     payload,
                 )
             ]
@@ -161,6 +165,7 @@ class RootAssembler:
                 assembly.record,
                 [bytes(c["entries"]) for c in chunks],
                 assembly.payload,
+                assembly.record_type,
             )
         ]
 

@@ -19,7 +19,9 @@ binary body and keeps exactly those, skipping the rest without building it (~2-3
 the sized `fields` block is passed in one jump, and maps written entry by entry (fastavro's
 way, logs written before the sized block) are walked string by string. Its output is
 therefore NOT a full ChainEvent: each event dict has the keys `id`, `slot`, `program_id`,
-`data` only.
+`data` only; the batch keeps `partition`, `first_slot`, `last_slot`, `events` and
+`last_block_time`. A record of an earlier SlotBatch schema (no `last_block_time`) takes the
+codec's path, which resolves it to the current one (`last_block_time` None).
 
 Framing: a single-object record whose fingerprint is SlotBatch's, or a Confluent-framed record
 whose schema id the `AvroCodec` resolved to SlotBatch once, takes the fast path; anything else
@@ -60,6 +62,17 @@ _PROBE_EVENT = {
     "name": "Probe",
     "data": b"\x00\xff" * 70,
     "fields": {"k": "v" * 200, "é": ""},
+}
+
+
+#: a SlotBatch with nothing in it: what the header of a framing is taken from.
+_EMPTY: dict[str, Any] = {
+    "partition": 0,
+    "first_slot": 0,
+    "last_slot": 0,
+    "events": [],
+    "cursor": None,
+    "last_block_time": None,
 }
 
 
@@ -216,6 +229,14 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
         pos += n
     else:
         raise ValueError(f"cursor union index must be 0 or 1 (got {buf[pos]})")
+    # last_block_time: ["null", "long"]
+    last_block_time = None
+    if buf[pos] == 0:
+        pos += 1
+    elif buf[pos] == 2:
+        last_block_time, pos = varint(buf, pos + 1)
+    else:
+        raise ValueError(f"last_block_time union index must be 0 or 1 (got {buf[pos]})")
     if pos != len(buf):
         raise ValueError(f"{len(buf) - pos} bytes after the SlotBatch body")
     return {
@@ -223,6 +244,7 @@ def decode_slot_batch_body(buf: bytes, pos: int = 0) -> dict[str, Any]:
         "first_slot": first_slot,
         "last_slot": last_slot,
         "events": events,
+        "last_block_time": last_block_time,
     }
 
 
@@ -231,13 +253,17 @@ class SlotBatchDecoder:
 
     def __init__(self, codec: AvroCodec | None = None) -> None:
         self._codec = codec or AvroCodec()
-        empty = {"partition": 0, "first_slot": 0, "last_slot": 0, "events": [], "cursor": None}
-        self._header = self._codec.encode("SlotBatch", empty)[:10]
+        self._header = self._codec.encode("SlotBatch", _EMPTY)[:10]
         #: Confluent schema ids known to be SlotBatch (resolved through the codec once).
         self._confluent: set[int] = set()
         self.fast = self._agrees()
         if not self.fast:
             log.warning("hand-written SlotBatch decoding differs from fastavro; using fastavro")
+
+    @property
+    def codec(self) -> AvroCodec:
+        """The codec it falls back to (readers of the log's other records use it too)."""
+        return self._codec
 
     def decode(self, data: bytes) -> dict[str, Any]:
         """The SlotBatch in `data` as fold input.
@@ -274,6 +300,7 @@ class SlotBatchDecoder:
             "last_slot": 2**62,
             "events": [_PROBE_EVENT, dict(_PROBE_EVENT, block_time=None, fields={})],
             "cursor": "c" * 100,
+            "last_block_time": 1_796_666_400,
         }
         framed = self._codec.encode("SlotBatch", batch)
         try:
@@ -292,6 +319,7 @@ def fold_view(batch: dict[str, Any]) -> dict[str, Any]:
         "first_slot": batch["first_slot"],
         "last_slot": batch["last_slot"],
         "events": [{k: e[k] for k in keep} for e in batch["events"]],
+        "last_block_time": batch.get("last_block_time"),
     }
 
 
@@ -400,6 +428,7 @@ def encode_slot_batch_body(
     last_slot: int,
     events: Sequence[RoutedEvent],
     cursor: str | None,
+    last_block_time: int | None = None,
 ) -> bytes:
     """The Avro body of a SlotBatch."""
     parts = [encode_long(partition), encode_long(first_slot), encode_long(last_slot)]
@@ -408,6 +437,7 @@ def encode_slot_batch_body(
         parts.extend(encode_chain_event(e) for e in events)
     parts.append(b"\x00")
     parts.append(b"\x00" if cursor is None else b"\x02" + _string(cursor))
+    parts.append(b"\x00" if last_block_time is None else b"\x02" + encode_long(last_block_time))
     return b"".join(parts)
 
 
@@ -425,11 +455,7 @@ class SlotBatchEncoder:
         self._codec = codec
         self._topic = topic
         empty = encode_slot_batch_body(0, 0, 0, (), None)
-        framed = codec.encode(
-            "SlotBatch",
-            {"partition": 0, "first_slot": 0, "last_slot": 0, "events": [], "cursor": None},
-            topic=topic,
-        )
+        framed = codec.encode("SlotBatch", _EMPTY, topic=topic)
         self._header = framed[: len(framed) - len(empty)]
         self.fast = framed.endswith(empty) and self._agrees()
         if not self.fast:
@@ -442,6 +468,7 @@ class SlotBatchEncoder:
         last_slot: int,
         events: Sequence[RoutedEvent],
         cursor: str | None,
+        last_block_time: int | None = None,
     ) -> bytes:
         """One framed SlotBatch record."""
         if not self.fast:
@@ -451,9 +478,12 @@ class SlotBatchEncoder:
                 "last_slot": last_slot,
                 "events": [e.record for e in events],
                 "cursor": cursor,
+                "last_block_time": last_block_time,
             }
             return self._codec.encode("SlotBatch", value, topic=self._topic)
-        body = encode_slot_batch_body(partition, first_slot, last_slot, events, cursor)
+        body = encode_slot_batch_body(
+            partition, first_slot, last_slot, events, cursor, last_block_time
+        )
         return self._header + body
 
     def _agrees(self) -> bool:
@@ -464,8 +494,9 @@ class SlotBatchEncoder:
             "last_slot": 2**62,
             "events": [e.record for e in probe],
             "cursor": "c",
+            "last_block_time": 1_796_666_400,
         }
-        mine = self._header + encode_slot_batch_body(5, -3, 2**62, probe, "c")
+        mine = self._header + encode_slot_batch_body(5, -3, 2**62, probe, "c", 1_796_666_400)
         reference = self._codec.encode("SlotBatch", value, topic=self._topic)
         # the same value, and the bytes differ by the sized block's one extra varint only
         same_value = self._codec.decode_as("SlotBatch", mine) == value

@@ -5,12 +5,16 @@ The LeafChunk `entries` layout is a property of the log, fixed per claim format:
 * cumulative-v2 and global-v4: wallet(32) || cumulative_total(u64 LE), 40 bytes, wallets
   ascending;
 * ring-v0: wallet(32) || index(u32 LE) || amount(u64 LE), 44 bytes, index = position;
+* ring-v0-legacy: as ring-v0, then u8(id length) || the claim id zero-padded to 64 bytes, 109
+  bytes (a wallet may hold several leaves, one per user);
 * global-v5: wallet(32) || base_yield(u64 LE) || attention_bonus(u64 LE), 48 bytes, wallets
   ascending (the entry's amount is the sum, its bonus kept beside it);
 
 which is exactly `ClaimTree.dataset` of `core` (one record per leaf, in leaf order). A
 GlobalRoot (aop.global.roots) is read through `root_view`, which gives it an EpochRoot's
-shape: no channel name and no input offsets.
+shape: no channel name and no input offsets. An AttentionRoot (aop.epoch.roots) likewise:
+its epoch is the attention epoch's unix start, `closed_at_ms` its closing watermark,
+`closed_at_slot` 0, and its root account is the channel's attention root key.
 
 `verify_root` decodes the entries, rebuilds the tree with `core`, and compares leaf_count,
 total, the dataset itself (canonical order), root and dataset_hash with the EpochRoot.
@@ -37,10 +41,12 @@ from aop.core.claims import (
     get_claim_format,
 )
 from aop.core.errors import CoreError
+from aop.core.pda import attention_root_key
 from aop.projections.errors import RootRejectedError
 
 __all__ = [
     "ENTRY_SIZES",
+    "SCOPES",
     "DecodedRoot",
     "VerifiedRoot",
     "decode_bonuses",
@@ -94,6 +100,7 @@ def decode_entries(format_name: str, chunks: Sequence[bytes]) -> list[tuple[byte
         raise RootRejectedError(
             "unknown_format", f"format must be one of {sorted(ENTRY_SIZES)} (got {format_name!r})"
         )
+    layout = get_claim_format(format_name).layout
     for i, chunk in enumerate(chunks):
         if len(chunk) % size:
             raise RootRejectedError(
@@ -105,7 +112,10 @@ def decode_entries(format_name: str, chunks: Sequence[bytes]) -> list[tuple[byte
         return list(_CUMULATIVE.iter_unpack(data))
     if size == _TWO_PARTS.size:
         return [(w, base + bonus) for w, base, bonus in _TWO_PARTS.iter_unpack(data)]
-    return [(w, a) for w, _, a in _RING.iter_unpack(data)]
+    if size == _RING.size:
+        return [(w, a) for w, _, a in _RING.iter_unpack(data)]
+    record = struct.Struct(f"<32s{layout.amount_offset - 32}xQ{size - layout.amount_offset - 8}x")
+    return list(record.iter_unpack(data))
 
 
 def decode_bonuses(format_name: str, chunks: Sequence[bytes]) -> list[int] | None:
@@ -116,10 +126,20 @@ def decode_bonuses(format_name: str, chunks: Sequence[bytes]) -> list[int] | Non
     return [bonus for _, _, bonus in _TWO_PARTS.iter_unpack(b"".join(chunks))]
 
 
+#: `DecodedRoot.scope_name` (and `channels.scope`) of each root header type.
+SCOPES = {"EpochRoot": "channel", "GlobalRoot": "global", "AttentionRoot": "attention"}
+
+
 def root_view(record_type: str, record: Mapping[str, Any]) -> Mapping[str, Any]:
     """A root header as the projections store it: an EpochRoot as it is; a GlobalRoot with
     `channel` "" and no `input` offsets (its sources are positions on aop.epoch.roots, which a
-    replay from aop.chain.events does not reproduce; they stay on the GlobalRoot record)."""
+    replay from aop.chain.events does not reproduce; they stay on the GlobalRoot record); an
+    AttentionRoot with `closed_at_slot` 0 (it closed on a time watermark, `closed_at_ms`)."""
+    if record_type == "AttentionRoot":
+        keep = ("epoch_seconds", "unbound_users")
+        view = {k: v for k, v in record.items() if k not in keep}
+        view["closed_at_slot"] = 0
+        return view
     if record_type != "GlobalRoot":
         return record
     view = {k: v for k, v in record.items() if k not in ("sources", "resume")}
@@ -128,13 +148,18 @@ def root_view(record_type: str, record: Mapping[str, Any]) -> Mapping[str, Any]:
     return view
 
 
-def _claim_inputs(entries: list[tuple[bytes, int]]) -> list[Any]:
+def _claim_inputs(entries: list[tuple[bytes, int]], claim_ids: list[str] | None) -> list[Any]:
     """The entries as `ClaimInput`s, first_seen = position (ring-v0 orders by it, so the
-    order on the log is reproduced when it is canonical; cumulative-v2 ignores it).
+    order on the log is reproduced when it is canonical; cumulative-v2 ignores it), with each
+    leaf's own claim id for the formats that have one (ring-v0-legacy).
 
     Plain (wallet, amount, first_seen) tuples: ClaimInput is a NamedTuple of exactly those
     fields, and building a million named tuples costs ~1 s.
     """
+    if claim_ids is not None:
+        return [
+            (w, a, i, 0, c) for i, ((w, a), c) in enumerate(zip(entries, claim_ids, strict=True))
+        ]
     return [(w, a, i) for i, (w, a) in enumerate(entries)]
 
 
@@ -169,6 +194,8 @@ class DecodedRoot:
     scope: TreeScope
     #: global-v5's attention_bonus of each entry (None for one-part formats).
     bonuses: list[int] | None = None
+    #: "channel", "global" or "attention" (`SCOPES`): the `channels.scope` it is stored under.
+    scope_name: str = "channel"
 
     @property
     def channel_config(self) -> str:
@@ -189,9 +216,16 @@ class DecodedRoot:
         return max(len(self.entries) - 1, 0).bit_length()
 
 
-def decode_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> DecodedRoot:
+def decode_root(
+    record: Mapping[str, Any], chunks: Sequence[bytes], *, scope_name: str = ""
+) -> DecodedRoot:
     """The cheap half of `verify_root`: everything but the tree.
 
+    Args:
+        record: the header as `root_view` gives it.
+        chunks: the entries of its LeafChunks, in order.
+        scope_name: "attention" for an AttentionRoot (its root account is the channel's
+            attention root key); else the format decides ("global" or "channel").
     Raises:
         RootRejectedError: reason one of unknown_format, bad_scope, config_mismatch,
             malformed_chunk, leaf_count_mismatch, total_mismatch, bad_emission.
@@ -212,16 +246,28 @@ def decode_root(record: Mapping[str, Any], chunks: Sequence[bytes]) -> DecodedRo
             root_seq=int(record["root_seq"]),
             epoch=int(record["epoch"]),
         )
-        config = str(fmt.root_account(scope))
+        if scope_name == "attention":
+            key = attention_root_key(
+                program_id=scope.program_id, mint=scope.mint, channel=scope.channel_name
+            )
+            config = str(key.address)
+        else:
+            config = str(fmt.root_account(scope))
     except (CoreError, ValueError) as exc:
         raise RootRejectedError("bad_scope", str(exc)) from exc
     _expect("config_mismatch", "channel_config", record["channel_config"], config)
+    if fmt.per_leaf_claim_id and scope_name != "attention":
+        raise RootRejectedError(
+            "unknown_format", f"format {fmt.name} is only taken for attention roots"
+        )
     entries = decode_entries(fmt.name, chunks)
     _expect("leaf_count_mismatch", "leaf_count", int(record["leaf_count"]), len(entries))
     total = _decimal(record, "total", "total_mismatch")
     _expect("total_mismatch", "total", total, sum(map(itemgetter(1), entries)))
     _decimal(record, "emission", "bad_emission")
-    return DecodedRoot(record, chunks, entries, fmt, scope, decode_bonuses(fmt.name, chunks))
+    name = scope_name or ("global" if fmt.is_global else "channel")
+    bonuses = decode_bonuses(fmt.name, chunks)
+    return DecodedRoot(record, chunks, entries, fmt, scope, bonuses, name)
 
 
 def verify_decoded(decoded: DecodedRoot) -> VerifiedRoot:
@@ -234,7 +280,8 @@ def verify_decoded(decoded: DecodedRoot) -> VerifiedRoot:
     record, fmt = decoded.record, decoded.fmt
     try:
         if decoded.bonuses is None:
-            tree = fmt.build(decoded.scope, _claim_inputs(decoded.entries))
+            claim_ids = fmt.dataset_claim_ids(b"".join(decoded.chunks))
+            tree = fmt.build(decoded.scope, _claim_inputs(decoded.entries, claim_ids))
         else:
             tree = fmt.build(
                 decoded.scope,

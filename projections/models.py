@@ -131,13 +131,14 @@ class Channel(Base):
     latest_root_seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     latest_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)
     updated_at: Mapped[dt.datetime] = _now()
-    #: 'channel', or 'global' for a mint's GlobalRootConfig (global-v4/v5 roots: the name is
-    #: empty and the subject id 32 zero bytes).
+    #: 'channel', 'global' for a mint's GlobalRootConfig (global-v4/v5 roots: the name is
+    #: empty and the subject id 32 zero bytes), or 'attention' for a channel's attention roots
+    #: (keyed by its attention root key; the read API's channel routes do not serve them).
     scope: Mapped[str] = mapped_column(Text, nullable=False, server_default="channel")
 
     __table_args__ = (
         CheckConstraint("octet_length(subject_id) = 32", name="subject_id_len"),
-        CheckConstraint("scope IN ('channel', 'global')", name="scope"),
+        CheckConstraint("scope IN ('channel', 'global', 'attention')", name="scope"),
         Index("ix_channels_lower_name", func.lower(text("name"))),
     )
 
@@ -164,7 +165,11 @@ class Root(Base):
     total: Mapped[Decimal] = mapped_column(U128_NUMERIC, nullable=False)
     emission: Mapped[Decimal] = mapped_column(U128_NUMERIC, nullable=False)
     closed_at_slot: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    #: the aop.chain.events ranges the root was folded from:
+    #: attention roots: the attention watermark (unix ms) that closed the epoch (their
+    #: `epoch` is the attention epoch's unix start, `closed_at_slot` 0); NULL for the others.
+    closed_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+    #: the aop.chain.events ranges the root was folded from (attention roots: the
+    #: aop.attention.signals ranges):
     #: [{"partition": p, "first_offset": a, "last_offset": b}, ...] as in the EpochRoot.
     input_offsets: Mapped[list[dict[str, int]]] = mapped_column(JSONB, nullable=False)
     #: where the EpochRoot record sits on aop.epoch.roots (first delivery that was written).
@@ -186,9 +191,11 @@ class Leaf(Base):
     """One leaf of a root's tree: (wallet, amount) at `leaf_index`.
 
     Indexed by (root_id, leaf_index) (the dataset, in tree order) and (root_id, wallet) (a
-    wallet's leaf). There is no index on `wallet` alone: a random-order index over every root
-    doubled the 1M-leaf write time (2.2 s -> 4-6.6 s measured); "a wallet across channels" goes
-    through `channels.latest_root_seq` -> `roots` -> (root_id, wallet), one probe per channel.
+    wallet's leaf; not unique: a ring-v0-legacy attention root has a leaf per user, and two
+    users may share a wallet). There is no index on `wallet` alone: a random-order index over
+    every root doubled the 1M-leaf write time (2.2 s -> 4-6.6 s measured); "a wallet across
+    channels" goes through `channels.latest_root_seq` -> `roots` -> (root_id, wallet), one
+    probe per channel.
 
     `amount` is what the format's leaf commits to: the wallet's cumulative_total for
     cumulative-v2 and the global formats (global-v5: base_yield + attention_bonus), the epoch
@@ -206,7 +213,7 @@ class Leaf(Base):
     #: one-part formats.
     attention_bonus: Mapped[Decimal | None] = mapped_column(U64_NUMERIC)
 
-    __table_args__ = (Index("uq_leaves_root_id_wallet", "root_id", "wallet", unique=True),)
+    __table_args__ = (Index("ix_leaves_root_id_wallet", "root_id", "wallet"),)
 
 
 class TreeLevel(Base):

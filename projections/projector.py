@@ -5,9 +5,10 @@ Protocol, per consumed batch:
 
 1. On assignment, seek each partition to the offset stored in Postgres (`consumer_offsets`);
    Kafka group commits are only advisory (for tooling).
-2. Decode each record. Records of the roots topics (aop.epoch.roots: channel roots and
-   EpochClosed markers, which carry no rows; aop.global.roots: global roots, read as
-   `dataset.root_view` shows) go to the topic's `RootAssembler`; a root whose
+2. Decode each record. Records of the roots topics (aop.epoch.roots: channel roots,
+   attention roots (scope 'attention') and the EpochClosed/AttentionClosed markers, which
+   carry no rows; aop.global.roots: global roots; headers read as `dataset.root_view` shows)
+   go to the topic's `RootAssembler`; a root whose
    chunks are all in is verified (`verify_root`: tree rebuilt, root, dataset_hash,
    leaf_count, total compared) and written with the partition's new offset in ONE
    transaction (`ProjectionWriter.write_root`). A redelivered identical root is detected
@@ -54,6 +55,7 @@ from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.projections import metrics
 from aop.projections.claims import ClaimUpdate, claims_of
 from aop.projections.dataset import (
+    SCOPES,
     DecodedRoot,
     VerifiedRoot,
     decode_root,
@@ -342,7 +344,9 @@ class Projector:
                 )
             return
         try:
-            decoded = decode_root(record, complete.chunks)
+            decoded = decode_root(
+                record, complete.chunks, scope_name=SCOPES.get(complete.record_type, "")
+            )
         except RootRejectedError as exc:
             self._reject(topic, complete, exc.reason, exc.detail)
             return
@@ -384,7 +388,8 @@ class Projector:
             metrics.ROWS.labels("roots").inc()
             metrics.ROWS.labels("leaves").inc(len(decoded.entries))
             metrics.ROWS.labels("tree_levels").inc(decoded.tree_depth + 1 if decoded.entries else 0)
-            metrics.ROWS.labels("settlement_outbox").inc()
+            if decoded.scope_name != "attention":
+                metrics.ROWS.labels("settlement_outbox").inc()
         log.info(
             "root projected",
             extra={

@@ -9,7 +9,8 @@ The protocol of `write_root` (all in ONE transaction, so a crash leaves nothing 
    rows; a different one -> `RootConflictError` (refused, never overwritten);
 3. upsert the channel, insert the root, COPY the leaves (from a helper thread, while the
    tree is rebuilt and checked in this one: a refusal rolls everything back), insert the
-   tree levels and the settlement outbox row;
+   tree levels and the settlement outbox row (not for attention roots, which are only ever
+   published inside a global root);
 4. store the consumer offsets; COMMIT.
 """
 
@@ -73,6 +74,7 @@ _COMPARED = (
     "total",
     "emission",
     "closed_at_slot",
+    "closed_at_ms",
     "input_offsets",
 )
 
@@ -90,6 +92,7 @@ def _stored_form(record: Mapping[str, Any]) -> dict[str, Any]:
         "total": int(record["total"]),
         "emission": int(record["emission"]),
         "closed_at_slot": int(record["closed_at_slot"]),
+        "closed_at_ms": None if record.get("closed_at_ms") is None else int(record["closed_at_ms"]),
         "input_offsets": [
             {
                 "partition": int(r["partition"]),
@@ -280,7 +283,9 @@ class ProjectionWriter:
                     f"tree depth must be {decoded.tree_depth} for {len(decoded.entries)} leaves "
                     f"(got {len(verified.levels) - 1}); refusing to store it"
                 )
-            self._insert_levels_and_outbox(conn, driver, root_id, verified)
+            self._insert_levels_and_outbox(
+                conn, driver, root_id, verified, outbox=decoded.scope_name != "attention"
+            )
             self._faults.hit("before_commit")
         return "written"
 
@@ -308,7 +313,7 @@ class ProjectionWriter:
                 "mint": values["mint"],
                 "root_seq": decoded.root_seq,
                 "epoch": values["epoch"],
-                "scope": "global" if decoded.fmt.is_global else "channel",
+                "scope": decoded.scope_name,
             },
         )
         return int(
@@ -316,11 +321,12 @@ class ProjectionWriter:
                 text(
                     "INSERT INTO roots (channel_config, root_seq, channel, epoch, format, "
                     "program_id, mint, root, dataset_hash, leaf_count, tree_depth, total, "
-                    "emission, closed_at_slot, input_offsets, source_partition, source_offset) "
-                    "VALUES (:channel_config, :root_seq, :channel, :epoch, :format, :program_id, "
-                    ":mint, :root, :dataset_hash, :leaf_count, :tree_depth, :total, :emission, "
-                    ":closed_at_slot, CAST(:input_offsets AS jsonb), :source_partition, "
-                    ":source_offset) RETURNING root_id"
+                    "emission, closed_at_slot, closed_at_ms, input_offsets, source_partition, "
+                    "source_offset) VALUES (:channel_config, :root_seq, :channel, :epoch, "
+                    ":format, :program_id, :mint, :root, :dataset_hash, :leaf_count, "
+                    ":tree_depth, :total, :emission, :closed_at_slot, :closed_at_ms, "
+                    "CAST(:input_offsets AS jsonb), :source_partition, :source_offset) "
+                    "RETURNING root_id"
                 ),
                 {
                     **values,
@@ -337,8 +343,10 @@ class ProjectionWriter:
         )
 
     def _insert_levels_and_outbox(
-        self, conn: Connection, driver: Any, root_id: int, verified: VerifiedRoot
+        self, conn: Connection, driver: Any, root_id: int, verified: VerifiedRoot, *, outbox: bool
     ) -> None:
+        """The tree levels, and the settlement outbox row unless `outbox` is False (attention
+        roots: they reach the chain inside a global root, never on their own)."""
         if verified.levels:
             with driver.cursor() as cursor:
                 cursor.executemany(
@@ -350,6 +358,8 @@ class ProjectionWriter:
                     ],
                 )
         self._faults.hit("after_copy")
+        if not outbox:
+            return
         values = _stored_form(verified.record)
         conn.execute(
             text(

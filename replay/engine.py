@@ -1,4 +1,5 @@
-"""Fold one partition of aop.chain.events again with the reference fold, from offset 0.
+"""Fold one partition of aop.chain.events (or of aop.attention.signals, for a channel's
+attention roots) again with the reference fold, from offset 0.
 
 The fold is `core.fold.ReferenceFold`: the same `PartitionFold.apply` the Faust app runs, over
 in-memory stores. Its configuration is the deployment's (`streams.fold.config.fold_config`,
@@ -24,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from solders.pubkey import Pubkey
@@ -33,7 +35,7 @@ from aop.core.fold import ReferenceFold
 from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import BatchResult, RootOutput
 from aop.log.avro import AvroDecodeError, codec_for
-from aop.log.kafka import CHAIN_EVENTS
+from aop.log.kafka import ATTENTION_SIGNALS, CHAIN_EVENTS
 from aop.log.reader import LogBounds, LogReader, ReadRange, log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.replay.errors import LogTruncatedError
@@ -95,6 +97,11 @@ class ChannelTarget:
     mode: Mode
     seqs: frozenset[int] = frozenset()
     epoch: int | None = None
+    #: the channel's attention roots (aop.attention.signals; `epoch` is an attention epoch's
+    #: unix start) instead of its stake-time roots.
+    attention: bool = False
+    #: the roots' claim format when it is not the stake-time one (attention roots).
+    format_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +109,7 @@ class ChannelTarget:
 
     @property
     def format(self) -> str:
-        return self.spec.claim_format
+        return self.format_name or self.spec.claim_format
 
     def wants(self, root: RootOutput) -> bool:
         if self.mode == "seqs":
@@ -164,6 +171,13 @@ class FoldStep:
     watermark: int
     result: BatchResult
 
+    @property
+    def items(self) -> int:
+        """The events of a SlotBatch, the signals of a SignalBatch (0 if undecodable)."""
+        if self.batch is None:
+            return 0
+        return len(self.batch["events"] if "events" in self.batch else self.batch["signals"])
+
 
 #: cyclic-GC thresholds while folding (module docstring of `gc_tuned`).
 GC_THRESHOLDS = (100_000, 50, 100)
@@ -202,16 +216,21 @@ def fold_steps(
     progress: ReadProgress | None = None,
     label: str = "",
     times: StepTimes | None = None,
+    signals: bool = False,
 ) -> Generator[FoldStep, None, None]:
     """Read records [0, stop) of the partition and fold each, in offset order.
 
     The caller may stop early (`close()` the generator): records after the last one yielded
     are read (in the consume batch) but never folded.
 
+    Args:
+        signals: read aop.attention.signals (SignalBatches, `ReferenceFold.feed_signals`)
+            instead of aop.chain.events; `watermark` is then the attention watermark (ms).
     Raises:
         ReadStalledError: the read stops making progress.
     """
-    topic = settings.topic(CHAIN_EVENTS)
+    side = _Side.of(fold, partition, decoder, signals)
+    topic = settings.topic(ATTENTION_SIGNALS if signals else CHAIN_EVENTS)
     times = times or StepTimes()
     clock = time.perf_counter
     if progress is not None:
@@ -219,40 +238,75 @@ def fold_steps(
     try:
         with LogReader(settings, [ReadRange(topic, partition, 0, stop)]) as reader:
             for records in reader.batches():
-                events = 0
+                items = 0
                 for _, _, offset, value in records:
-                    store = fold.stores.get(partition)
-                    meta = None if store is None else store.meta
-                    watermark = -1 if meta is None else meta.watermark
+                    watermark = side.watermark()
                     started = clock()
                     try:
-                        batch = decoder.decode(value)
+                        batch = side.decode(value)
                     except AvroDecodeError as exc:
-                        result = fold.feed_undecodable(partition, offset, value, str(exc))
+                        result = side.undecodable(partition, offset, value, str(exc))
                         yield FoldStep(offset, None, watermark, result)
                         continue
                     decoded = clock()
-                    result = fold.feed(partition, offset, batch)
+                    result = side.feed(partition, offset, batch)
                     times.decode += decoded - started
                     times.fold += clock() - decoded
                     for root in result.roots:
                         times.tree_build += root.build_seconds
-                    events += len(batch["events"])
-                    yield FoldStep(offset, batch, watermark, result)
+                    step = FoldStep(offset, batch, watermark, result)
+                    items += step.items
+                    yield step
                 if progress is not None:
-                    progress.advance(len(records), events)
+                    progress.advance(len(records), items)
     finally:
         if progress is not None:
             progress.finish()
 
 
-def partition_bounds(settings: Settings, partition: int) -> LogBounds:
-    """The partition's bounds; refuses a log that lost its first records.
+@dataclass(frozen=True)
+class _Side:
+    """What `fold_steps` does differently for the two topics: decode, feed, watermark."""
+
+    decode: Callable[[bytes], dict[str, Any]]
+    feed: Callable[[int, int, dict[str, Any]], BatchResult]
+    undecodable: Callable[[int, int, bytes, str], BatchResult]
+    watermark: Callable[[], int]
+
+    @classmethod
+    def of(
+        cls, fold: ReferenceFold, partition: int, decoder: SlotBatchDecoder, signals: bool
+    ) -> _Side:
+        if signals:
+
+            def attention_watermark() -> int:
+                store = fold.attention_stores.get(partition)
+                meta = None if store is None else store.state
+                return -1 if meta is None else meta.watermark_ms
+
+            return cls(
+                partial(decoder.codec.decode_as, "SignalBatch"),
+                fold.feed_signals,
+                fold.feed_undecodable_signals,
+                attention_watermark,
+            )
+
+        def slot_watermark() -> int:
+            store = fold.stores.get(partition)
+            meta = None if store is None else store.meta
+            return -1 if meta is None else meta.watermark
+
+        return cls(decoder.decode, fold.feed, fold.feed_undecodable, slot_watermark)
+
+
+def partition_bounds(settings: Settings, partition: int, *, signals: bool = False) -> LogBounds:
+    """The partition's bounds (of aop.attention.signals with `signals`); refuses a log that
+    lost its first records.
 
     Raises:
         LogTruncatedError: the partition no longer starts at offset 0.
     """
-    topic = settings.topic(CHAIN_EVENTS)
+    topic = settings.topic(ATTENTION_SIGNALS if signals else CHAIN_EVENTS)
     bounds = log_bounds(settings, topic, [partition])[partition]
     if bounds.low > 0:
         raise LogTruncatedError(
@@ -277,13 +331,15 @@ def replay_partition(
     """Fold the partition again for `targets` (all of this partition's channels).
 
     `on_root(target, root, offset)` gets every root a target wants, as soon as the record at
-    `offset` produced it (so the caller compares and drops it: memory stays bounded).
+    `offset` produced it (so the caller compares and drops it: memory stays bounded). Targets
+    of attention roots (all or none of `targets`) fold aop.attention.signals.
 
     Raises:
         LogTruncatedError: the partition lost its first records.
         ReadStalledError: the read stops making progress.
     """
-    bounds = bounds or partition_bounds(settings, partition)
+    signals = any(t.attention for t in targets)
+    bounds = bounds or partition_bounds(settings, partition, signals=signals)
     run = PartitionRun(partition, bounds, bounds.stop)
     by_key = {t.key: t for t in targets}
     last_seq: dict[str, int] = {}
@@ -300,12 +356,12 @@ def replay_partition(
         progress=progress,
         label=label,
         times=run.times,
+        signals=signals,
     )
     for step in steps:
         run.records += 1
         run.read_to = step.offset + 1
-        if step.batch is not None:
-            run.events += len(step.batch["events"])
+        run.events += step.items
         run.counts.update(step.result.counts)
         for root in step.result.roots:
             key = root.key.decode()
@@ -316,13 +372,27 @@ def replay_partition(
                 started = time.perf_counter()
                 on_root(target, root, step.offset)
                 run.times.compare += time.perf_counter() - started
-        meta = fold.stores[partition].meta
-        open_epoch = 0 if meta is None else meta.open_epoch
+        open_epoch = _open_epoch(fold, partition, signals)
         if targets and all(t.satisfied(last_seq.get(t.key), open_epoch) for t in targets):
             steps.close()
             break
-    store = fold.stores.get(partition)
-    if store is not None and store.meta is not None:
-        run.open_epoch, run.watermark = store.meta.open_epoch, store.meta.watermark
+    if signals:
+        attention = fold.attention_stores.get(partition)
+        if attention is not None and attention.state is not None:
+            run.open_epoch = attention.state.open_epoch
+            run.watermark = attention.state.watermark_ms
+    else:
+        store = fold.stores.get(partition)
+        if store is not None and store.meta is not None:
+            run.open_epoch, run.watermark = store.meta.open_epoch, store.meta.watermark
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _open_epoch(fold: ReferenceFold, partition: int, signals: bool) -> int:
+    """The partition's first epoch not closed (an attention epoch's unix start, or -1)."""
+    if signals:
+        attention = fold.attention_stores.get(partition)
+        return -1 if attention is None or attention.state is None else attention.state.open_epoch
+    meta = fold.stores[partition].meta
+    return 0 if meta is None else meta.open_epoch

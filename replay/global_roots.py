@@ -6,10 +6,13 @@ A global root sums every channel's roots, so its replay folds the whole log. Ste
 1. capture every partition's bounds of aop.chain.events;
 2. fold the partitions with the reference fold in epoch lockstep: always advance the
    partition that has closed the fewest epochs, so the combiner holds the roots of about one
-   epoch at a time, not of the whole log;
-3. hand each channel root and EpochClosed marker to the pure combiner (`core.combine`, the
-   code `aop combine` runs) in each partition's order; the offsets it sees are positions in
-   that virtual roots log, which no field compared below depends on;
+   epoch at a time, not of the whole log; with attention on, fold a partition of
+   aop.attention.signals whenever the combiner waits for its attention markers (and the rest
+   at the end);
+3. hand each channel root, attention root and marker to the pure combiner (`core.combine`,
+   the code `aop combine` runs) in each partition's order; the offsets it sees are positions
+   in that virtual roots log, which no field compared below depends on (nor does the result
+   depend on how the two topics interleave);
 4. compare each global root a target wants with Postgres (every field, leaf and level:
    `replay.compare`) and with the mint's GlobalRootConfig on-chain (`replay.chain`), then
    drop it;
@@ -23,7 +26,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from aop.core.combine import GlobalCombiner, GlobalOutput
+from aop.core.combine import GlobalCombiner, GlobalOutput, Part
 from aop.core.fold import ReferenceFold
 from aop.core.fold_config import FoldConfig
 from aop.core.fold_output import RootOutput
@@ -90,14 +93,22 @@ class _Lockstep:
         fold = ReferenceFold(config)
         decoder = SlotBatchDecoder(codec_for(settings))
         self.steps: dict[int, Iterator[FoldStep]] = {}
+        #: the folds of aop.attention.signals (attention on).
+        self.signal_steps: dict[int, Iterator[FoldStep]] = {}
         self.closed: dict[int, int] = {}
         #: per partition, the next position on the virtual roots log.
         self.position: dict[int, int] = {}
+        attention = config.attention is not None and combine_config(settings).attention_on
         for partition in range(settings.chain_partitions):
             bounds = partition_bounds(settings, partition)
             self.steps[partition] = fold_steps(
                 settings, fold, partition, bounds.stop, decoder=decoder, progress=None
             )
+            if attention:
+                stop = partition_bounds(settings, partition, signals=True).stop
+                self.signal_steps[partition] = fold_steps(
+                    settings, fold, partition, stop, decoder=decoder, signals=True
+                )
             self.closed[partition] = -1
             self.position[partition] = 0
         self.records = self.events = 0
@@ -105,16 +116,21 @@ class _Lockstep:
     def outputs(self) -> Iterator[GlobalOutput]:
         """Every global root the log produces, in order (refusals are skipped: the live
         combiner dead-letters the same ones)."""
-        while self.steps:
-            partition = min(self.steps, key=lambda p: (self.closed[p], p))
+        while self.steps or self.signal_steps:
+            waiting = self.combiner.attention_waiting_partitions
+            behind = [p for p in waiting if p in self.signal_steps]
+            if behind or not self.steps:
+                steps, partition = self.signal_steps, (behind or sorted(self.signal_steps))[0]
+            else:
+                steps = self.steps
+                partition = min(steps, key=lambda p: (self.closed[p], p))
             try:
-                step = next(self.steps[partition])
+                step = next(steps[partition])
             except StopIteration:
-                del self.steps[partition]
+                del steps[partition]
                 continue
             self.records += 1
-            if step.batch is not None:
-                self.events += len(step.batch["events"])
+            self.events += step.items
             for output in self._feed(partition, step):
                 if isinstance(output, GlobalOutput):
                     yield output
@@ -125,12 +141,20 @@ class _Lockstep:
         for root in result.roots:
             offset = self.position[partition]
             self.position[partition] += 1 + len(root.chunks)
-            out += self.combiner.add_root(partition, offset, root.epoch_root, root.tree.dataset)
+            part: Part = "attention_bonus" if root.record_type == "AttentionRoot" else "base_yield"
+            out += self.combiner.add_root(
+                partition, offset, root.epoch_root, root.tree.dataset, part=part
+            )
         if result.closed is not None:
             offset = self.position[partition]
             self.position[partition] += 1
             self.closed[partition] = result.closed.epoch
             out += self.combiner.add_closed(partition, offset, result.closed.record)
+        if result.attention_closed is not None:
+            offset = self.position[partition]
+            self.position[partition] += 1
+            record = result.attention_closed.record
+            out += self.combiner.add_attention_closed(partition, offset, record)
         return out
 
 

@@ -29,9 +29,10 @@ from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import RootOutput
 from aop.core.root_account import OurRoot
 from aop.log.avro import codec_for
-from aop.log.kafka import CHAIN_EVENTS
+from aop.log.kafka import ATTENTION_SIGNALS, CHAIN_EVENTS
 from aop.log.reader import log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
+from aop.projections.dataset import root_view
 from aop.replay.chain import ChainReader
 from aop.replay.compare import (
     ChainReport,
@@ -52,7 +53,7 @@ from aop.replay.engine import (
     replay_partition,
     root_account,
 )
-from aop.replay.errors import NothingToReplayError, UnknownChannelError
+from aop.replay.errors import NothingToReplayError, ReplayError, UnknownChannelError
 from aop.replay.explain import trace_wallets
 from aop.replay.stored_roots import RootStore
 from aop.runtime.settings import Settings
@@ -136,18 +137,33 @@ def channel_targets(
     mode: str,
     seqs: Mapping[str, Iterable[int]] | None = None,
     epoch: int | None = None,
+    attention: bool = False,
 ) -> list[ChannelTarget]:
-    """One target per channel: mode `all`, `seqs` (root_seqs per channel name) or `epoch`."""
+    """One target per channel: mode `all`, `seqs` (root_seqs per channel name) or `epoch`;
+    with `attention`, of the channels' attention roots.
+
+    Raises:
+        ReplayError: `attention` while the deployment has no attention side.
+    """
+    sides = {} if config.attention is None else {c.config: c for c in config.attention.channels}
+    if attention and not sides:
+        raise ReplayError(
+            "attention roots are folded only with AOP_ATTENTION_ENABLED=true; operator action: "
+            "replay with the settings the fold ran with"
+        )
     out = []
     for spec in specs:
         wanted = frozenset((seqs or {}).get(spec.name, ()))
+        side = sides.get(spec.config) if attention else None
         out.append(
             ChannelTarget(
                 spec=spec,
-                key=root_account(config, spec),
+                key=side.key if side is not None else root_account(config, spec),
                 mode=mode,  # type: ignore[arg-type]
                 seqs=wanted,
                 epoch=epoch,
+                attention=side is not None,
+                format_name=side.claim_format if side is not None else None,
             )
         )
     return out
@@ -163,6 +179,9 @@ class _Comparer:
         self.reports: dict[str, dict[int, RootReport]] = {}
 
     def __call__(self, target: ChannelTarget, root: RootOutput, offset: int) -> None:
+        if root.record_type == "AttentionRoot":  # compared as the projections store it
+            view = dict(root_view(root.record_type, root.epoch_root))
+            root = RootOutput(root.partition, root.key, view, root.chunks, root.tree)
         digest = self.store.root_digest(target.key, root.root_seq)
         if digest is not None and matches_digest(root, digest):
             report = RootReport(
@@ -194,7 +213,9 @@ class _Comparer:
                 )
         record = root.epoch_root
         report.chain = (
-            self.chain.compare(
+            ChainReport("skipped", "attention roots are published inside global roots only")
+            if target.attention
+            else self.chain.compare(
                 OurRoot(
                     target.format,
                     root.root_seq,
@@ -281,7 +302,7 @@ def _replay_group(
         for target in group:
             run = ChannelRun(target.name, target.key, partition, target.format, target.mode, read)
             run.roots = _settle(target, read, store, comparer.reports.get(target.key, {}))
-            if explain and settings.replay_explain_wallets > 0:
+            if explain and settings.replay_explain_wallets > 0 and not target.attention:
                 _explain(settings, config, target, run, store, decoder)
             out.append(run)
     return out
@@ -328,7 +349,8 @@ def _in_processes(
 ) -> list[ChannelRun]:
     """Partitions spread over `workers` processes (spawned: no forked librdkafka state),
     the costliest first (`costliest_first`)."""
-    topic = settings.topic(CHAIN_EVENTS)
+    signals = any(t.attention for group in by_partition.values() for t in group)
+    topic = settings.topic(ATTENTION_SIGNALS if signals else CHAIN_EVENTS)
     records = {p: b.stop for p, b in log_bounds(settings, topic, by_partition).items()}
     if progress is not None:
         label = f"{len(by_partition)} partitions, {workers} processes"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -25,6 +25,9 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as PydanticSettingsError
 from solders.pubkey import Pubkey
 
+from aop.core.attention.legacy import DEFAULT_CLAIM_ID_TEMPLATE, check_claim_id_template
+from aop.core.attention.policy import LEGACY_REWARD_PER_WEIGHT, AttentionMode, AttentionPolicy
+from aop.core.attention.signals import SIGNAL_KINDS
 from aop.core.pda import global_root_config_address
 from aop.runtime.errors import SettingsError
 
@@ -33,6 +36,8 @@ CCM_MINT = "Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM"
 PROGRAM_ID = "GnGzNdsQMxMpJfMeqnkGPsvHm8kwaDidiKjNU2dCVZop"
 
 ClaimFormatName = Literal["cumulative-v2", "ring-v0"]
+#: the claim formats of attention roots (`aop.core.attention.config.ATTENTION_FORMATS`).
+AttentionFormatName = Literal["cumulative-v2", "ring-v0-legacy"]
 SettlementTarget = Literal["channel", "global-v4", "global-v5"]
 #: the program version `aop simulate-chain` runs (`aop.simchain.config.SimProgram`).
 SimProgram = Literal["v0.2.2", "deployed"]
@@ -48,6 +53,27 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 DATABASE_URL_SCHEME = "postgresql+psycopg://"
 #: fields whose value may carry a secret: masked in repr() and in SettingsError messages.
 _SECRET_URL_FIELDS = frozenset({"database_url", "schema_registry_url", "rpc_url", "ws_url"})
+
+
+class AttentionPolicyOverride(BaseModel):
+    """One channel's entry of AOP_ATTENTION_POLICIES: what differs from the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: AttentionMode | None = None
+    emission: U64 | None = None
+    reward_per_weight: U64 | None = None
+    #: signal kind -> hundredths of a weight unit (over the default table).
+    weights: dict[str, Annotated[int, Field(ge=0)]] | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _kinds(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        unknown = sorted(set(value or {}) - set(SIGNAL_KINDS))
+        if unknown:
+            raise ValueError(f"weights must name signal kinds {', '.join(SIGNAL_KINDS)}")
+        return value
+
 
 _explicit_env: ContextVar[Mapping[str, str] | None] = ContextVar("_explicit_env", default=None)
 
@@ -131,6 +157,39 @@ class Settings(BaseSettings):
     claim_format_default: ClaimFormatName = "cumulative-v2"
     claim_formats: Annotated[dict[str, ClaimFormatName], NoDecode] = Field(default_factory=dict)
     first_root_seq: Annotated[dict[str, U64], NoDecode] = Field(default_factory=dict)
+
+    # -- attention signals (the fold's attention side and the combiner's bonus) ------------
+    #: fold aop.attention.signals into attention roots, and make each global root wait for the
+    #: attention epochs that ended within its chain epoch. Off: no attention roots, bonus 0.
+    attention_enabled: bool = False
+    #: attention epochs are [s, s + L) of unix seconds, s a multiple of L, each named by the
+    #: unix second it starts at (the legacy aggregator's hourly epochs: 3600).
+    attention_epoch_seconds: Annotated[int, Field(ge=1, le=86_400 * 31)] = 3600
+    #: the payout: "per-weight" (the legacy: amount = weight x reward per weight) or
+    #: "pro-rata" (a fixed emission per channel and epoch, split by weight).
+    attention_mode: AttentionMode = "per-weight"
+    #: per-weight: base units per weight unit (the legacy's 80 CCM of 9 decimals).
+    attention_reward_per_weight: U64 = LEGACY_REWARD_PER_WEIGHT
+    #: pro-rata: base units per channel and attention epoch.
+    attention_emission: U64 = 0
+    #: signal kind -> weight in hundredths (JSON), over the legacy table (presence 100, sub
+    #: 1000, resub 1000, gift 500, bits 1, raid 10; chat, listen_seconds, view_seconds 0).
+    attention_weights: Annotated[dict[str, Annotated[int, Field(ge=0)]], NoDecode] = Field(
+        default_factory=dict
+    )
+    #: per-channel overrides (JSON): {"channel": {"mode", "emission", "reward_per_weight",
+    #: "weights"}}, each key optional.
+    attention_policies: Annotated[dict[str, AttentionPolicyOverride], NoDecode] = Field(
+        default_factory=dict
+    )
+    #: the claim format of attention roots: cumulative totals per wallet (what the combiner
+    #: adds as attention_bonus) or the legacy aggregator's ring-v0 epochs; per channel (JSON).
+    attention_format_default: AttentionFormatName = "cumulative-v2"
+    attention_formats: Annotated[dict[str, AttentionFormatName], NoDecode] = Field(
+        default_factory=dict
+    )
+    #: ring-v0-legacy claim ids: {channel}, {user} (lower-cased) and {epoch} filled in.
+    attention_claim_id_template: str = DEFAULT_CLAIM_ID_TEMPLATE
 
     # -- listener (streams/listener) -------------------------------------------------------
     #: Kafka `transactional.id` of the listener's producer; empty means
@@ -348,10 +407,7 @@ class Settings(BaseSettings):
             return [str(v).strip() for v in value if str(v).strip()]
         return value
 
-    # -- attention signals (aop ingest, and the fold's attention policy) ---------------------
-    #: length of an attention epoch: wall-clock windows aligned to unix time, each named by
-    #: the unix second it starts at (the legacy aggregator's hourly epochs: 3600).
-    attention_epoch_seconds: Annotated[int, Field(ge=1, le=31 * 86_400)] = 3600
+    # -- attention signals at the ingest (AOP_ATTENTION_EPOCH_SECONDS is above) ---------------
     #: how late a signal may reach the ingest: its watermark is its clock minus this, and a
     #: signal whose window ends before the watermark is refused (`late`). An attention epoch
     #: closes this long after its end.
@@ -505,7 +561,44 @@ class Settings(BaseSettings):
             return names
         return value
 
-    @field_validator("emissions", "claim_formats", "first_root_seq", mode="before")
+    @field_validator("attention_weights")
+    @classmethod
+    def _attention_kinds(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) - set(SIGNAL_KINDS):
+            raise ValueError(f"must name signal kinds {', '.join(SIGNAL_KINDS)}")
+        return value
+
+    @field_validator("attention_weights", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("attention_claim_id_template")
+    @classmethod
+    def _claim_id_template(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            check_claim_id_template(value)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        formats = {info.data.get("attention_format_default")}
+        formats.update((info.data.get("attention_formats") or {}).values())
+        if "ring-v0-legacy" in formats and "{user}" not in value:
+            raise ValueError(
+                "must hold {user} while a channel's attention format is ring-v0-legacy (its "
+                "claims would all get one id)"
+            )
+        return value
+
+    @field_validator(
+        "emissions",
+        "claim_formats",
+        "first_root_seq",
+        "attention_policies",
+        "attention_formats",
+        mode="before",
+    )
     @classmethod
     def _channel_map(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -521,6 +614,25 @@ class Settings(BaseSettings):
     def claim_format_for(self, channel: str) -> ClaimFormatName:
         """The claim format of `channel`: its override, else the default."""
         return self.claim_formats.get(channel.lower(), self.claim_format_default)
+
+    def attention_policy_for(self, channel: str) -> AttentionPolicy:
+        """The attention policy of `channel`: the defaults with its AOP_ATTENTION_POLICIES entry."""
+        override = self.attention_policies.get(channel.lower()) or AttentionPolicyOverride()
+        weights = {**self.attention_weights, **(override.weights or {})}
+        return AttentionPolicy(
+            mode=override.mode or self.attention_mode,
+            weights=weights,
+            reward_per_weight=(
+                self.attention_reward_per_weight
+                if override.reward_per_weight is None
+                else override.reward_per_weight
+            ),
+            emission=self.attention_emission if override.emission is None else override.emission,
+        )
+
+    def attention_format_for(self, channel: str) -> AttentionFormatName:
+        """The claim format of `channel`'s attention roots: its override, else the default."""
+        return self.attention_formats.get(channel.lower(), self.attention_format_default)
 
     def first_root_seq_for(self, channel: str) -> int:
         """The root_seq the first root of `channel` gets (continues an on-chain sequence)."""

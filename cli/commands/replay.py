@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="compare the global roots (one per mint; folds every partition) instead of "
         "channels' roots: with --root-seq N or --all",
     )
+    parser.add_argument(
+        "--attention",
+        action="store_true",
+        help="compare the channels' attention roots (folded from aop.attention.signals; "
+        "--epoch E is then an attention epoch's unix start) instead of their stake-time roots",
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--root-seq", type=int, metavar="N", help="compare root_seq N")
     which.add_argument("--epoch", type=int, metavar="E", help="compare the root of epoch E")
@@ -103,18 +109,23 @@ def run(args: argparse.Namespace) -> int:
 
     config = deployment_config(settings)
     if args.global_roots:
+        if args.attention:
+            raise ReplayError("--global includes the attention roots already; drop --attention")
         return _global(args, settings, config)
     specs = resolve_channels(config, args.channel)
+    attention = args.attention
     if args.all:
-        targets = channel_targets(config, specs, mode="all")
+        targets = channel_targets(config, specs, mode="all", attention=attention)
     else:
         if len(specs) != 1:
             raise ReplayError("--root-seq and --epoch need exactly one --channel")
         if args.root_seq is not None:
             seqs = {specs[0].name: [args.root_seq]}
-            targets = channel_targets(config, specs, mode="seqs", seqs=seqs)
+            targets = channel_targets(config, specs, mode="seqs", seqs=seqs, attention=attention)
         else:
-            targets = channel_targets(config, specs, mode="epoch", epoch=args.epoch)
+            targets = channel_targets(
+                config, specs, mode="epoch", epoch=args.epoch, attention=attention
+            )
     chain = chain_reader(settings, chain_mode(args.chain))
     try:
         with open_store(settings) as store:

@@ -20,6 +20,7 @@ from aop.core.claims.base import (
 from aop.core.claims.cumulative_v2 import CumulativeV2
 from aop.core.claims.global_roots import GlobalFormat, GlobalV4, GlobalV5
 from aop.core.claims.ring_v0 import RingV0
+from aop.core.claims.ring_v0_legacy import RingV0Legacy
 from aop.core.errors import UnknownClaimFormatError
 
 __all__ = [
@@ -41,7 +42,7 @@ DEFAULT_CLAIM_FORMAT = "cumulative-v2"
 
 #: every registered format by name.
 CLAIM_FORMATS: Mapping[str, ClaimFormat] = MappingProxyType(
-    {fmt.name: fmt for fmt in (CumulativeV2(), RingV0(), GlobalV4(), GlobalV5())}
+    {fmt.name: fmt for fmt in (CumulativeV2(), RingV0(), RingV0Legacy(), GlobalV4(), GlobalV5())}
 )
 
 #: bytes per dataset record (a LeafChunk entry on the log) of each format.

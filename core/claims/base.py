@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import add, itemgetter
-from typing import ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
@@ -33,6 +33,7 @@ from aop.core.channel import validate_channel_name
 from aop.core.errors import (
     DuplicateWalletError,
     InvalidAmountError,
+    InvalidClaimInputError,
     InvalidIntegerError,
     InvalidWalletError,
     NoChannelError,
@@ -57,6 +58,7 @@ __all__ = [
     "TreeScope",
     "check_no_bonus",
     "check_one_part",
+    "entry_error",
     "unique_wallet_amounts",
 ]
 
@@ -137,13 +139,15 @@ class ClaimInput(NamedTuple):
     `wallet` is the raw 32-byte public key. `amount` is what the format's `amount_basis` says
     (global-v5: the `base_yield` part). `first_seen` orders ring-v0 leaves (e.g. the wallet's
     first slot in the epoch); the other formats ignore it. `bonus` is global-v5's
-    `attention_bonus` part; it must be 0 for every other format.
+    `attention_bonus` part; it must be 0 for every other format. `claim_id` is the leaf's own
+    claim id, for the formats with one per leaf (ring-v0-legacy); the others ignore it.
     """
 
     wallet: bytes
     amount: int
     first_seen: int = 0
     bonus: int = 0
+    claim_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,18 +304,14 @@ def unique_wallet_amounts(
     by_wallet: dict[bytes, tuple[int, int, int]] = {}
     for position, entry in enumerate(inputs):
         wallet, amount, first_seen = entry[0], entry[1], entry[2]
-        if type(wallet) is not bytes or len(wallet) != 32:
-            raise InvalidWalletError(
-                position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
-            )
-        if type(amount) is not int or not 0 <= amount <= U64_MAX:
-            raise InvalidAmountError(
-                position, f"{amount_name} must be an integer in 0..{U64_MAX} (got {amount!r})"
-            )
-        if check_first_seen and type(first_seen) is not int:
-            raise InvalidAmountError(
-                position, f"first_seen must be an integer (got {first_seen!r})"
-            )
+        if (
+            type(wallet) is not bytes
+            or len(wallet) != 32
+            or type(amount) is not int
+            or not 0 <= amount <= U64_MAX
+            or (check_first_seen and type(first_seen) is not int)
+        ):
+            raise entry_error(position, entry, amount_name=amount_name)
         seen = by_wallet.setdefault(wallet, (amount, first_seen, position))
         if seen[2] != position:
             raise DuplicateWalletError(
@@ -320,6 +320,22 @@ def unique_wallet_amounts(
                 first_position=seen[2],
             )
     return by_wallet
+
+
+def entry_error(position: int, entry: Sequence[Any], *, amount_name: str) -> InvalidClaimInputError:
+    """The error of a tree input entry whose wallet, amount or first_seen is invalid (the
+    callers test the fast conditions inline: this builds the message, once for every format).
+    """
+    wallet, amount, first_seen = entry[0], entry[1], entry[2]
+    if type(wallet) is not bytes or len(wallet) != 32:
+        return InvalidWalletError(
+            position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
+        )
+    if type(amount) is not int or not 0 <= amount <= U64_MAX:
+        return InvalidAmountError(
+            position, f"{amount_name} must be an integer in 0..{U64_MAX} (got {amount!r})"
+        )
+    return InvalidAmountError(position, f"first_seen must be an integer (got {first_seen!r})")
 
 
 def check_one_part(entries: Iterable[Sequence[object]], amount_name: str) -> None:
@@ -366,6 +382,8 @@ class ClaimFormat(ABC):
     parts: ClassVar[tuple[str, ...]]
     #: whether the format has one root per mint (no channel in its scope) or per channel.
     is_global: ClassVar[bool] = False
+    #: whether each leaf has its own claim id, kept in the dataset (`dataset_claim_ids`).
+    per_leaf_claim_id: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, scope: TreeScope, inputs: Iterable[ClaimInput]) -> ClaimTree:
@@ -391,6 +409,12 @@ class ClaimFormat(ABC):
         """
         seen = first_seen or {}
         return self.build(scope, [ClaimInput(w, a, seen.get(w, 0)) for w, a in amounts.items()])
+
+    def dataset_claim_ids(self, dataset: bytes) -> list[str] | None:
+        """The claim id of each record of `dataset` (the format's own layout), in leaf order,
+        for a format with one per leaf; None for the others (their id, if any, is the
+        scope's)."""
+        return None
 
     @abstractmethod
     def leaf(

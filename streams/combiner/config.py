@@ -24,6 +24,9 @@ def combine_config(settings: Settings) -> CombineConfig:
         partitions=settings.chain_partitions,
         first_root_seq=settings.global_first_root_seq,
         global_protocol=settings.global_protocol_state,
+        attention_epoch_seconds=(
+            settings.attention_epoch_seconds if settings.attention_enabled else None
+        ),
     )
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "GLOBAL_ROOTS",
     "HELD_BACK_SECONDS",
     "LAST_EPOCH",
+    "PENDING_ATTENTION_EPOCHS",
     "PENDING_EPOCHS",
     "REFUSAL_REASONS",
     "REFUSED",
@@ -30,15 +31,20 @@ precreate(REFUSED, [(reason,) for reason in REFUSAL_REASONS])
 SKIPPED = Counter(
     "aop_combiner_skipped_total", "Input records skipped (duplicates, other mints).", ["reason"]
 )
-precreate(SKIPPED, [("duplicate_root",), ("other_mint",)])
+precreate(SKIPPED, [("duplicate_root",), ("other_mint",), ("attention_off",)])
 ACTIVE = Gauge("aop_combiner_active", "1 while this instance holds the lease and combines.")
 LAST_EPOCH = Gauge("aop_combiner_last_epoch", "Chain epoch of the last global root written.")
 PENDING_EPOCHS = Gauge(
     "aop_combiner_pending_epochs", "Epochs with channel roots waiting for every partition."
 )
+PENDING_ATTENTION_EPOCHS = Gauge(
+    "aop_combiner_pending_attention_epochs",
+    "Attention epochs with attention roots not yet in a global root.",
+)
 WAITING_PARTITIONS = Gauge(
     "aop_combiner_waiting_partitions",
-    "Partitions of aop.epoch.roots that have not closed the oldest pending epoch.",
+    "Partitions of aop.epoch.roots that have not closed the oldest pending epoch (or, with "
+    "attention on, the attention epochs it waits for).",
 )
 HELD_BACK_SECONDS = Gauge(
     "aop_combiner_held_back_seconds",

@@ -88,7 +88,7 @@ def read_root(
             for _, part, at, value in batch:
                 name, record = codec.decode(value)
                 if at == offset and (
-                    name != "EpochRoot"
+                    name not in ("EpochRoot", "AttentionRoot")
                     or (str(record["channel_config"]), int(record["root_seq"])) != key
                 ):
                     raise LookupError(f"{topic}[{partition}] offset {offset} is not {key}")

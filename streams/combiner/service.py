@@ -17,7 +17,9 @@ Steps:
    resume offset (the marker's offset when it comes first, so it is read again; offset 0
    without a checkpoint).
 3. Read aop.epoch.roots: roots are assembled with their chunks (`log.root_assembly`) and
-   handed to the combiner with their partition and offset, markers likewise.
+   handed to the combiner with their partition and offset (an AttentionRoot feeds
+   `attention_bonus`, an EpochRoot `base_yield`), markers (EpochClosed, AttentionClosed)
+   likewise.
 4. Each global root (or refusal) the combiner returns is written in its own transaction
    (`writer`) before the next record is read.
 5. Losing the lease, being fenced, or a write error: drop the state and go back to 1 (a
@@ -40,7 +42,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from aop.core.combine import GlobalCombiner, GlobalOutput, GlobalRefusal
+from aop.core.combine import GlobalCombiner, GlobalOutput, GlobalRefusal, Part
 from aop.core.errors import CoreError
 from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
 from aop.log.kafka import EPOCH_ROOTS, GLOBAL_ROOTS, consumer_config, ensure_topics
@@ -188,6 +190,8 @@ class CombinerService:
             return []
         if name == "EpochClosed":
             return active.combiner.add_closed(partition, offset, record)
+        if name == "AttentionClosed":
+            return active.combiner.add_attention_closed(partition, offset, record)
         out: list[GlobalOutput | GlobalRefusal] = []
         for item in active.assembler.add(partition, offset, name, record, payload):
             if isinstance(item, RejectedRecord):
@@ -198,9 +202,10 @@ class CombinerService:
         return out
 
     def _root(self, active: _Active, root: CompleteRoot) -> list[GlobalOutput | GlobalRefusal]:
+        part: Part = "attention_bonus" if root.record_type == "AttentionRoot" else "base_yield"
         try:
             return active.combiner.add_root(
-                root.partition, root.offset, root.record, b"".join(root.chunks)
+                root.partition, root.offset, root.record, b"".join(root.chunks), part=part
             )
         except CoreError as exc:
             epoch = int(root.record["epoch"])
@@ -238,6 +243,7 @@ class CombinerService:
         combiner.skipped.clear()
         waiting = combiner.waiting_partitions
         metrics.PENDING_EPOCHS.set(len(combiner.pending_epochs))
+        metrics.PENDING_ATTENTION_EPOCHS.set(len(combiner.pending_attention_epochs))
         metrics.WAITING_PARTITIONS.set(len(waiting))
         if waiting:
             active.waiting_since = active.waiting_since or time.monotonic()

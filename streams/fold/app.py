@@ -1,13 +1,19 @@
-"""`aop fold` as a Faust app: aop.chain.events -> changelog-backed state -> aop.epoch.roots.
+"""`aop fold` as a Faust app: aop.chain.events (and, with AOP_ATTENTION_ENABLED,
+aop.attention.signals) -> changelog-backed state -> aop.epoch.roots.
 
-One agent (concurrency 1) reads SlotBatch records with `take_events` and, for each chunk of
-one partition's records:
+One agent (concurrency 1) reads SlotBatch records (and SignalBatch records: the two topics are
+co-partitioned, so Faust assigns partition p of both to the same worker, and the changelog's
+partition p with them) with `take_events` and, for each chunk of one partition's records of
+one topic:
 
 1. folds them with `core.fold.PartitionFold` into a `ChunkStore` (state as of the partition's
-   last complete chunk, see `streams.fold.table_state`);
-2. sends the chunk's roots (EpochRoot, then its LeafChunks in order, to the source's partition
-   number of aop.epoch.roots), after each record's roots its EpochClosed marker when the
-   partition's open epoch advanced, then dead letters, and waits until the broker has them all;
+   last complete chunk, see `streams.fold.table_state`), or SignalBatches with
+   `core.attention.fold.AttentionFold` into an `AttentionChunkStore` (keys of their own,
+   `streams.fold.attention_state`: the interleaving of the topics changes nothing);
+2. sends the chunk's roots (EpochRoot or AttentionRoot, then its LeafChunks in order, to the
+   source's partition number of aop.epoch.roots), after each record's roots its EpochClosed
+   (AttentionClosed) marker when the partition's open (attention) epoch advanced, then dead
+   letters, and waits until the broker has them all;
 3. writes each key the chunk read or changed, the partition meta last, to the changelog
    partition of the source's number, and waits until the broker has every record (`_write`);
 4. returns: Faust acks the events and commits their offsets later.
@@ -33,23 +39,25 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, cast
 
 import faust
 from faust.types import TP, EventT, StreamT
 
+from aop.core.attention.fold import AttentionFold
 from aop.core.fold import PartitionFold
 from aop.core.fold_output import BatchResult
 from aop.log.avro import AvroDecodeError, codec_for
-from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS
+from aop.log.kafka import ATTENTION_SIGNALS, CHAIN_EVENTS, DLQ, EPOCH_ROOTS
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 from aop.streams.fold import metrics
+from aop.streams.fold.attention_state import AttentionChunkStore
 from aop.streams.fold.config import fold_app_id, fold_config
 from aop.streams.fold.credentials import fold_credentials
-from aop.streams.fold.table_state import TableState
+from aop.streams.fold.table_state import KeyChunk, TableState
 from aop.streams.fold.topics import STATE_TABLE
 from aop.streams.fold.transport import use_fold_consumer
 
@@ -96,9 +104,12 @@ def create_app(settings: Settings) -> faust.App:
         consumer_group_instance_id=settings.fold_instance_id or None,
         broker_session_timeout=settings.fold_session_timeout,
     )
-    use_fold_consumer(app, settings.topic(CHAIN_EVENTS))
+    topics = [settings.topic(CHAIN_EVENTS)]
+    if settings.attention_enabled:
+        topics.append(settings.topic(ATTENTION_SIGNALS))
+    use_fold_consumer(app, *topics)
     source = app.topic(
-        settings.topic(CHAIN_EVENTS),
+        *topics,
         partitions=partitions,
         key_type=bytes,
         value_type=bytes,
@@ -159,9 +170,11 @@ class FoldService:
         self.decoder = SlotBatchDecoder(self.codec)
         self.faults = FaultPlan.for_service(settings, "fold")
         self.source_topic = settings.topic(CHAIN_EVENTS)
+        self.signals_topic = settings.topic(ATTENTION_SIGNALS)
         self.roots_topic = settings.topic(EPOCH_ROOTS)
         self.dlq_topic = settings.topic(DLQ)
         self._folds: dict[int, PartitionFold] = {}
+        self._attention_folds: dict[int, AttentionFold] = {}
 
     def _fold(self, partition: int) -> PartitionFold:
         fold = self._folds.get(partition)
@@ -169,31 +182,46 @@ class FoldService:
             fold = self._folds[partition] = PartitionFold(self.config, partition)
         return fold
 
+    def _signal_batch(self, value: bytes) -> dict[str, Any]:
+        return self.codec.decode_as("SignalBatch", value)
+
+    def _attention_fold(self, partition: int) -> AttentionFold:
+        fold = self._attention_folds.get(partition)
+        if fold is None:
+            if self.config.attention is None:
+                raise RuntimeError("a SignalBatch reached a fold without AOP_ATTENTION_ENABLED")
+            fold = AttentionFold(self.config.attention, partition)
+            self._attention_folds[partition] = fold
+        return fold
+
     def _fault(self, point: str) -> None:
         self.faults.hit(point)
 
     async def process(self, events: Sequence[EventT[bytes]]) -> None:
-        """Fold one `take_events` chunk, partition by partition."""
+        """Fold one `take_events` chunk, partition by partition, topic by topic."""
         taken_at = time.perf_counter()
-        by_partition: dict[int, list[EventT[bytes]]] = defaultdict(list)
+        by_partition: dict[tuple[int, str], list[EventT[bytes]]] = defaultdict(list)
         for event in events:
-            by_partition[event.message.partition].append(event)
-        for partition in sorted(by_partition):
-            await self._chunk(partition, by_partition[partition], taken_at)
+            by_partition[(event.message.partition, event.message.topic)].append(event)
+        for partition, topic in sorted(by_partition):
+            await self._chunk(partition, topic, by_partition[(partition, topic)], taken_at)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - taken_at)
 
-    async def _chunk(self, partition: int, events: list[EventT[bytes]], taken_at: float) -> None:
-        self._fault("chunk_start")
-        started = time.perf_counter()
-        fold = self._fold(partition)
-        store = self.state.chunk(partition)
+    def _fold_records(
+        self,
+        events: list[EventT[bytes]],
+        decode: Callable[[bytes], dict[str, Any]],
+        fold: PartitionFold | AttentionFold,
+        store: Any,
+    ) -> list[BatchResult]:
+        """Step 1: decode and fold each record; one that does not decode is rejected whole."""
         results: list[BatchResult] = []
         for event in events:
             message = event.message
             # a null value is an empty record, as replay's reader reads it: undecodable
             value = message.value or b""
             try:
-                batch = self.decoder.decode(value)
+                batch = decode(value)
             except AvroDecodeError as exc:
                 payload = bytes(value)
                 results.append(
@@ -203,6 +231,22 @@ class FoldService:
                 )
                 continue
             results.append(fold.apply(store, message.offset, batch))
+        return results
+
+    async def _chunk(
+        self, partition: int, topic: str, events: list[EventT[bytes]], taken_at: float
+    ) -> None:
+        self._fault("chunk_start")
+        started = time.perf_counter()
+        store: KeyChunk
+        if topic == self.signals_topic:
+            store = AttentionChunkStore(self.state, partition)
+            results = self._fold_records(
+                events, self._signal_batch, self._attention_fold(partition), store
+            )
+        else:
+            store = self.state.chunk(partition)
+            results = self._fold_records(events, self.decoder.decode, self._fold(partition), store)
         roots = [root for result in results for root in result.roots]
         folded = time.perf_counter()
         if roots:
@@ -213,11 +257,12 @@ class FoldService:
         emitted = time.perf_counter()
         writes = store.writes(events[-1].message.offset)
         await self._write(partition, writes)
-        self._observe(partition, events[-1].message.offset, results)
+        self._observe(partition, topic, events[-1].message.offset, results)
         log.debug(
             "chunk folded",
             extra={
                 "partition": partition,
+                "topic": topic,
                 "records": len(events),
                 "writes": len(writes),
                 "bytes": sum(len(w.data) for w in writes),
@@ -238,7 +283,7 @@ class FoldService:
         pending: list[Any] = []
         for result in results:
             for root in result.roots:
-                value = encode("EpochRoot", root.epoch_root, topic=self.roots_topic)
+                value = encode(root.record_type, root.epoch_root, topic=self.roots_topic)
                 sent = await producer.send(
                     self.roots_topic, root.key, value, root.partition, None, None
                 )
@@ -253,9 +298,10 @@ class FoldService:
                             self.roots_topic, root.key, value, root.partition, None, None
                         )
                     )
-            if result.closed is not None:
-                marker = result.closed
-                value = encode("EpochClosed", marker.record, topic=self.roots_topic)
+            for marker in (result.closed, result.attention_closed):
+                if marker is None:
+                    continue
+                value = encode(marker.record_type, marker.record, topic=self.roots_topic)
                 pending.append(
                     await producer.send(
                         self.roots_topic, marker.key, value, marker.partition, None, None
@@ -321,17 +367,30 @@ class FoldService:
         metrics.STATE_VALUE_BYTES.set(self.state.largest_value)
         self._fault("after_state")
 
-    def _observe(self, partition: int, last_offset: int, results: list[BatchResult]) -> None:
+    def _observe(
+        self, partition: int, topic: str, last_offset: int, results: list[BatchResult]
+    ) -> None:
         counts: dict[str, int] = defaultdict(int)
         for result in results:
             for name, count in result.counts.items():
                 counts[name] += count
         for name, count in counts.items():
             metrics.EVENTS.labels(name).inc(count)
-        metrics.RECORDS.inc(len(results))
+        if counts.get("unbound_users"):
+            metrics.UNBOUND_USERS.inc(counts["unbound_users"])
+        if topic == self.signals_topic:
+            metrics.SIGNAL_RECORDS.inc(len(results))
+            for result in results:
+                if result.attention_closed is not None:
+                    metrics.ATTENTION_WATERMARK.labels(str(partition)).set(
+                        result.attention_closed.watermark_ms / 1000
+                    )
+        else:
+            metrics.RECORDS.inc(len(results))
         try:
-            highwater = self.app.consumer.highwater(TP(self.source_topic, partition))
+            highwater = self.app.consumer.highwater(TP(topic, partition))
         except Exception:  # the consumer may not know the partition's highwater yet
             highwater = None
         if highwater is not None:
-            metrics.CONSUMER_LAG.labels(str(partition)).set(max(0, highwater - last_offset - 1))
+            lag = metrics.CONSUMER_LAG if topic == self.source_topic else metrics.SIGNALS_LAG
+            lag.labels(str(partition)).set(max(0, highwater - last_offset - 1))

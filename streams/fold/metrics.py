@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 __all__ = [
+    "ATTENTION_WATERMARK",
     "BATCH_SECONDS",
     "CONSUMER_LAG",
     "DLQ",
@@ -14,8 +15,11 @@ __all__ = [
     "EVENTS",
     "RECORDS",
     "ROOTS",
+    "SIGNALS_LAG",
+    "SIGNAL_RECORDS",
     "STATE_VALUE_BYTES",
     "TREE_BUILD_SECONDS",
+    "UNBOUND_USERS",
 ]
 
 M = TypeVar("M", Counter, Histogram)
@@ -43,7 +47,29 @@ BATCH_SECONDS = Histogram(
     "Time to fold one take_events chunk, roots and writes included",
     buckets=_SECONDS,
 )
-ROOTS = Counter("aop_fold_roots_total", "EpochRoots emitted (replays included)", ["channel"])
+ROOTS = Counter(
+    "aop_fold_roots_total",
+    "EpochRoots and AttentionRoots emitted (replays included)",
+    ["channel"],
+)
+SIGNAL_RECORDS = Counter(
+    "aop_fold_signal_records_total", "SignalBatch records folded (replays included)"
+)
+UNBOUND_USERS = Counter(
+    "aop_attention_unbound_users_total",
+    "Users with attention weight in a closed (channel, attention epoch) and no wallet bound: "
+    "not paid",
+)
+ATTENTION_WATERMARK = Gauge(
+    "aop_attention_watermark_seconds",
+    "The attention watermark (unix seconds) that last closed an attention epoch, by partition",
+    ["partition"],
+)
+SIGNALS_LAG = Gauge(
+    "aop_fold_signals_lag",
+    "Records of aop.attention.signals not folded yet, by partition",
+    ["partition"],
+)
 EPOCH_CLOSE_SECONDS = Histogram(
     "aop_fold_epoch_close_seconds",
     "From taking the record that closes an epoch to its root and leaves acknowledged",

@@ -47,6 +47,7 @@ from aop.runtime.errors import AopError
 __all__ = [
     "MAX_VALUE_BYTES",
     "ChunkStore",
+    "KeyChunk",
     "StateFormatError",
     "StateTooLargeError",
     "TableState",
@@ -177,27 +178,26 @@ class TableState:
         return ChunkStore(self, partition)
 
 
-class ChunkStore:
-    """A `core.fold_state.FoldStore` over the keys of one partition for one chunk of records.
+class KeyChunk:
+    """The keys one chunk of one partition's records reads and writes, with their undo.
 
-    1. Created at the start of a chunk: reads `p|<partition>`; its offset is the base M.
+    1. Created at the start of a chunk: reads `meta_key`; its offset is the base M.
     2. The fold reads and changes entries; each key read is copied (as of M) and kept, and an
        entry is copied before its first change (its old value goes to the key's undo).
-    3. `writes(last_offset)` returns every key read or changed, `p|<partition>` last, for the
+    3. `writes(last_offset)` returns every key read or changed, `meta_key` last, for the
        caller to store in that order after the chunk's roots are acknowledged.
+
+    `ChunkStore` (stake-time) and `streams.fold.attention_state.AttentionChunkStore` build on
+    it, each with its own meta key: their keys never mix, so each is crash-consistent alone.
     """
 
-    def __init__(self, state: TableState, partition: int) -> None:
+    def __init__(self, state: TableState, meta_key: bytes) -> None:
         self._state = state
         self._max_entries = state.max_entries
-        self._meta_key = b"p|%d" % partition
+        self._meta_key = meta_key
         self._entries: dict[bytes, dict[Any, Any]] = {}
         self._undo: dict[bytes, dict[Any, Any]] = {}
-        #: channel -> [wallet bits, position bits], as of now in this chunk.
-        self._bits: dict[bytes, list[int]] = {}
-        #: channel -> its bucket routing for the current bits (see `_route`).
-        self._routes: dict[bytes, list[Any]] = {}
-        stored = state.value(self._meta_key)
+        stored = state.value(meta_key)
         meta = None if stored is None else stored[1].get(_META)
         self.base_offset: int = -1 if meta is None else int(meta[0])
 
@@ -221,7 +221,7 @@ class ChunkStore:
             entries[name] = value
 
     def writes(self, last_offset: int) -> list[Write]:
-        """Every key this chunk read or changed, as values to store; the partition meta last.
+        """Every key this chunk read or changed, as values to store; the meta key last.
 
         A key that never existed and is still empty is left out.
 
@@ -253,6 +253,18 @@ class ChunkStore:
         if meta_write is not None:
             out.append(meta_write)
         return out
+
+
+class ChunkStore(KeyChunk):
+    """A `core.fold_state.FoldStore` over the keys of one partition for one chunk of records
+    (the steps of `KeyChunk`, meta key `p|<partition>`)."""
+
+    def __init__(self, state: TableState, partition: int) -> None:
+        super().__init__(state, b"p|%d" % partition)
+        #: channel -> [wallet bits, position bits], as of now in this chunk.
+        self._bits: dict[bytes, list[int]] = {}
+        #: channel -> its bucket routing for the current bits (see `_route`).
+        self._routes: dict[bytes, list[Any]] = {}
 
     # -- buckets --------------------------------------------------------------------------
 

@@ -116,12 +116,13 @@ class _FoldConsumer(driver.Consumer):
         await super().perform_seek()
 
 
-def use_fold_consumer(app: faust.App, source_topic: str) -> None:
-    """Make `app`'s worker consumer the fold's, reading `source_topic` (call before it starts)."""
+def use_fold_consumer(app: faust.App, *source_topics: str) -> None:
+    """Make `app`'s worker consumer the fold's, reading `source_topics` (call before it
+    starts)."""
     transport = app.transport
     if not isinstance(transport, driver.Transport):
         raise TypeError(f"the fold needs the aiokafka transport (got {type(transport).__name__})")
     # faust declares `Consumer` a ClassVar; only this app's transport gets the fold's consumer
     transport.Consumer = type(  # type: ignore[misc]
-        "FoldConsumer", (_FoldConsumer,), {"source_topics": frozenset({source_topic})}
+        "FoldConsumer", (_FoldConsumer,), {"source_topics": frozenset(source_topics)}
     )

@@ -24,7 +24,14 @@ from typing import Any
 from aop.log.chain_event import RoutedEvent
 from aop.streams.listener.model import SignatureInfo
 
-__all__ = ["PlannedBatch", "RangeChoice", "choose_range", "cursor_at", "plan_range"]
+__all__ = [
+    "PlannedBatch",
+    "RangeChoice",
+    "choose_range",
+    "cursor_at",
+    "cut_at_epoch_end",
+    "plan_range",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,8 @@ class PlannedBatch:
     last_slot: int
     events: tuple[RoutedEvent, ...]
     cursor: str | None
+    #: the block time of `last_slot` (set on the batches that end the range; None: unknown).
+    last_block_time: int | None = None
 
     def to_avro(self) -> dict[str, Any]:
         """The SlotBatch Avro value (the sink encodes faster, to the same bytes)."""
@@ -45,6 +54,7 @@ class PlannedBatch:
             "last_slot": self.last_slot,
             "events": [e.record for e in self.events],
             "cursor": self.cursor,
+            "last_block_time": self.last_block_time,
         }
 
 
@@ -82,6 +92,19 @@ def choose_range(
     )
 
 
+def cut_at_epoch_end(choice: RangeChoice, epoch_end: int) -> RangeChoice:
+    """`choice` ending at `epoch_end` at most: a range never crosses an epoch's end, so the
+    SlotBatches that close an epoch end at its last slot and carry that slot's block time
+    (the combiner's T(e)). The transactions after it are left for the next step."""
+    if choice.last_slot <= epoch_end:
+        return choice
+    return RangeChoice(
+        epoch_end,
+        [info for info in choice.in_range if info.slot <= epoch_end],
+        [info for info in choice.in_range if info.slot > epoch_end] + choice.later,
+    )
+
+
 def cursor_at(newest: Sequence[tuple[int, str]], slot: int, previous: str | None) -> str | None:
     """The newest program signature at or below `slot`.
 
@@ -103,6 +126,7 @@ def plan_range(
     max_events: int,
     newest: Sequence[tuple[int, str]] = (),
     previous_cursor: str | None = None,
+    last_block_time: int | None = None,
 ) -> list[PlannedBatch]:
     """Plan the SlotBatches that put slots `[first_slot, last_slot]` on every partition.
 
@@ -114,6 +138,7 @@ def plan_range(
         max_events: split a partition's span so a batch holds at most this many events.
         newest: see `cursor_at`.
         previous_cursor: the checkpoint's cursor.
+        last_block_time: the block time of `last_slot`, put on each batch ending there.
     Returns:
         Batches ordered by partition, then slot.
     Raises:
@@ -143,11 +168,14 @@ def plan_range(
             ordered = [e for e in ordered if e.slot >= start]
         if len(ordered) <= max_events:  # one batch: what `_split` gives, without its loop
             cursor = cursor_at(newest, last_slot, previous_cursor)
-            batches.append(PlannedBatch(partition, start, last_slot, tuple(ordered), cursor))
+            batches.append(
+                PlannedBatch(partition, start, last_slot, tuple(ordered), cursor, last_block_time)
+            )
             continue
         for lo, hi, chunk in _split(ordered, start, last_slot, max_events):
             cursor = cursor_at(newest, hi, previous_cursor)
-            batches.append(PlannedBatch(partition, lo, hi, chunk, cursor))
+            time = last_block_time if hi == last_slot else None
+            batches.append(PlannedBatch(partition, lo, hi, chunk, cursor, time))
     return batches
 
 

@@ -2,8 +2,9 @@
 
 * `ListenerRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
   `getFirstAvailableBlock` (whether the node still holds the slots listed from),
-  `getTransaction` (logs of a transaction the websocket did not deliver) and `getBlock` (the
-  logs of every transaction of a slot in one call, when many of them are missing).
+  `getTransaction` (logs of a transaction the websocket did not deliver), `getBlock` (the
+  logs of every transaction of a slot in one call, when many of them are missing) and
+  `getBlockTime` (the time of a range's last slot, on its SlotBatches).
 * `LogsWatcher` (websocket): `logsSubscribe` mentioning the program. Its notifications are a
   low-latency trigger and a cache of logs (`LogsCache`), never a source of completeness:
   they may be missed, repeated or cut off by a reconnect.
@@ -20,9 +21,11 @@ from typing import Any
 
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Commitment as RpcCommitment
+from solana.rpc.core import RPCException
 from solana.rpc.websocket_api import OverflowPolicy, SolanaWsClient
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcTransactionLogsFilterMentions
+from solders.rpc.errors import LongTermStorageSlotSkippedMessage, SlotSkippedMessage
 from solders.rpc.responses import LogsNotification
 from solders.signature import Signature
 
@@ -38,6 +41,11 @@ log = logging.getLogger(__name__)
 #: attempts per JSON-RPC call before the step backs off; retries wait up to 50/100 ms
 #: (the retry after attempt n is the policy's n-th delay).
 _ATTEMPTS = 3
+#: how many slots `block_time` looks back past skipped ones.
+_SKIPPED_SCAN = 64
+#: the RPC's answers for a slot without a block.
+_SKIPPED_ERRORS = (SlotSkippedMessage, LongTermStorageSlotSkippedMessage)
+_SKIPPED = object()
 _RETRY = BackoffPolicy(initial_s=0.025, cap_s=0.025 * 2 ** (_ATTEMPTS - 1))
 
 
@@ -68,6 +76,8 @@ class ListenerRpc:
         self._commitment = RpcCommitment(commitment)
         self._page = page
         self._gate = asyncio.Semaphore(concurrency)
+        #: the chain's first block (slots before it have no time), once asked.
+        self._first_block: int | None = None
 
     async def close(self) -> None:
         await self._client.close()
@@ -122,6 +132,36 @@ class ListenerRpc:
             if len(page) < self._page or min(e.slot for e in page) <= after_slot:
                 return list(found.values())
             before = page[-1].signature
+
+    async def block_time(self, slot: int) -> int | None:
+        """Unix seconds of `slot`'s block (getBlockTime), or of the newest produced block
+        before it when the RPC says `slot` was skipped (up to `_SKIPPED_SCAN` slots back);
+        None when none of them has a time, or for slots before the chain's first block
+        (getFirstAvailableBlock, asked once).
+
+        Raises:
+            RpcUnavailableError: the RPC fails otherwise (the step is retried).
+        """
+        if self._first_block is None:
+            response = await self._call(
+                "getFirstAvailableBlock", self._client.get_first_available_block
+            )
+            self._first_block = int(response.value)
+        lowest = max(slot - _SKIPPED_SCAN, self._first_block)
+        for candidate in range(slot, lowest - 1, -1):
+            found = await self._call("getBlockTime", partial(self._get_block_time, candidate))
+            if found is not _SKIPPED:
+                return None if found is None else int(found)
+        return None
+
+    async def _get_block_time(self, slot: int) -> object:
+        try:
+            response = await self._client.get_block_time(slot)
+        except RPCException as exc:
+            if exc.args and isinstance(exc.args[0], _SKIPPED_ERRORS):
+                return _SKIPPED
+            raise
+        return response.value
 
     async def transaction(self, info: SignatureInfo) -> TxLogs:
         """getTransaction's log messages for `info` (its slot, time and error are kept)."""

@@ -21,8 +21,9 @@ Each step (at most one per `listener_min_interval_ms`, at least one per
 3. Take each transaction's logs from the websocket cache, else fetch them: one getBlock for a
    slot missing at least `listener_block_fetch_min_txs` of them, getTransaction for the rest.
 4. Decode (events, dead letters), plan the SlotBatches of [checkpoint + 1, F] for every
-   partition (empty ones included), and write them with the dead letters in ONE Kafka
-   transaction; only then advance the checkpoint, audit and count.
+   partition (empty ones included; a range never crosses an epoch's end, and the batches
+   ending it carry its last slot's block time, getBlockTime), and write them with the dead
+   letters in ONE Kafka transaction; only then advance the checkpoint, audit and count.
 
 Common failure scenarios:
 
@@ -49,6 +50,7 @@ from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 
+from aop.core.epoch import EpochClock
 from aop.log.avro import AvroCodec, codec_for
 from aop.log.chain_event import RoutedEvent
 from aop.log.kafka import CHAIN_EVENTS, ensure_topics
@@ -57,7 +59,13 @@ from aop.runtime.errors import RpcUnavailableError
 from aop.runtime.settings import Settings
 from aop.streams.listener import metrics
 from aop.streams.listener.audit import AuditLog
-from aop.streams.listener.batcher import PlannedBatch, choose_range, cursor_at, plan_range
+from aop.streams.listener.batcher import (
+    PlannedBatch,
+    choose_range,
+    cursor_at,
+    cut_at_epoch_end,
+    plan_range,
+)
 from aop.streams.listener.checkpoint import Checkpoint, recover_checkpoint
 from aop.streams.listener.decode import TxDecoder
 from aop.streams.listener.errors import (
@@ -126,6 +134,7 @@ class Listener:
                 "does not serve them)"
             )
         self._settings = settings
+        self._clock = EpochClock(settings.genesis_slot, settings.epoch_slots)
         self._codec = codec or codec_for(settings)
         self._decoder = TxDecoder(settings.program_id, settings.chain_partitions)
         self._cache = LogsCache(settings.listener_ws_cache_size)
@@ -251,12 +260,15 @@ class Listener:
         choice = choose_range(
             signatures, final_slot=final, max_txs=self._settings.listener_max_range_txs
         )
+        clock = self._clock
+        choice = cut_at_epoch_end(choice, clock.last_slot(clock.epoch_of(checkpoint.resume_slot)))
         txs = await self._logs_of(choice.in_range)
         newest = _newest_per_slot(choice.in_range)
         last = choice.last_slot
+        block_time = await self._rpc.block_time(last)
         # CPU-bound (~20 us per event): off the event loop, so the websocket keeps reading.
         batches, dead, truncated = await asyncio.to_thread(
-            self._prepare, txs, checkpoint, last, newest
+            self._prepare, txs, checkpoint, last, newest, block_time
         )
         written = await asyncio.to_thread(sink.write_range, batches, dead)
         self.checkpoint = checkpoint.advanced(last, cursor_at(newest, last, checkpoint.cursor))
@@ -273,6 +285,7 @@ class Listener:
         checkpoint: Checkpoint,
         last: int,
         newest: Sequence[tuple[int, str]],
+        block_time: int | None,
     ) -> tuple[list[PlannedBatch], list[DeadLetter], int]:
         """Decode `txs` and plan the SlotBatches of `[checkpoint.resume_slot, last]`."""
         events: list[RoutedEvent] = []
@@ -291,6 +304,7 @@ class Listener:
             max_events=self._settings.listener_max_batch_events,
             newest=newest,
             previous_cursor=checkpoint.cursor,
+            last_block_time=block_time,
         )
         return batches, dead, truncated
 

@@ -115,7 +115,12 @@ class KafkaSink:
             self._producer.begin_transaction()
             for index, batch in enumerate(batches):
                 value = self._batches.encode(
-                    batch.partition, batch.first_slot, batch.last_slot, batch.events, batch.cursor
+                    batch.partition,
+                    batch.first_slot,
+                    batch.last_slot,
+                    batch.events,
+                    batch.cursor,
+                    batch.last_block_time,
                 )
                 self._produce(
                     self._events_topic,

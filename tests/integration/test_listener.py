@@ -324,3 +324,49 @@ async def test_listener_sends_garbage_failed_and_truncated_input_to_the_dlq_and_
     assert max(e["slot"] for e in view.events) > max(
         e["slot"] for e in view.events if e["signature"] in injected
     )
+
+
+async def test_ranges_end_at_epoch_ends_and_carry_the_block_time_of_their_last_slot(
+    settings_factory: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """25-slot epochs: no SlotBatch crosses an epoch's end, every epoch's last slot ends a
+    batch on every partition, and each batch that ends its range carries the simulator's
+    block time of that slot (getBlockTime), the time the combiner reads as T(e)."""
+    async with SimChainServer(sim_config(seed=3)).serve() as sim:
+        settings = settings_factory(
+            {
+                **FAST,
+                "AOP_CHAIN_PARTITIONS": "3",
+                "AOP_EPOCH_SLOTS": "25",
+                "AOP_AUDIT_DIR": str(tmp_path),
+                "AOP_LISTENER_MAX_BATCH_EVENTS": "20",
+            },
+            rpc_url=sim.http_url,
+            ws_url=sim.ws_url,
+        )
+        listener = Listener(settings)
+        _, task, stop = await run_until_caught_up(listener, sim, busy_s=2.0)
+        stop.set()
+        await task
+        view = read_log(settings, first_slot=0)
+        times = {b["last_slot"]: sim.chain.block_time(b["last_slot"]) for _, b in view.batches}
+        genesis = sim.chain.config.first_slot
+    ends: dict[int, set[int]] = {p: set() for p in range(3)}
+    timed = 0
+    for partition, batch in view.batches:
+        first, last = batch["first_slot"], batch["last_slot"]
+        assert first // 25 == last // 25, f"batch [{first}, {last}] crosses an epoch end"
+        ends[partition].add(last)
+        if batch["last_block_time"] is not None:
+            assert batch["last_block_time"] == times[last]
+            timed += 1
+    closed = [e * 25 + 24 for e in range(min(view.last_slot.values()) // 25)]
+    assert len([c for c in closed if c >= genesis]) >= 3
+    for partition in range(3):
+        assert set(closed) <= ends[partition]
+    for _, batch in view.batches:
+        if batch["last_slot"] in closed:
+            # slots before the chain's first block (the simulator's genesis) have no time
+            want = times[batch["last_slot"]] if batch["last_slot"] >= genesis else None
+            assert batch["last_block_time"] == want
+    assert timed >= len([c for c in closed if c >= genesis]) * 3 > 0

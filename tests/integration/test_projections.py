@@ -228,6 +228,7 @@ def test_root_is_projected_with_leaves_levels_outbox_and_offsets(
             "total": Decimal(150),
             "emission": Decimal(153),
             "closed_at_slot": 9000,
+            "closed_at_ms": None,
             "input_offsets": [{"partition": 1, "first_offset": 0, "last_offset": 41}],
             "source_partition": 1,
             "source_offset": 0,

@@ -51,6 +51,7 @@ def slot_batch(
         "last_slot": last_slot,
         "events": list(events),
         "cursor": None,
+        "last_block_time": None,
     }
 
 

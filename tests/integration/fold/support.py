@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,14 @@ from solders.pubkey import Pubkey
 from aop.core.fold import ReferenceFold
 from aop.core.fold_config import FoldConfig
 from aop.log.avro import AvroCodec
-from aop.log.kafka import CHAIN_EVENTS, DLQ, EPOCH_ROOTS, consumer_config, producer_config
+from aop.log.kafka import (
+    ATTENTION_SIGNALS,
+    CHAIN_EVENTS,
+    DLQ,
+    EPOCH_ROOTS,
+    consumer_config,
+    producer_config,
+)
 from aop.runtime.settings import Settings
 from aop.streams.fold.app import STATE_TABLE
 from aop.streams.fold.config import fold_app_id
@@ -30,10 +38,16 @@ CODEC = AvroCodec()
 Record = tuple[int, int, dict[str, Any]]
 
 
-def produce_log(settings: Settings, batches: Sequence[tuple[int, dict[str, Any]]]) -> list[Record]:
-    """Append SlotBatches (partition, batch) with the pipeline's producer; the log as stored."""
+def produce_log(
+    settings: Settings,
+    batches: Sequence[tuple[int, dict[str, Any]]],
+    *,
+    record_type: str = "SlotBatch",
+) -> list[Record]:
+    """Append SlotBatches (or SignalBatches) (partition, batch) with the pipeline's producer,
+    to aop.chain.events (aop.attention.signals); the log as stored."""
     producer = Producer(producer_config(settings))
-    topic = settings.topic(CHAIN_EVENTS)
+    topic = settings.topic(CHAIN_EVENTS if record_type == "SlotBatch" else ATTENTION_SIGNALS)
     stored: list[Record] = []
     for partition, batch in batches:
 
@@ -43,7 +57,7 @@ def produce_log(settings: Settings, batches: Sequence[tuple[int, dict[str, Any]]
 
         producer.produce(
             topic,
-            CODEC.encode("SlotBatch", batch),
+            CODEC.encode(record_type, batch),
             key=b"p%d" % partition,
             partition=partition,
             on_delivery=delivered,
@@ -74,19 +88,23 @@ def produce_values(settings: Settings, values: Sequence[tuple[int, bytes]]) -> l
 
 
 def expected_records(
-    records: Sequence[Record], config: FoldConfig
+    records: Sequence[Record], config: FoldConfig, signals: Sequence[Record] = ()
 ) -> dict[tuple[bytes, int], list[bytes]]:
-    """(key, root_seq) -> [EpochRoot bytes, LeafChunk bytes...] of the reference fold, and
-    (b"partition:<p>", epoch) -> [EpochClosed bytes] for each of its markers."""
+    """(key, root_seq) -> [EpochRoot (AttentionRoot) bytes, LeafChunk bytes...] of the
+    reference fold over the SlotBatch `records` and the SignalBatch `signals`, and
+    (b"partition:<p>" or b"attention:<p>", epoch) -> [marker bytes] for each of its markers."""
     out = {}
-    for result in ReferenceFold(config).feed_all(records):
+    fold = ReferenceFold(config)
+    results = list(fold.feed_all(records))
+    results += [fold.feed_signals(p, o, b) for p, o, b in signals]
+    for result in results:
         for root in result.roots:
-            encoded = [CODEC.encode("EpochRoot", root.epoch_root)]
+            encoded = [CODEC.encode(root.record_type, root.epoch_root)]
             encoded += [CODEC.encode("LeafChunk", chunk) for chunk in root.chunks]
             out[(root.key, root.root_seq)] = encoded
-        if result.closed is not None:
-            marker = result.closed
-            out[(marker.key, marker.epoch)] = [CODEC.encode("EpochClosed", marker.record)]
+        for marker in (result.closed, result.attention_closed):
+            if marker is not None:
+                out[(marker.key, marker.epoch)] = [CODEC.encode(marker.record_type, marker.record)]
     return out
 
 
@@ -130,7 +148,8 @@ class RootsOnTopic:
         for _, _, key, value in self.records:
             assert key is not None and value is not None
             name, record = CODEC.decode(value)
-            number = record["epoch"] if name == "EpochClosed" else record["root_seq"]
+            markers = ("EpochClosed", "AttentionClosed")
+            number = record["epoch"] if name in markers else record["root_seq"]
             self.by_root[(key, int(number))].add(value)
 
     def complete(self, expected: Mapping[tuple[bytes, int], list[bytes]]) -> bool:
@@ -181,15 +200,17 @@ def assert_roots_match(
             root_key, roots.by_root[root_key], set(values)
         )
     partitions = {str(Pubkey.from_bytes(s.config)).encode(): s.partition for s in config.channels}
+    if config.attention is not None:
+        partitions.update({c.key.encode(): c.partition for c in config.attention.channels})
     last_seen: dict[tuple[bytes, int], int] = {}
     for partition, _, key, value in roots.records:
         assert key is not None and value is not None
         name, record = CODEC.decode(value)
-        if name == "EpochClosed":
+        if name in ("EpochClosed", "AttentionClosed"):
             assert partition == record["partition"], f"marker {record} on partition {partition}"
             continue
         root_key = (key, int(record["root_seq"]))
-        position = 0 if name == "EpochRoot" else int(record["chunk_index"]) + 1
+        position = int(record["chunk_index"]) + 1 if name == "LeafChunk" else 0
         assert position in (0, last_seen.get(root_key, -2) + 1), (
             f"{name} {position} of {root_key} does not follow its predecessor"
         )
@@ -209,7 +230,9 @@ def assert_changelog_routed(settings: Settings, config: FoldConfig) -> int:
     for partition, offset, key, _ in records:
         assert key is not None
         kind, _, rest = key.decode().partition("|")
-        expected = int(rest) if kind == "p" else by_config[rest.split("|")[0]]
+        first = rest.split("|")[0]
+        # p|, ap|, ah|, ag|, as| name the partition; c|, w|, n|, ac|, at|, au| the channel
+        expected = int(first) if kind in ("p", "ap", "ah", "ag", "as") else by_config[first]
         assert partition == expected, f"changelog {key!r} at {partition}/{offset}, want {expected}"
     return len(records)
 
@@ -220,6 +243,25 @@ def dead_letters(settings: Settings) -> list[dict[str, Any]]:
         for _, _, _, value in read_topic(settings, settings.topic(DLQ), partitions=1)
         if value is not None
     ]
+
+
+@contextmanager
+def fold_workers(env: Mapping[str, str], directory: Path) -> Iterator[Callable[..., FoldWorker]]:
+    """Starts `aop fold` subprocesses with `env` (and per-call extras), their output in
+    `directory`; kills any left running at the end."""
+    started: list[FoldWorker] = []
+
+    def start(**extra: str) -> FoldWorker:
+        path = directory / f"worker{len(started)}.log"
+        worker = FoldWorker(dict(env), path).start(**extra)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill()
 
 
 @dataclass

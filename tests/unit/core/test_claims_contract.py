@@ -32,22 +32,31 @@ from tests.unit.core.vectors import CCM_MINT, PROGRAM_ID
 SCOPE = TreeScope(Pubkey.from_string(PROGRAM_ID), Pubkey.from_string(CCM_MINT), "twitch:unit", 3, 7)
 
 
-#: the contract runs against every registered format.
+#: the contract runs against every registered format with one leaf per wallet; ring-v0-legacy
+#: (a leaf per claim id, wallets may repeat) has its own tests (test_ring_v0_legacy.py).
+_WALLET_KEYED = sorted(n for n, f in CLAIM_FORMATS.items() if not f.per_leaf_claim_id)
 each_format = pytest.mark.parametrize(
-    "fmt", [get_claim_format(name) for name in sorted(CLAIM_FORMATS)], ids=sorted(CLAIM_FORMATS)
+    "fmt", [get_claim_format(name) for name in _WALLET_KEYED], ids=_WALLET_KEYED
 )
 
 
 def test_registry_knows_every_format_and_defaults_to_cumulative_v2() -> None:
-    assert sorted(CLAIM_FORMATS) == ["cumulative-v2", "global-v4", "global-v5", "ring-v0"]
+    assert sorted(CLAIM_FORMATS) == [
+        "cumulative-v2",
+        "global-v4",
+        "global-v5",
+        "ring-v0",
+        "ring-v0-legacy",
+    ]
+    assert _WALLET_KEYED == ["cumulative-v2", "global-v4", "global-v5", "ring-v0"]
     assert get_claim_format().name == DEFAULT_CLAIM_FORMAT == "cumulative-v2"
 
 
 def test_unknown_format_name_raises_listing_known_ones() -> None:
     with pytest.raises(
         UnknownClaimFormatError,
-        match=r"claim format must be one of cumulative-v2, global-v4, global-v5, ring-v0 "
-        r"\(got 'v9'\)",
+        match=r"claim format must be one of cumulative-v2, global-v4, global-v5, ring-v0, "
+        r"ring-v0-legacy \(got 'v9'\)",
     ):
         get_claim_format("v9")
 

@@ -42,6 +42,7 @@ slot_batches = st.fixed_dictionaries(
         "last_slot": U64,
         "events": st.lists(chain_events, max_size=5),
         "cursor": st.none() | st.text(max_size=90),
+        "last_block_time": st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
     }
 )
 

@@ -86,6 +86,8 @@ def test_decode_reads_blocked_arrays_and_maps_with_byte_sizes() -> None:
         + with_map
         + b"\x00"  # end of events
         + b"\x00"  # cursor null
+        + b"\x02"  # last_block_time: the long branch
+        + encode_long(1_796_666_400)
     )
     assert decode_slot_batch_body(body) == {
         "partition": 3,
@@ -95,6 +97,7 @@ def test_decode_reads_blocked_arrays_and_maps_with_byte_sizes() -> None:
             {"id": "s:0", "slot": 5, "program_id": "P", "data": b"\x01\x02"},
             {"id": "s:0", "slot": 5, "program_id": "P", "data": b"\x01\x02"},
         ],
+        "last_block_time": 1_796_666_400,
     }
 
 

@@ -52,9 +52,15 @@ def test_slot_batch_encoder_uses_the_fast_path_for_the_shipped_schemas() -> None
     last=LONGS,
     events=st.lists(_events, max_size=5),
     cursor=st.none() | st.text(max_size=90),
+    block_time=st.none() | LONGS,
 )
 def test_slot_batch_encoder_bytes_equal_the_codec_and_decode_back(
-    partition: int, first: int, last: int, events: list[RoutedEvent], cursor: str | None
+    partition: int,
+    first: int,
+    last: int,
+    events: list[RoutedEvent],
+    cursor: str | None,
+    block_time: int | None,
 ) -> None:
     """Any SlotBatch value: same bytes as AvroCodec.encode, and it decodes to the value."""
     value = {
@@ -63,9 +69,12 @@ def test_slot_batch_encoder_bytes_equal_the_codec_and_decode_back(
         "last_slot": last,
         "events": [e.record for e in events],
         "cursor": cursor,
+        "last_block_time": block_time,
     }
-    encoded = SlotBatchEncoder(CODEC, topic="t").encode(partition, first, last, events, cursor)
-    assert encoded == expected_bytes(partition, first, last, events, cursor)
+    encoded = SlotBatchEncoder(CODEC, topic="t").encode(
+        partition, first, last, events, cursor, block_time
+    )
+    assert encoded == expected_bytes(partition, first, last, events, cursor, block_time)
     assert CODEC.decode_as("SlotBatch", encoded) == value
 
 
@@ -75,19 +84,25 @@ def test_a_fields_map_is_one_block_with_its_byte_size() -> None:
     event = RoutedEvent(0, 1, "s", 0, "N", None, "P", b"", {"k": "v", "ab": "c"})
     body = SlotBatchEncoder(CODEC, topic="t").encode(0, 1, 1, [event], None)[10:]
     tail = b"\x03\x12" + b"\x02k\x02v" + b"\x04ab\x02c" + b"\x00"
-    assert body.endswith(b"\x00" + tail + b"\x00\x00")  # data b"", map, end of events, cursor
+    # data b"", map, end of events, cursor null, last_block_time null
+    assert body.endswith(b"\x00" + tail + b"\x00\x00\x00")
     empty = SlotBatchEncoder(CODEC, topic="t").encode(0, 1, 1, [event._replace(fields={})], None)
-    assert empty[10:].endswith(b"\x00\x00\x00\x00")  # data b"", empty map, events end, cursor
+    # data b"", empty map, events end, cursor null, last_block_time null
+    assert empty[10:].endswith(b"\x00\x00\x00\x00\x00")
 
 
 def expected_bytes(
-    partition: int, first: int, last: int, events: list[RoutedEvent], cursor: str | None
+    partition: int,
+    first: int,
+    last: int,
+    events: list[RoutedEvent],
+    cursor: str | None,
+    block_time: int | None,
 ) -> bytes:
     """The codec's bytes, each event's non-empty map re-written as a sized block (a second,
     simple implementation: cut out of the codec's own encoding of the event)."""
-    header = CODEC.encode(
-        "SlotBatch", {"partition": 0, "first_slot": 0, "last_slot": 0, "events": [], "cursor": None}
-    )[:10]
+    empty = {"partition": 0, "first_slot": 0, "last_slot": 0, "events": [], "cursor": None}
+    header = CODEC.encode("SlotBatch", empty)[:10]
     out = [encode_long(partition), encode_long(first), encode_long(last)]
     if events:
         out.append(encode_long(len(events)))
@@ -105,4 +120,5 @@ def expected_bytes(
         out.append(b"\x00")
     else:
         out.append(b"\x02" + encode_long(len(cursor.encode())) + cursor.encode())
+    out.append(b"\x00" if block_time is None else b"\x02" + encode_long(block_time))
     return header + b"".join(out)

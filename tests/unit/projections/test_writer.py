@@ -33,6 +33,7 @@ STORED = {
     "total": Decimal("18446744073709551616"),
     "emission": Decimal("18446744073709551617"),
     "closed_at_slot": 900,
+    "closed_at_ms": None,
     "input_offsets": [{"partition": 1, "first_offset": 0, "last_offset": 9}],
 }
 

@@ -116,6 +116,7 @@ def test_slot_batch_reader_keeps_what_the_fold_reads() -> None:
         "first_slot": 1,
         "last_slot": 9,
         "events": [{k: event[k] for k in ("id", "slot", "program_id", "data")}],
+        "last_block_time": None,
     }
     with pytest.raises(AvroDecodeError, match="expected a SlotBatch"):
         SlotBatchDecoder(codec).decode(

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aop.log.chain_event import RoutedEvent
-from aop.streams.listener.batcher import PlannedBatch, choose_range, cursor_at, plan_range
+from aop.streams.listener.batcher import (
+    PlannedBatch,
+    RangeChoice,
+    choose_range,
+    cursor_at,
+    cut_at_epoch_end,
+    plan_range,
+)
 from aop.streams.listener.model import SignatureInfo
 
 PARTITIONS = 4
@@ -186,3 +193,38 @@ def test_choose_range_never_splits_a_slot_even_over_the_cap() -> None:
     assert choice.last_slot == 101
     assert [i.slot for i in choice.in_range] == [101, 101, 101]
     assert [i.slot for i in choice.later] == [102]
+
+
+def _info(signature: str, slot: int) -> SignatureInfo:
+    return SignatureInfo(signature, slot, None, None)
+
+
+def test_a_range_is_cut_at_its_epochs_end_and_the_rest_waits() -> None:
+    """Range [90, 130] with epochs of 100 slots: it ends at 99; the transactions of 120 and
+    105 go to the next step, ahead of those already left for later."""
+    choice = RangeChoice(130, [_info("c", 120), _info("b", 105), _info("a", 95)], [_info("z", 140)])
+    cut = cut_at_epoch_end(choice, 99)
+    assert cut.last_slot == 99
+    assert [i.signature for i in cut.in_range] == ["a"]
+    assert [i.signature for i in cut.later] == ["c", "b", "z"]
+    assert cut_at_epoch_end(choice, 130) is choice
+
+
+def test_the_batches_ending_the_range_carry_its_last_block_time() -> None:
+    """Partition 0's span splits into [100, 101] and [102, 110]: only the one ending at 110
+    has the time; idle partition 1 has one batch, ending at 110, with the time."""
+    events = [_event(0, 100, "a", 0), _event(0, 101, "b", 0), _event(0, 102, "c", 0)]
+    batches = plan_range(
+        first_slot=100,
+        last_slot=110,
+        events=events,
+        next_slot=[100, 100],
+        max_events=2,
+        last_block_time=1_796_666_400,
+    )
+    assert [(b.partition, b.last_slot, b.last_block_time) for b in batches] == [
+        (0, 101, None),
+        (0, 110, 1_796_666_400),
+        (1, 110, 1_796_666_400),
+    ]
+    assert batches[1].to_avro()["last_block_time"] == 1_796_666_400
