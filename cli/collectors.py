@@ -7,6 +7,9 @@ on the simulated chain earn attention too.
 
 Steps of `run_collectors`:
 
+0. Wait until the ingest is ready (`GET /readyz` answers 200): items carry the time they
+   were made, so posting them into a refused connection and retrying would age them, past
+   AOP_ATTENTION_ALLOWED_LATENESS_S (late) on a short one.
 1. Post a binding of every user to its wallet, `batch` per request (ids
    `sim-bind-<run>-<i>`; `run` is fresh per process, so a restarted collector binds again to
    the same wallets).
@@ -99,6 +102,8 @@ def run_collectors(options: CollectorOptions, stop: threading.Event) -> Collecto
     headers = {"Authorization": f"Bearer {options.token.reveal()}"}
     with httpx.Client(base_url=options.url, headers=headers, timeout=10.0) as client:
         poster = _Poster(client, report, stop)
+        if not poster.wait_ready():
+            return report
         if options.bindings:
             keys = Keys(options.seed)
             for at in range(0, options.wallets, options.batch):
@@ -111,9 +116,10 @@ def run_collectors(options: CollectorOptions, stop: threading.Event) -> Collecto
                     }
                     for i in range(at, min(options.wallets, at + options.batch))
                 ]
+                refused = report.refused
                 if not poster.post("/v1/bindings", items):
                     return report
-                report.bindings += len(items)
+                report.bindings += len(items) - (report.refused - refused)
         kinds = list(KIND_WEIGHTS)
         weights = [KIND_WEIGHTS[k][0] for k in kinds]
         period_s = options.batch / options.rate
@@ -153,6 +159,18 @@ class _Poster:
         self._report = report
         self._stop = stop
         self._backoff = Backoff(initial_s=0.2, cap_s=5.0)
+
+    def wait_ready(self) -> bool:
+        """Step 0: True once GET /readyz answers 200; False when stopped first."""
+        while not self._stop.is_set():
+            try:
+                if self._client.get("/readyz").status_code == 200:
+                    self._backoff.reset()
+                    return True
+            except httpx.HTTPError:
+                pass
+            self._stop.wait(self._backoff.next_delay())
+        return False
 
     def post(self, path: str, items: list[dict[str, Any]]) -> bool:
         """Post until answered; False when stopped first."""

@@ -9,12 +9,17 @@ today, watched live, in a few minutes, ending with a wallet's claim.
    live one is past it, and the publisher of step 1 is the protocol's.
 3. `aop run`'s services under the supervisor: listener, fold, combiner, projector, settlement
    (publishing global-v5 roots from root_seq 1801: AOP_SETTLEMENT_TARGET=global-v5,
-   AOP_AUTO_PUBLISH=true), API.
-4. A live view of events/s, slot lag, open epoch, channel and global roots, publications.
+   AOP_AUTO_PUBLISH=true), API and ingest; with attention on (AOP_ATTENTION_ENABLED, epochs
+   of 10 s instead of an hour so a few minutes hold several), a source's token minted with
+   `aop ingest token new`, and `aop simulate-collectors` posting the chain's users' signals
+   and their wallet bindings, so the global roots' leaves carry an attention_bonus.
+4. A live view of events/s, slot lag, open epoch, signals, channel and global roots,
+   publications.
 5. Once `roots` global roots are published (or the time budget is spent): the roots, a curl
    line that fetches a wallet's proof from the API (`GET /v1/claims/{wallet}`, the live
    API's shape), that wallet's claim (`aop claim`: claim_global_v2 with the API's proof, on
-   the simulated chain), the API's answer once the claim is projected, and the `aop replay`
+   the simulated chain; a wallet whose leaf has both base_yield and attention_bonus), the
+   API's answer once the claim is projected, and the `aop replay`
    line that re-verifies the global root from the log (each run once here, results shown).
 6. Without --keep it stops the chain and the writers and leaves only the API running (pid in
    `.local/demo/api.pid`, stopped by `make down`), so the printed curl line keeps working.
@@ -54,6 +59,11 @@ DEMO_CHANNELS = ("twitch:lofigirl", "youtube:lofi_girl_sleep", "spotify:oracle",
 LATEST_ON_CHAIN = 1800
 #: the simulated chain's seed: its wallets are `Keys(SIM_SEED).wallet(i)`.
 SIM_SEED = 7
+#: attention epochs of the demo (the legacy's are an hour), and how late a signal may be.
+ATTENTION_EPOCH_S = 10
+ATTENTION_LATENESS_S = 5
+#: the simulated collectors' signals per second.
+SIGNAL_RATE = 100.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class DemoOptions:
     slot_ms: int = 100
     epoch_slots: int = 150
     api_port: int = 8080
+    ingest_port: int = 8090
     workdir: Path = Path(".local/demo")
     #: each service's /metrics port (`aop run`'s, which Prometheus scrapes, by default).
     metrics_ports: Mapping[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
@@ -129,6 +140,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
 def _run_demo(options: DemoOptions, console: Console) -> int:
     workdir = options.workdir.resolve()
     _require_free_port(options.api_port)
+    _require_free_port(options.ingest_port)
     signals = _Signals()
     for sub in ("", "fold", "audit", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
@@ -143,6 +155,7 @@ def _run_demo(options: DemoOptions, console: Console) -> int:
             [*_aop(), "db", "upgrade"], env={**os.environ, **env}, capture_output=True, text=True
         )
     )
+    collector_token = _mint_collector_token(workdir, env)
     from aop.simchain.process import spawn_simchain
 
     with ExitStack() as running:
@@ -161,6 +174,7 @@ def _run_demo(options: DemoOptions, console: Console) -> int:
                 ",".join(DEMO_CHANNELS),
                 "--seed",
                 str(SIM_SEED),
+                "--wall-clock",  # attention epochs are wall-clock windows: block times too
             ],
             env=env,
         )
@@ -184,6 +198,10 @@ def _run_demo(options: DemoOptions, console: Console) -> int:
         thread.start()
         running.callback(thread.join, 60)
         running.callback(supervisor.request_stop)
+        signals.check()
+        signals.holding = True
+        collectors = _start_collectors(options, workdir, env, collector_token)
+        running.callback(_stop_process, collectors)
         signals.check()
         api = f"http://127.0.0.1:{options.api_port}"
         done = _watch(options, console, supervisor, sim, api)
@@ -218,6 +236,51 @@ def _check(result: subprocess.CompletedProcess[str]) -> None:
         raise AopError(f"{shlex.join(result.args)} failed: {result.stderr.strip()[-500:]}")
 
 
+def _mint_collector_token(workdir: Path, env: dict[str, str]) -> Path:
+    """A fresh token of source `simulated` (`aop ingest token new`): its hash goes to the
+    ingest's tokens file (AOP_INGEST_TOKENS_FILE, set in `env`), the token to a file the
+    collectors read; both mode 600."""
+    tokens, token = workdir / "ingest.tokens", workdir / "collector.token"
+    tokens.unlink(missing_ok=True)
+    token.unlink(missing_ok=True)
+    env["AOP_INGEST_TOKENS_FILE"] = str(tokens)
+    command = ["ingest", "token", "new", "--source", "simulated"]
+    command += ["--tokens-file", str(tokens), "--output", str(token)]
+    _check(
+        subprocess.run(
+            [*_aop(), *command], env={**os.environ, **env}, capture_output=True, text=True
+        )
+    )
+    return token
+
+
+def _start_collectors(
+    options: DemoOptions, workdir: Path, env: Mapping[str, str], token: Path
+) -> subprocess.Popen[bytes]:
+    """`aop simulate-collectors` for the chain's wallets and channels (step 3); its log and
+    final report in logs/collectors.log."""
+    log = open(workdir / "logs" / "collectors.log", "ab")  # noqa: SIM115 - handed to the child
+    command = ["simulate-collectors", "--token-file", str(token), "--seed", str(SIM_SEED)]
+    command += ["--wallets", str(options.wallets), "--channels", ",".join(DEMO_CHANNELS)]
+    command += ["--rate", str(SIGNAL_RATE), "--batch", "100"]
+    return subprocess.Popen(
+        [*_aop(), *command],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _demo_env(options: DemoOptions, workdir: Path) -> dict[str, str]:
     run = time.strftime("%Y%m%d%H%M%S")
     keypair = workdir / "publisher.json"
@@ -243,6 +306,10 @@ def _demo_env(options: DemoOptions, workdir: Path) -> dict[str, str]:
         "AOP_SETTLEMENT_TARGET": "global-v5",
         "AOP_AUTO_PUBLISH": "true",
         "AOP_API_PORT": str(options.api_port),
+        "AOP_ATTENTION_ENABLED": "true",
+        "AOP_ATTENTION_EPOCH_SECONDS": str(ATTENTION_EPOCH_S),
+        "AOP_ATTENTION_ALLOWED_LATENESS_S": str(ATTENTION_LATENESS_S),
+        "AOP_INGEST_PORT": str(options.ingest_port),
         "AOP_AUDIT_DIR": str(workdir / "audit"),
         "AOP_FOLD_DATADIR": str(workdir / "fold"),
         "AOP_LOG_LEVEL": "WARNING",
@@ -326,7 +393,7 @@ def _watch(
             now = time.monotonic()
             values = {
                 f"{name}:{key}": value
-                for name in ("listener", "fold", "combiner", "projector", "settlement")
+                for name in ("listener", "fold", "combiner", "projector", "settlement", "ingest")
                 for key, value in _metrics(options.metrics_ports[name]).items()
             }
             try:
@@ -377,6 +444,10 @@ def _view(
         "events folded/s", f"{_rate('fold:aop_fold_events_total', sample, previous):,.0f}"
     )
     table.add_row("fold consumer lag", f"{v.get('fold:aop_fold_consumer_lag', 0):,.0f}")
+    table.add_row(
+        "signals accepted/s (ingest)",
+        f"{_rate('ingest:aop_ingest_items_total|outcome=accepted', sample, previous):,.0f}",
+    )
     table.add_row("roots built (fold)", f"{v.get('fold:aop_fold_roots_total', 0):,.0f}")
     table.add_row("roots projected", f"{v.get('projector:aop_projection_roots_total', 0):,.0f}")
     table.add_row("projector lag", f"{v.get('projector:aop_projection_consumer_lag', 0):,.0f}")
@@ -467,18 +538,23 @@ def _global_table(console: Console, roots: list[dict[str, Any]]) -> None:
 
 def _claimable_wallet(api: str, tries: int = 400) -> tuple[int, dict[str, Any]] | None:
     """The first simulated wallet (`Keys(SIM_SEED).wallet(i)`) with something claimable in a
-    published global root: its index and the API's answer (amounts as strings)."""
+    published global root, preferring one whose leaf has both a base_yield and an
+    attention_bonus: its index and the API's answer (amounts as strings)."""
     from aop.simchain.keys import Keys
 
     keys = Keys(SIM_SEED)
+    fallback: tuple[int, dict[str, Any]] | None = None
     for index in range(tries):
         reply = httpx.get(f"{api}/v1/global/claims/{keys.wallet_key(index)}", timeout=5)
         if reply.status_code != 200:
             continue
         answer: dict[str, Any] = reply.json()
-        if answer["settlement_status"] == "published" and int(answer["claimable"]) > 0:
+        if answer["settlement_status"] != "published" or int(answer["claimable"]) <= 0:
+            continue
+        if int(answer.get("base_yield", 0)) > 0 and int(answer.get("attention_bonus", 0)) > 0:
             return index, answer
-    return None
+        fallback = fallback or (index, answer)
+    return fallback
 
 
 def _claim(

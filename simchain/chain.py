@@ -134,7 +134,8 @@ class SimChain:
         return "processed"
 
     def block_time(self, slot: int) -> int:
-        return self.config.genesis_time + (slot - self.config.first_slot) * 400 // 1000
+        config = self.config
+        return config.genesis_time + (slot - config.first_slot) * config.block_ms // 1000
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

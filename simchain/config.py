@@ -27,7 +27,8 @@ CCM_MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
 #: which attention-oracle program the chain runs (`simchain.program` has both instruction sets).
 SimProgram = Literal["v0.2.2", "deployed"]
 SIM_PROGRAMS: tuple[SimProgram, ...] = ("v0.2.2", "deployed")
-#: 2026-01-01T00:00:00Z: block times are genesis_time + slot x 400 ms, whatever slot_ms is.
+#: 2026-01-01T00:00:00Z: block times are genesis_time + slot x block_ms (400 ms by default,
+#: whatever slot_ms is).
 GENESIS_TIME = 1_767_225_600
 #: slots a blockhash stays valid for (Agave's MAX_PROCESSING_AGE).
 MAX_PROCESSING_AGE = 150
@@ -62,8 +63,11 @@ class SimConfig:
             last 4 seqs with made-up roots (`Genesis.global_root`).
         program_id, mint: the attention-oracle program and its Token-2022 mint.
         seed: drives every key, blockhash and workload draw.
-        slot_ms: wall-clock time between slots (tests use a few ms); block times always
-            advance 400 ms per slot, so they stay realistic in fast tests.
+        slot_ms: wall-clock time between slots (tests use a few ms).
+        block_ms: how far block times advance per slot: 400 (mainnet's slot) by default, so
+            they stay realistic in fast tests; `slot_ms` with a `genesis_time` of now gives
+            block times that follow the wall clock (what off-chain attention epochs, which
+            are wall-clock windows, line up with).
         finality_depth: finalized = tip - finality_depth (31 like mainnet's usual lag).
         confirmation_depth: confirmed = tip - confirmation_depth.
         first_slot: the genesis slot.
@@ -104,6 +108,7 @@ class SimConfig:
     confirmation_depth: int = 1
     first_slot: int = 1_000
     genesis_time: int = GENESIS_TIME
+    block_ms: int = 400
     channels: tuple[str, ...] = default_channel_names(8)
     claim_channels: tuple[str, ...] = ("sim:claims",)
     wallets: int = 200

@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "then print a proof to curl and claim with it",
         **help_options(
             "Migrates a fresh schema, starts a simulated chain running the program as deployed "
-            "today (global roots only; its GlobalRootConfig at root_seq 1800) and every "
-            "service under the supervisor (topic prefix and schema named after the run; "
+            "today (global roots only; its GlobalRootConfig at root_seq 1800), every "
+            "service under the supervisor and simulated collectors posting attention signals "
+            "to the ingest (topic prefix and schema named after the run; "
             "global-v5 roots published from 1801), shows a live view until --roots global "
             "roots are published, then prints the roots, a wallet's proof from the API, that "
             "wallet's claim with it (aop claim), and the replay that re-verifies the root. "
@@ -48,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--free-ports",
         action="store_true",
-        help="serve the services' /metrics on free ports instead of 9101-9107 (what "
-        "Prometheus scrapes), e.g. beside a running pipeline",
+        help="serve the services' /metrics and the ingest on free ports instead of 9101-9108 "
+        "and 8090 (what Prometheus scrapes), e.g. beside a running pipeline",
     )
     parser.set_defaults(handler=run)
 
@@ -65,14 +66,17 @@ def run(args: argparse.Namespace) -> int:
         workdir=args.workdir,
     )
     if args.free_ports:
-        options = replace(options, metrics_ports=_free_ports())
+        ports = _free_ports()
+        options = replace(options, ingest_port=ports.pop("ingest-http"), metrics_ports=ports)
     return run_demo(options, make_console())
 
 
 def _free_ports() -> dict[str, int]:
-    """A free port on 127.0.0.1 for each service of METRICS_PORTS."""
+    """A free port on 127.0.0.1 for each service of METRICS_PORTS, and the ingest's HTTP port
+    ("ingest-http")."""
     with ExitStack() as stack:
-        sockets = {name: stack.enter_context(socket.socket()) for name in METRICS_PORTS}
+        names = [*METRICS_PORTS, "ingest-http"]
+        sockets = {name: stack.enter_context(socket.socket()) for name in names}
         for sock in sockets.values():
             sock.bind(("127.0.0.1", 0))
         return {name: int(sock.getsockname()[1]) for name, sock in sockets.items()}

@@ -15,6 +15,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -90,6 +91,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--wallets and 4096)",
     )
     parser.add_argument(
+        "--wall-clock",
+        action="store_true",
+        help="block times follow the wall clock (genesis now, --slot-ms a slot); default: from "
+        "2026-01-01, 400 ms a slot whatever --slot-ms is",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the URLs as one JSON line (for scripts)"
     )
     parser.set_defaults(handler=run)
@@ -116,7 +123,7 @@ def _publisher(settings: Settings) -> Pubkey | None:
 
 def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
     """The SimConfig of the command line over the settings."""
-    from aop.simchain.config import SimConfig, default_channel_names
+    from aop.simchain.config import GENESIS_TIME, SimConfig, default_channel_names
 
     if args.channels is not None:
         text = args.channels.strip()
@@ -132,6 +139,10 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
         claim = settings.sim_claim_channels
     else:
         claim = ""  # the deployed program has no per-channel claims
+    slot_ms = args.slot_ms if args.slot_ms is not None else settings.sim_slot_ms
+    genesis_time, block_ms = GENESIS_TIME, 400
+    if args.wall_clock:
+        genesis_time, block_ms = int(time.time()), max(1, round(slot_ms))
     try:
         return SimConfig(
             program=program,
@@ -139,7 +150,7 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
             program_id=Pubkey.from_string(settings.program_id),
             mint=Pubkey.from_string(settings.mint),
             seed=args.seed if args.seed is not None else settings.sim_seed,
-            slot_ms=args.slot_ms if args.slot_ms is not None else settings.sim_slot_ms,
+            slot_ms=slot_ms,
             finality_depth=args.finality_depth
             if args.finality_depth is not None
             else settings.sim_finality_depth,
@@ -153,6 +164,8 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
             max_wallets=args.max_wallets
             if args.max_wallets is not None
             else settings.sim_max_wallets,
+            genesis_time=genesis_time,
+            block_ms=block_ms,
         )
     except ValueError as exc:
         raise AopError(

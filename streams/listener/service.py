@@ -256,7 +256,7 @@ class Listener:
             metrics.SLOT_LAG.set(max(tip - checkpoint.last_slot, 0))
             return None
         signatures = await self._signatures(checkpoint, final)
-        await self._check_history(checkpoint)
+        checkpoint = await self._check_history(checkpoint)
         choice = choose_range(
             signatures, final_slot=final, max_txs=self._settings.listener_max_range_txs
         )
@@ -308,19 +308,22 @@ class Listener:
         )
         return batches, dead, truncated
 
-    async def _check_history(self, checkpoint: Checkpoint) -> None:
-        """Step 2's check: the node still holds `checkpoint.resume_slot` (slot 0, a first
-        start with no start slot, means "whatever the node holds").
+    async def _check_history(self, checkpoint: Checkpoint) -> Checkpoint:
+        """Step 2's check: the node still holds `checkpoint.resume_slot`. Slot 0 (a first
+        start with no start slot) means "whatever the node holds": the checkpoint returned
+        then resumes at the node's first available block, so later steps do not ask for the
+        slots below it (a node started from a snapshot never held them).
 
         Raises:
             HistoryPrunedError: its first available block is above the resume slot.
         """
         resume = checkpoint.resume_slot
-        if resume == 0:
-            return
         first = await self._rpc.first_available_block()
+        if resume == 0:
+            return checkpoint.advanced(first - 1, checkpoint.cursor) if first > 0 else checkpoint
         if first > resume:
             raise HistoryPrunedError(resume_slot=resume, first_available=first)
+        return checkpoint
 
     async def _signatures(self, checkpoint: Checkpoint, final: int) -> list[SignatureInfo]:
         """Program signatures in `[checkpoint.resume_slot, final]`, newest first.

@@ -1,7 +1,8 @@
 """`make demo`'s promise, run: `aop demo` on the test services, with a smaller workload.
 
-The demo runs the simulated chain with the deployed program, every service, waits for two
-published global roots, then curls a wallet's proof, claims with it on the simulated chain,
+The demo runs the simulated chain with the deployed program, every service (the ingest too),
+simulated collectors posting attention signals and bindings, waits for two published global
+roots, then curls a wallet's proof, claims with it on the simulated chain,
 waits for the API to show the claim, and replays the root from the log. Its exit code is 0
 only when the claim paid exactly what the API said was claimable, the API then showed it
 claimed, and the replay MATCHed; the checks below read its output for each step.
@@ -54,6 +55,8 @@ def test_the_demo_publishes_global_roots_and_a_wallet_claims_with_the_api_proof(
     assert claimed, out[-4000:]
     amount, _seq, base, bonus, before, after = (int(g.replace(",", "")) for g in claimed.groups())
     assert amount > 0 and amount == base + bonus == after - before
+    # a V5 claim with both parts: stake-time and the attention the collectors posted
+    assert base > 0 and bonus > 0, claimed.group(0)
     after_claim = re.search(r"the API after the claim: claimed_total (\d+), claimable 0", out)
     assert after_claim and int(after_claim.group(1)) == amount
     assert re.search(r"root_seq 18\d\d \(epoch \d+\): MATCH", out)

@@ -13,7 +13,14 @@ from aop.log.kafka import DLQ
 from aop.runtime.settings import Settings
 from aop.simchain.server import SimChainServer
 from aop.streams.listener import Listener
-from tests.integration.test_listener import FAST, assert_exactly, emitted_ids, read_log, sim_config
+from tests.integration.test_listener import (
+    CHAIN_START,
+    FAST,
+    assert_exactly,
+    emitted_ids,
+    read_log,
+    sim_config,
+)
 from tests.integration.test_listener_sink import read_committed
 
 #: the setting under test (AOP_LISTENER_BLOCK_FETCH_MIN_TXS) in the getBlock run.
@@ -83,8 +90,8 @@ async def test_get_block_catch_up_writes_exactly_what_get_transaction_does(
     assert (tx_calls["getTransaction"], tx_calls["getBlock"]) == (sum(per_slot.values()), 0)
     assert (block_calls["getTransaction"], block_calls["getBlock"]) == (quiet_txs, len(busy))
 
-    tx_view = read_log(by_tx, first_slot=0)
-    block_view = read_log(by_block, first_slot=0)
+    tx_view = read_log(by_tx, first_slot=CHAIN_START)
+    block_view = read_log(by_block, first_slot=CHAIN_START)
     assert len(expected) > 300
     assert_exactly(block_view, expected)
     assert block_view.ids == tx_view.ids

@@ -17,7 +17,7 @@ import httpx
 from aop.runtime.settings import Settings
 from aop.simchain.server import SimChainServer
 from tests.conftest import ROOT
-from tests.integration.test_listener import FAST, assert_exactly, read_log, sim_config
+from tests.integration.test_listener import CHAIN_START, FAST, assert_exactly, read_log, sim_config
 from tests.support.threaded_simchain import ThreadedSimChain
 
 #: kill -9 points: None = during start-up (0.5 s in); a number = that many seconds after the
@@ -109,7 +109,7 @@ def test_listener_process_killed_repeatedly_neither_skips_nor_duplicates(
         assert process.wait(20) == 0, log.read_text()[-2000:]
         events = sim.call(lambda: sim.server.chain.emitted_events())
 
-    view = read_log(settings, first_slot=0)
+    view = read_log(settings, first_slot=CHAIN_START)
     last = min(view.last_slot.values())
     assert last >= target
     expected = [e.id for e in events if e.slot <= last]

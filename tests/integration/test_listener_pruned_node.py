@@ -16,6 +16,7 @@ from aop.simchain.server import SimChainServer
 from aop.streams.listener import Listener
 from aop.streams.listener.errors import HistoryPrunedError
 from tests.integration.test_listener import (
+    CHAIN_START,
     FAST,
     assert_exactly,
     emitted_ids,
@@ -52,7 +53,7 @@ async def test_listener_stays_exact_while_the_node_prunes_behind_it(
         pruned = [e for e in sim.chain.emitted_events() if e.slot < first_available]
     assert tip - first_available == WINDOW - 1 and first_available > target - WINDOW
     assert len(pruned) > 500  # most of what the listener wrote is gone from the node
-    assert_exactly(read_log(settings, first_slot=0), expected)
+    assert_exactly(read_log(settings, first_slot=CHAIN_START), expected)
 
 
 async def _caught_up_listener(sim: SimChainServer, settings: Settings) -> int:
@@ -92,7 +93,7 @@ async def test_listener_back_within_the_window_catches_up_exactly(
         assert sim.chain.ledger.first_available <= last + 1
         last = await _caught_up_listener(sim, settings)
         expected = emitted_ids(sim, up_to=last)
-    assert_exactly(read_log(settings, first_slot=0), expected)
+    assert_exactly(read_log(settings, first_slot=CHAIN_START), expected)
 
 
 async def test_listener_away_longer_than_the_window_stops_loudly(
@@ -105,7 +106,7 @@ async def test_listener_away_longer_than_the_window_stops_loudly(
         settings = settings_factory(FAST, rpc_url=sim.http_url, ws_url=sim.ws_url)
         sim.advance(30)
         resume = await _caught_up_listener(sim, settings) + 1
-        before = read_log(settings, first_slot=0)
+        before = read_log(settings, first_slot=CHAIN_START)
         sim.advance(WINDOW + 40)
         first_available = sim.chain.tip - WINDOW + 1
         assert sim.chain.ledger.first_available == first_available > resume
@@ -113,4 +114,26 @@ async def test_listener_away_longer_than_the_window_stops_loudly(
             await asyncio.wait_for(Listener(settings).run(asyncio.Event()), 30)
     assert (raised.value.resume_slot, raised.value.first_available) == (resume, first_available)
     assert f"slots {resume}..{first_available - 1} were pruned" in str(raised.value)
-    assert read_log(settings, first_slot=0).batches == before.batches
+    assert read_log(settings, first_slot=CHAIN_START).batches == before.batches
+
+
+@pytest.mark.parametrize("pruned", [False, True], ids=["window-not-full", "pruned"])
+async def test_a_first_listener_starts_at_the_first_block_the_node_holds(
+    settings_factory: Callable[..., Settings], pruned: bool
+) -> None:
+    """No checkpoint and no start slot (AOP_LISTENER_START_SLOT 0), genesis at the chain's
+    first slot and 50-slot epochs, so the slots below it are cut into ranges at the epochs'
+    ends (49, 99, ...): the listener starts at the node's first available block (the first
+    slot, or past the window once the node pruned) instead of listing slots the node never
+    held, and its log is every event from that block on, once (this is `make demo`'s start)."""
+    env = {**FAST, "AOP_GENESIS_SLOT": str(CHAIN_START), "AOP_EPOCH_SLOTS": "50"}
+    async with _hand_driven().serve() as sim:
+        settings = settings_factory(env, rpc_url=sim.http_url, ws_url=sim.ws_url)
+        sim.advance(WINDOW + 40 if pruned else 30)
+        first_available = sim.chain.ledger.first_available
+        assert first_available == (sim.chain.tip - WINDOW + 1 if pruned else CHAIN_START)
+        last = await _caught_up_listener(sim, settings)
+        expected = [e.id for e in sim.chain.emitted_events() if first_available <= e.slot <= last]
+    view = read_log(settings, first_slot=first_available)
+    assert expected and min(view.last_slot.values()) >= last
+    assert_exactly(view, expected)

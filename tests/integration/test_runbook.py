@@ -16,7 +16,10 @@ global root: sequence_mismatch), then stops; once our global roots pass it, ever
 stopped and the remaining blocks run. Substituted settings: `/etc/aop/env` is the test's
 settings file, `/etc/aop/` its directory (password files), the login names get a unique
 suffix (roles are cluster-wide), `CHANNEL` is `global`, `OFFSET` the first dead letter's,
-`/var/backups/aop/` a directory of the test's.
+`/var/backups/aop/` a directory of the test's, the ingest's `127.0.0.1:8090` a free port and
+its example channel `twitch:lofigirl` the deployment's first channel. The test starts `aop
+ingest` for the block that posts to it (ingest-signals), as step 2 of "Setting up a
+collector" says.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +48,13 @@ from aop.cli.services import SERVICES
 from aop.cli.supervisor import ServiceSpec, Supervisor
 from aop.simchain.process import spawn_simchain
 from tests.conftest import ROOT, libpq_url
-from tests.live_pipeline import AOP, fresh_schema, pipeline_env, service_env
+from tests.live_pipeline import (
+    AOP,
+    fresh_schema,
+    http_get,
+    pipeline_env,
+    service_env,
+)
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
 MAX_NOT_RUN = 4
@@ -189,6 +199,25 @@ def expectations(legacy_more: int) -> dict[str, Expect]:
         "settle-release": Expect(
             0, (r"released [1-9]\d* entr(y|ies) of global\n", r"│ global +│ global-v5 +│ waiting")
         ),
+        "ingest-token": Expect(
+            0,
+            (
+                r"token of source twitch-irc written to \S+/etc/twitch-irc\.token \(mode 600\)",
+                r"added to \S+/etc/ingest-tokens",
+                r"\ntwitch-irc sha256:[0-9a-f]{64}\n",
+            ),
+            absent=("aopi_",),
+        ),
+        "ingest-signals": Expect(
+            0, (r'^\{"accepted":2,"duplicates":0,"request_id":"[0-9a-f]{32}"\}',)
+        ),
+        "ingest-backfill": Expect(
+            0,
+            (
+                r"backfilled buffered\.ndjson as source twitch-irc: 2 lines, 2 accepted, "
+                r"0 duplicates, 1 transaction\(s\)",
+            ),
+        ),
         "parity": Expect(0, (r"MATCH",)),
         "dlq": Expect(
             0,
@@ -259,6 +288,8 @@ class Deployment:
         for login in ("aop_api_1", "aop_projector_1", "aop_settle_1"):
             text = text.replace(login, f"{login}_{self.suffix}")
         text = re.sub(r"\bCHANNEL\b", "global", text)
+        text = text.replace("twitch:lofigirl", CHANNELS[0])
+        text = text.replace("127.0.0.1:8090", f"127.0.0.1:{self.env['AOP_INGEST_PORT']}")
         return re.sub(r"\bOFFSET\b", str(dlq_offset), text)
 
 
@@ -436,6 +467,34 @@ class SimControl:
         return reply["result"]
 
 
+@contextmanager
+def _ingest(deployment: Deployment) -> Iterator[None]:
+    """`aop ingest` with the deployment's settings and the tokens file of block ingest-token,
+    ready (/readyz) before the block runs; stopped after it."""
+    env = {
+        **os.environ,
+        **deployment.env,
+        "AOP_INGEST_TOKENS_FILE": str(deployment.workdir / "etc" / "ingest-tokens"),
+        "AOP_METRICS_PORT": "0",
+    }
+    log = (deployment.workdir / "ingest.log").open("ab")
+    process = subprocess.Popen([*AOP, "ingest"], env=env, stdout=log, stderr=log)
+    try:
+        url = f"http://127.0.0.1:{env['AOP_INGEST_PORT']}/readyz"
+
+        def ready() -> bool:
+            assert process.poll() is None, (deployment.workdir / "ingest.log").read_text()
+            reply = http_get(url)
+            return reply is not None and reply.status_code == 200
+
+        _wait("aop ingest ready", ready, timeout=60)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
 def _dead_letters(env: dict[str, str]) -> list[int]:
     """Offsets of the dead letters on the deployment's aop.dlq (read independently of
     `aop dlq`: the raw records' offsets)."""
@@ -484,7 +543,11 @@ def test_runbook_command_blocks_run_and_print_what_they_should(
             print(f"runbook pipeline: {time.monotonic() - started:.1f} s")
         offsets = _dead_letters(deployment.env) if block.name == "dlq" else [0]
         started = time.monotonic()
-        code, output = _run_block(deployment, block, offsets[0])
+        if block.name == "ingest-signals":
+            with _ingest(deployment):
+                code, output = _run_block(deployment, block, offsets[0])
+        else:
+            code, output = _run_block(deployment, block, offsets[0])
         print(f"runbook block {block.name}: exit {code} in {time.monotonic() - started:.1f} s")
         outputs[block.name or ""] = output
         problems += [

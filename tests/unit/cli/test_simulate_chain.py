@@ -55,3 +55,16 @@ def test_deployed_with_claim_channels_set_is_refused() -> None:
 def test_the_setting_offers_exactly_the_simulators_programs() -> None:
     """AOP_SIM_PROGRAM's choices (runtime cannot import simchain) are SimConfig's."""
     assert get_args(SimProgram) == SIM_PROGRAMS
+
+
+def test_block_times_start_in_2026_at_400_ms_a_slot_unless_on_the_wall_clock() -> None:
+    """By default block times are 2026-01-01T00:00:00Z (1,767,225,600) + 0.4 s a slot, whatever
+    --slot-ms is; --wall-clock starts them now and advances them --slot-ms a slot."""
+    import time
+
+    default = config_for(["--slot-ms", "100"], {})
+    assert (default.genesis_time, default.block_ms) == (1_767_225_600, 400)
+    before = int(time.time())
+    wall = config_for(["--slot-ms", "100", "--wall-clock"], {})
+    assert before <= wall.genesis_time <= int(time.time())
+    assert wall.block_ms == 100
