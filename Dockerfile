@@ -33,7 +33,7 @@ USER aop
 WORKDIR /home/aop
 # the fold's local state and the listener's audit file (mount volumes here)
 ENV AOP_FOLD_DATADIR=/home/aop/fold AOP_AUDIT_DIR=/home/aop/audit \
-    AOP_METRICS_HOST=0.0.0.0 AOP_API_HOST=0.0.0.0
+    AOP_METRICS_HOST=0.0.0.0 AOP_API_HOST=0.0.0.0 AOP_INGEST_HOST=0.0.0.0
 RUN mkdir -p fold audit
 ENTRYPOINT ["aop"]
 CMD ["--help"]

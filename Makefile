@@ -51,6 +51,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy
+	@# every test module, the slow suites included, must at least import
+	$(VENV)/bin/pytest --collect-only -q -p no:cacheprovider -m "" tests > /dev/null
 
 format: setup
 	$(VENV)/bin/ruff format .
@@ -84,5 +86,7 @@ check-infra: setup
 	else \
 	  echo "check-infra: promtool not found (apt-get install prometheus); skipping promtool checks"; \
 	fi
+	@# promtool test rules runs here, over the rules without their annotations
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_alert_rules.py
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/integration/test_observability.py \
 	  -k "promql or dashboard_loads or runbook_section or missing_from or scrapes_each"

@@ -2,30 +2,25 @@
 
 Middleware, outermost first: metrics (every request, by route template), CORS (when
 AOP_API_CORS_ORIGINS is set), the proof endpoint's shortcut past the router
-(`api.hot_route`), then Starlette's exception handling, which answers every `ApiError` and
-HTTP error as `{"error": {"code", "message"}}`. An unexpected exception is a
-500 `internal_error` (a bug: bad input never gets one). The database pool opens lazily and
-closes at shutdown.
+(`api.hot_route`), then Starlette's exception handling (`api.http.EXCEPTION_HANDLERS`),
+which answers every `ApiError` and HTTP error as `{"error": {"code", "message"}}`. An
+unexpected exception is a 500 `internal_error` (a bug: bad input never gets one). The database
+pool opens lazily and closes at shutdown.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 from aop.api.dataset import DatasetStreams
 from aop.api.db import Database
-from aop.api.errors import ApiError
 from aop.api.hot_route import HotRoute
-from aop.api.http import api_error_response, error_response
+from aop.api.http import EXCEPTION_HANDLERS, answer_api_error
 from aop.api.metrics import MetricsMiddleware
 from aop.api.openapi import docs_html, openapi_document
 from aop.api.reader import Reader
@@ -33,42 +28,6 @@ from aop.api.routes import OPERATIONS, Handlers
 from aop.runtime.settings import Settings
 
 __all__ = ["create_app"]
-
-log = logging.getLogger(__name__)
-
-_HTTP_CODES = {
-    400: "bad_request",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-}
-
-
-async def _api_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, ApiError):  # pragma: no cover - registered for ApiError only
-        raise exc
-    if exc.status >= 500:
-        log.warning("answering %d %s: %s", exc.status, exc.code, exc.message)
-    return api_error_response(exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, HTTPException):  # pragma: no cover
-        raise exc
-    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    message = exc.detail
-    if exc.status_code == 404:
-        message = f"no route matches {request.url.path[:200]!r}"
-    elif exc.status_code == 405:
-        allowed = (exc.headers or {}).get("Allow", "?")
-        message = f"{request.method} is not allowed here (allowed: {allowed})"
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
-
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal error (logged)")
 
 
 def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
@@ -102,7 +61,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
         openapi=document,
         docs=docs_html(document),
     )
-    middleware = [Middleware(MetricsMiddleware)]
+    routes = handlers.routes()
+    middleware = [Middleware(MetricsMiddleware, routes=routes)]
     if settings.api_cors_origins:
         middleware.append(
             Middleware(
@@ -129,17 +89,12 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Starlette:
             reader.hot_roots.close()
             await pool.close()
 
-    routes = handlers.routes()
     claim_route = next(route for route in routes if route.endpoint == handlers.claim)
-    middleware.append(Middleware(HotRoute, route=claim_route, on_api_error=_api_error))
+    middleware.append(Middleware(HotRoute, route=claim_route, on_api_error=answer_api_error))
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={
-            ApiError: _api_error,
-            HTTPException: _http_error,
-            Exception: _internal_error,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.reader = reader

@@ -1,16 +1,19 @@
-"""A small bounded pool of psycopg 3 async connections, bound to the projection schema.
+"""The API's connections: psycopg-pool's `AsyncConnectionPool`, bound to the projection schema.
 
 Why not SQLAlchemy's async engine: it needs `greenlet`, which the project does not install,
 and its per-query overhead costs more than the whole proof query on the hot path. The
-statements stay plain SQL (some are `projections.queries` compiled for psycopg).
+statements stay plain SQL (some are `projections.queries` compiled for psycopg). The pool is
+the psycopg project's own (measured against the hand-written pool it replaced: BENCHMARKS.md,
+"API connection pool").
 
 Connections are autocommit (a read is one round trip, no BEGIN/ROLLBACK), use the schema's
 `search_path` and a `statement_timeout`, and auto-prepare statements run repeatedly (psycopg's
 `prepare_threshold`) with `plan_cache_mode=force_generic_plan`: the API's statements are
 index probes whose generic plan is right, and planning the batched claim query costs ~2 ms,
 more than running it (Postgres kept re-planning it for every batch size otherwise).
-A connection that fails, or whose request was cancelled mid-query, is
-closed instead of being returned. Every failure to reach the database becomes
+The pool opens at the first request (connections on demand, up to AOP_API_POOL_SIZE, kept
+while used); a connection that fails, or whose request was cancelled mid-query, is closed by
+the pool instead of being reused. Every failure to reach the database becomes
 `DatabaseUnavailableError` (503), never a 500.
 """
 
@@ -18,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.pq import TransactionStatus
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
 from aop.api.errors import DatabaseUnavailableError
 from aop.projections.db import libpq_options, libpq_url
@@ -50,13 +52,24 @@ class Database:
         acquire_timeout_s: float,
         connect_timeout_s: float = 5.0,
     ) -> None:
-        self._conninfo = conninfo
-        self._options = options
         self._size = size
         self._acquire_timeout_s = acquire_timeout_s
-        self._connect_timeout_s = connect_timeout_s
-        self._idle: deque[AsyncConnection[Any]] = deque()
-        self._slots = asyncio.Semaphore(size)
+        self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            conninfo,
+            kwargs={
+                "autocommit": True,
+                "options": options,
+                "application_name": "aop-api",
+                "connect_timeout": max(1, round(connect_timeout_s)),
+            },
+            min_size=0,
+            max_size=size,
+            timeout=acquire_timeout_s,
+            max_idle=24 * 3600.0,
+            name="aop-api",
+            open=False,
+        )
+        self._opening: asyncio.Lock | None = None
         self._closed = False
 
     @classmethod
@@ -77,19 +90,13 @@ class Database:
     def size(self) -> int:
         return self._size
 
-    async def _connect(self) -> AsyncConnection[Any]:
-        try:
-            return await asyncio.wait_for(
-                AsyncConnection.connect(
-                    self._conninfo,
-                    autocommit=True,
-                    options=self._options,
-                    application_name="aop-api",
-                ),
-                self._connect_timeout_s,
-            )
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
+    async def _open(self) -> None:
+        """Open the pool at the first request (it needs the running event loop)."""
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool.closed and not self._closed:
+                await self._pool.open(wait=False)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -101,64 +108,25 @@ class Database:
         """
         if self._closed:
             raise DatabaseUnavailableError("the API is shutting down")
+        if self._pool.closed:
+            await self._open()
         try:
-            if self._slots.locked():
-                await asyncio.wait_for(self._slots.acquire(), self._acquire_timeout_s)
-            else:
-                await self._slots.acquire()  # free now: no timer, no task
-        except TimeoutError:
+            async with self._pool.connection() as conn:
+                try:
+                    yield conn
+                except psycopg.errors.QueryCanceled as exc:
+                    raise DatabaseUnavailableError(f"query timed out: {exc}") from exc
+                except psycopg.Error as exc:
+                    raise DatabaseUnavailableError(f"database error: {exc}") from exc
+        except PoolTimeout:
             raise DatabaseUnavailableError(
-                f"all {self._size} database connections stayed busy for {self._acquire_timeout_s} s"
+                f"no database connection within {self._acquire_timeout_s} s (all {self._size} "
+                "busy, or the database unreachable)"
             ) from None
-        conn: AsyncConnection[Any] | None = None
-        try:
-            while self._idle and conn is None:
-                candidate = self._idle.pop()
-                if candidate.closed:
-                    continue
-                conn = candidate
-            if conn is None:
-                conn = await self._connect()
-            try:
-                yield conn
-            except psycopg.errors.QueryCanceled as exc:
-                raise DatabaseUnavailableError(f"query timed out: {exc}") from exc
-            except psycopg.Error as exc:
-                raise DatabaseUnavailableError(f"database error: {exc}") from exc
-        except BaseException:
-            if conn is not None:
-                await self._discard_or_keep(conn)
-                conn = None
-            raise
-        finally:
-            if conn is not None:
-                self._keep(conn)
-            self._slots.release()
-
-    def _keep(self, conn: AsyncConnection[Any]) -> None:
-        status = conn.info.transaction_status
-        if self._closed or conn.closed or status != TransactionStatus.IDLE:
-            asyncio.get_running_loop().create_task(self._close(conn))
-        else:
-            self._idle.append(conn)
-
-    async def _discard_or_keep(self, conn: AsyncConnection[Any]) -> None:
-        """After a failure: keep a connection only if it is idle and healthy."""
-        if (
-            not conn.closed
-            and not conn.broken
-            and conn.info.transaction_status in (TransactionStatus.IDLE,)
-        ):
-            self._keep(conn)
-        else:
-            await self._close(conn)
-
-    @staticmethod
-    async def _close(conn: AsyncConnection[Any]) -> None:
-        try:
-            await conn.close()
-        except Exception:  # closing a broken connection may fail; it is gone either way
-            log.debug("closing a database connection failed", exc_info=True)
+        except PoolClosed:
+            raise DatabaseUnavailableError("the API is shutting down") from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from exc
 
     async def fetchone(self, query: str, params: Params = None) -> tuple[Any, ...] | None:
         """The first row of `query` (binary results: bytea arrives as bytes), or None."""
@@ -175,7 +143,7 @@ class Database:
             return await cursor.fetchall()
 
     async def close(self) -> None:
-        """Close the idle connections; connections in use close when they come back."""
+        """Close the pool: idle connections now, connections in use when they come back."""
         self._closed = True
-        while self._idle:
-            await self._close(self._idle.pop())
+        if not self._pool.closed:
+            await self._pool.close(timeout=5.0)

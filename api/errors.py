@@ -1,21 +1,32 @@
 """Errors of the read API: each one is an HTTP status, a machine-readable code and a message.
 
-Handlers raise `ApiError` subclasses; `api.app` turns every one into
-`{"error": {"code": ..., "message": ...}}` with its status. Bad input is always a 4xx; the
-database being unreachable is a 503; a 500 is a bug.
+Handlers raise `ApiError` subclasses; `api.http.EXCEPTION_HANDLERS` (the read API's and the
+ingest's) turns every one into `{"error": {"code": ..., "message": ...}}` with its status and
+headers (and, for refused items, the list of them). Bad input is always a 4xx; the database
+or the log being unreachable is a 503; a 500 is a bug.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 from aop.runtime.errors import AopError
+
+if TYPE_CHECKING:
+    from aop.api.shapes import RefusedItem
 
 __all__ = [
     "ApiError",
     "BadRequestError",
     "DatabaseUnavailableError",
+    "ItemsRefusedError",
+    "LogUnavailableError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "RateLimitedError",
     "ServiceBusyError",
+    "UnauthorizedError",
     "UnsafeIntegerError",
     "UnsupportedMediaTypeError",
 ]
@@ -26,10 +37,21 @@ class ApiError(AopError):
 
     status = 500
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        items: Sequence[RefusedItem] = (),
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        #: extra answer headers (Retry-After, WWW-Authenticate).
+        self.headers = dict(headers or {})
+        #: the refused items of an ingest request (the answer's `error.items`).
+        self.items = list(items)
 
 
 class BadRequestError(ApiError, ValueError):
@@ -44,8 +66,19 @@ class NotFoundError(ApiError, LookupError):
     status = 404
 
 
+class UnauthorizedError(ApiError):
+    """Raised when an ingest request carries no bearer token, or one no source holds (401)."""
+
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
 class PayloadTooLargeError(ApiError):
-    """Raised when a request body exceeds AOP_API_MAX_BODY_BYTES (413)."""
+    """Raised when a request body exceeds its size limit (AOP_API_MAX_BODY_BYTES,
+    AOP_INGEST_MAX_BODY_BYTES) or an ingest request holds more than AOP_INGEST_MAX_ITEMS
+    items (413)."""
 
     status = 413
 
@@ -64,6 +97,31 @@ class UnsafeIntegerError(ApiError):
     status = 422
 
 
+class ItemsRefusedError(ApiError):
+    """Raised when an ingest request has items the ingest refuses: nothing of the request is
+    written, and `items` names each refused one, its index and the reason (422)."""
+
+    status = 422
+
+    def __init__(self, items: Sequence[RefusedItem]) -> None:
+        reasons = sorted({item.reason for item in items})
+        super().__init__(
+            "items_refused",
+            f"{len(items)} item(s) refused ({', '.join(reasons)}); nothing was written",
+            items=items,
+        )
+
+
+class RateLimitedError(ApiError):
+    """Raised when a source's token bucket cannot pay for a request's items (429); the
+    Retry-After header says when it can."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__("rate_limited", message, headers={"Retry-After": str(retry_after_s)})
+
+
 class ServiceBusyError(ApiError):
     """Raised when a bounded resource (dataset streams) is exhausted; retry later (503)."""
 
@@ -77,3 +135,13 @@ class DatabaseUnavailableError(ApiError):
 
     def __init__(self, message: str) -> None:
         super().__init__("database_unavailable", message)
+
+
+class LogUnavailableError(ApiError):
+    """Raised when the ingest could not get a request's items acknowledged by the log (no
+    broker, a transaction aborted or timed out); nothing acknowledged, retry (503)."""
+
+    status = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__("log_unavailable", message)

@@ -8,9 +8,11 @@ send. Requests that match no route count under route="unmatched".
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -43,17 +45,44 @@ HOT_ROOTS_BYTES = Gauge(
 )
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
+#: routes not counted: Prometheus's own scrapes of /metrics would otherwise weigh in the
+#: request rate, the error ratio and the latency quantiles the alerts read.
+UNCOUNTED = frozenset({"/metrics"})
+_PRECREATED_STATUSES = (500, 503)
 
 
 class MetricsMiddleware:
-    """Counts and times every HTTP request by route template, method and status."""
+    """Counts and times every HTTP request by route template, method and status.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Args:
+        routes: the application's routes, whose 5xx series are created at start.
+        requests, seconds: the counter (labels route, method, status) and the histogram
+            (label route) to update; the read API's unless told (the ingest has its own).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: Sequence[BaseRoute] = (),
+        *,
+        requests: Counter = REQUESTS,
+        seconds: Histogram = REQUEST_SECONDS,
+    ) -> None:
         self.app = app
+        self._requests = requests
+        self._seconds = seconds
         # the labelled children, looked up once per (route, method, status): the label sets
         # are bounded (route templates x methods x statuses)
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[str, Any] = {}
+        # each route's 5xx series from the start, so the first 500/503 is an increase the
+        # alert AopApiErrors sees (runtime.metrics.precreate)
+        for route in routes:
+            template = getattr(route, "path", None)
+            for method in sorted(getattr(route, "methods", None) or ()):
+                if template and template not in UNCOUNTED and method in _METHODS:
+                    for status in _PRECREATED_STATUSES:
+                        requests.labels(template, method, str(status))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,13 +102,17 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or UNMATCHED
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            key = (template, method, status)
-            counter = self._counters.get(key)
-            if counter is None:
-                counter = self._counters[key] = REQUESTS.labels(template, method, str(status))
-            timer = self._timers.get(template)
-            if timer is None:
-                timer = self._timers[template] = REQUEST_SECONDS.labels(template)
-            counter.inc()
-            timer.observe(time.perf_counter() - started)
+            if template not in UNCOUNTED:
+                self._count(template, scope["method"], status, started)
+
+    def _count(self, template: str, method: str, status: int, started: float) -> None:
+        method = method if method in _METHODS else "OTHER"
+        key = (template, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self._requests.labels(template, method, str(status))
+        timer = self._timers.get(template)
+        if timer is None:
+            timer = self._timers[template] = self._seconds.labels(template)
+        counter.inc()
+        timer.observe(time.perf_counter() - started)

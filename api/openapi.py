@@ -46,6 +46,7 @@ class _Schemas:
         for op in operations:
             types += [op.answer, op.body, *(p.type for p in op.params)]
             types += [t for _, t in op.media] + [t for _, t in op.headers]
+            types += [t for _, t in op.error_bodies]
         types.append(IF_NONE_MATCH.type)
         self._types = [t for t in types if t is not None]
         schemas, self.components = msgspec.json.schema_components(
@@ -82,9 +83,10 @@ def _operation(op: Operation, schema: _Schemas) -> dict[str, Any]:
             "description": "the client's copy (If-None-Match) is current",
             "headers": _VALIDATORS,
         }
-    error = {_JSON: {"schema": schema(Error)}}
+    bodies = dict(op.error_bodies)
     for status, description in op.errors:
-        responses[str(status)] = {"description": description, "content": error}
+        content = {_JSON: {"schema": schema(bodies.get(status, Error))}}
+        responses[str(status)] = {"description": description, "content": content}
     params = [*op.params, IF_NONE_MATCH] if op.conditional else list(op.params)
     out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
     if params:
@@ -95,16 +97,18 @@ def _operation(op: Operation, schema: _Schemas) -> dict[str, Any]:
     return out
 
 
-def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of `operations` (`api.routes.OPERATIONS`), served at
-    /openapi.json."""
+def openapi_document(
+    operations: Sequence[Operation], info: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations` (`api.routes.OPERATIONS`, or the ingest's),
+    served at /openapi.json; `info` is the read API's unless told."""
     schema = _Schemas(operations)
     paths: dict[str, Any] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schema)
     return {
         "openapi": "3.1.0",
-        "info": _INFO,
+        "info": info or _INFO,
         "paths": paths,
         "components": {"schemas": schema.components},
     }

@@ -64,7 +64,10 @@ class Operation:
         answer: the 200 body's type (an `api.shapes` Struct for JSON), or None when
             `media` gives the body's types per media type instead.
         conditional: the 200 carries ETag and Cache-Control, and If-None-Match gives a 304.
-        errors: (status, description) of the error answers (`api.shapes.Error` bodies).
+        errors: (status, description) of the error answers (`api.shapes.Error` bodies, or
+            the type `error_bodies` gives for the status).
+        error_bodies: (status, body type) of error answers whose body is not an `Error`
+            (the ingest's 422 `Refusal`).
         body: the request body's type (JSON), if it takes one.
         media: (media type, body type) of each representation of a 200 that is not
             `answer` as JSON.
@@ -82,6 +85,7 @@ class Operation:
     params: tuple[Param, ...] = ()
     conditional: bool = False
     errors: tuple[tuple[int, str], ...] = ()
+    error_bodies: tuple[tuple[int, Any], ...] = ()
     body: Any = None
     media: tuple[tuple[str, Any], ...] = ()
     headers: tuple[tuple[str, Any], ...] = ()

@@ -15,18 +15,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from aop.api.dataset import DATASET_FORMATS, MEDIA_TYPES, DatasetStreams, dataset_etag
-from aop.api.errors import (
-    BadRequestError,
-    PayloadTooLargeError,
-    UnsafeIntegerError,
-    UnsupportedMediaTypeError,
-)
+from aop.api.errors import BadRequestError, UnsafeIntegerError
 from aop.api.http import (
     IMMUTABLE,
     etag_matches,
     json_response,
     mutable,
     not_modified,
+    read_json_body,
 )
 from aop.api.operations import (
     AFTER,
@@ -443,41 +439,11 @@ class Handlers:
     # -- verify ------------------------------------------------------------------------------
 
     async def verify(self, request: Request) -> Response:
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            raise UnsupportedMediaTypeError(
-                "unsupported_media_type",
-                f"the body must be application/json (got {media_type or 'no content type'!r})",
-            )
-        body = await self._read_body(request)
+        body = await read_json_body(request, self._max_body, "AOP_API_MAX_BODY_BYTES")
         result = verify_claim(
             parse_json_body(body), default_mint=self._mint, default_program_id=self._program_id
         )
         return Response(encode(result), media_type="application/json", headers=_NO_STORE)
-
-    async def _read_body(self, request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        # ASCII digits only: "²".isdigit() is true but int() refuses it (a 500, not a 413)
-        if (
-            declared is not None
-            and declared.isascii()
-            and declared.isdigit()
-            and (len(declared) > 20 or int(declared) > self._max_body)
-        ):
-            raise PayloadTooLargeError(
-                "body_too_large",
-                f"the body must be at most {self._max_body} bytes (got {declared[:24]})",
-            )
-        chunks = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max_body:
-                raise PayloadTooLargeError(
-                    "body_too_large", f"the body must be at most {self._max_body} bytes (got more)"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     @staticmethod
     def _after(request: Request) -> str | None:

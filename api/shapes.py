@@ -48,6 +48,9 @@ __all__ = [
     "InputRange",
     "Key",
     "Ready",
+    "Refusal",
+    "RefusalDetail",
+    "RefusedItem",
     "RootClaim",
     "RootDetail",
     "RootList",
@@ -103,15 +106,39 @@ class Answer(Struct, forbid_unknown_fields=True, gc=False):
 # -- service ----------------------------------------------------------------------------------
 
 
+class RefusedItem(Answer):
+    """One item of an ingest request the ingest refused (`api.ingest`), and why."""
+
+    index: Annotated[int, Meta(ge=0, description="its position in the request's list")]
+    id: Annotated[str, Meta(description="its id ('' when it has none)")]
+    reason: Annotated[str, Meta(pattern="^[a-z_]+$", description="the refusal code")]
+    message: str
+
+
 class ErrorDetail(Answer):
     code: Annotated[str, Meta(pattern="^[a-z_]+$")]
     message: str
+
+
+class RefusalDetail(ErrorDetail):
+    """An error that refuses some items of an ingest request: every one of them."""
+
+    items: Annotated[
+        list[RefusedItem],
+        Meta(description="every refused item (nothing of the request was written)"),
+    ]
 
 
 class Error(Answer):
     """Every 4xx and 5xx answer: a machine-readable code and a message naming the input."""
 
     error: ErrorDetail
+
+
+class Refusal(Answer):
+    """The ingest's 422: the error, with every refused item of the request."""
+
+    error: RefusalDetail
 
 
 class Health(Answer):
@@ -402,6 +429,8 @@ encode = _ENCODER.encode
 encode_lines = _ENCODER.encode_lines
 
 
-def error_body(code: str, message: str) -> bytes:
-    """The bytes of `{"error": {"code", "message"}}`."""
+def error_body(code: str, message: str, items: list[RefusedItem] | None = None) -> bytes:
+    """The bytes of `{"error": {"code", "message"}}`, or with `items` those of a `Refusal`."""
+    if items:
+        return encode(Refusal(RefusalDetail(code, message, items)))
     return encode(Error(ErrorDetail(code, message)))

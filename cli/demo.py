@@ -1,15 +1,21 @@
-"""`aop demo`: the whole pipeline on a simulated chain, watched live, in a few minutes.
+"""`aop demo`: the whole pipeline on a simulated chain running the program as deployed
+today, watched live, in a few minutes, ending with a wallet's claim.
 
 1. Fresh names for this run (topic prefix, database schema) and a publisher keypair file
    (mode 0600) under `.local/demo/`; every setting goes to `.local/demo/env` so the printed
    commands can reuse them.
-2. `aop simulate-chain` at a lively rate (several channels, thousands of wallets, fast slots).
-3. `aop run`'s services under the supervisor: listener, fold, projector, settlement (dry run:
-   AOP_AUTO_PUBLISH stays false), API.
-4. A live view of events/s, slot lag, open epoch, roots built, settlement outcomes and lag.
-5. Once every channel has `roots` roots (or the time budget is spent): a summary table, a curl
-   line that fetches a real proof from the API and the `aop replay` line that re-verifies it
-   (both are run once here, and their results shown).
+2. `aop simulate-chain --program deployed` at a lively rate (several channels, thousands of
+   wallets staking, fast slots): the mint's GlobalRootConfig starts at root_seq 1800, as the
+   live one is past it, and the publisher of step 1 is the protocol's.
+3. `aop run`'s services under the supervisor: listener, fold, combiner, projector, settlement
+   (publishing global-v5 roots from root_seq 1801: AOP_SETTLEMENT_TARGET=global-v5,
+   AOP_AUTO_PUBLISH=true), API.
+4. A live view of events/s, slot lag, open epoch, channel and global roots, publications.
+5. Once `roots` global roots are published (or the time budget is spent): the roots, a curl
+   line that fetches a wallet's proof from the API (`GET /v1/claims/{wallet}`, the live
+   API's shape), that wallet's claim (`aop claim`: claim_global_v2 with the API's proof, on
+   the simulated chain), the API's answer once the claim is projected, and the `aop replay`
+   line that re-verifies the global root from the log (each run once here, results shown).
 6. Without --keep it stops the chain and the writers and leaves only the API running (pid in
    `.local/demo/api.pid`, stopped by `make down`), so the printed curl line keeps working.
 """
@@ -18,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import socket
@@ -27,7 +32,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +50,10 @@ from aop.runtime.errors import AopError
 __all__ = ["DemoOptions", "run_demo"]
 
 DEMO_CHANNELS = ("twitch:lofigirl", "youtube:lofi_girl_sleep", "spotify:oracle", "youtube_lofi")
+#: the simulated GlobalRootConfig's latest_root_seq at genesis (the live one is past 1,800).
+LATEST_ON_CHAIN = 1800
+#: the simulated chain's seed: its wallets are `Keys(SIM_SEED).wallet(i)`.
+SIM_SEED = 7
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ class DemoOptions:
     epoch_slots: int = 150
     api_port: int = 8080
     workdir: Path = Path(".local/demo")
+    #: each service's /metrics port (`aop run`'s, which Prometheus scrapes, by default).
+    metrics_ports: Mapping[str, int] = field(default_factory=lambda: dict(METRICS_PORTS))
 
 
 @dataclass
@@ -66,10 +77,59 @@ class _Sample:
     values: dict[str, float] = field(default_factory=dict)
 
 
+class _Stopped(Exception):
+    """Raised in the main thread by the first SIGTERM or SIGINT: the demo stops everything
+    it started (the `finally` of `run_demo`) and exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Signals:
+    """SIGTERM and SIGINT stop the demo. The first one sets `stopped` and, unless a start is
+    under way (`holding`), raises `_Stopped` in the main thread at once; a start checks
+    `check()` when its child is registered for clean-up. A Python handler runs whichever
+    thread the signal reaches, unlike `sigwait`, which needs the signals blocked in every
+    thread first."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+        self.signum = 0
+        self.holding = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.stopped.is_set():
+            return
+        self.signum = signum
+        self.stopped.set()
+        if not self.holding:
+            raise _Stopped(signum)
+
+    def check(self) -> None:
+        """Raise `_Stopped` if a signal came while holding."""
+        self.holding = False
+        if self.stopped.is_set():
+            raise _Stopped(self.signum)
+
+
 def run_demo(options: DemoOptions, console: Console) -> int:
-    """Run the demo; returns the exit code (0 when the proof and the replay check out)."""
+    """Run the demo; returns the exit code (0 when the proof and the replay check out; 128 +
+    the signal's number when SIGTERM or SIGINT stopped it, after everything it started
+    stopped)."""
+    try:
+        return _run_demo(options, console)
+    except _Stopped as stop:
+        console.print(f"stopped by signal {stop.signum}: every service and the chain stopped")
+        return 128 + stop.signum
+
+
+def _run_demo(options: DemoOptions, console: Console) -> int:
     workdir = options.workdir.resolve()
     _require_free_port(options.api_port)
+    signals = _Signals()
     for sub in ("", "fold", "audit", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
     _stop_leftover_api(workdir)
@@ -85,43 +145,56 @@ def run_demo(options: DemoOptions, console: Console) -> int:
     )
     from aop.simchain.process import spawn_simchain
 
-    sim = spawn_simchain(
-        [
-            "--rate",
-            str(options.rate),
-            "--wallets",
-            str(options.wallets),
-            "--slot-ms",
-            str(options.slot_ms),
-            "--channels",
-            ",".join(DEMO_CHANNELS),
-            "--seed",
-            "7",
-        ],
-        env=env,
-    )
-    env = {**env, "AOP_RPC_URL": sim.http_url, "AOP_WS_URL": sim.ws_url}
-    _write_env(workdir, env)
-    supervisor = Supervisor(
-        service_specs(list(SERVICES), env=env, log_dir=workdir / "logs"), stop_timeout=20
-    )
-    thread = threading.Thread(
-        target=supervisor.run, kwargs={"install_signal_handlers": False}, daemon=True
-    )
-    thread.start()
-    api = f"http://127.0.0.1:{options.api_port}"
-    try:
+    with ExitStack() as running:
+        signals.holding = True  # the chain's process is registered before a signal stops us
+        sim = spawn_simchain(
+            [
+                "--program",
+                "deployed",
+                "--rate",
+                str(options.rate),
+                "--wallets",
+                str(options.wallets),
+                "--slot-ms",
+                str(options.slot_ms),
+                "--channels",
+                ",".join(DEMO_CHANNELS),
+                "--seed",
+                str(SIM_SEED),
+            ],
+            env=env,
+        )
+        running.callback(sim.stop)
+        signals.check()
+        env = {**env, "AOP_RPC_URL": sim.http_url, "AOP_WS_URL": sim.ws_url}
+        _write_env(workdir, env)
+        supervisor = Supervisor(
+            service_specs(
+                list(SERVICES),
+                env=env,
+                log_dir=workdir / "logs",
+                metrics_ports=options.metrics_ports,
+            ),
+            stop_timeout=20,
+        )
+        thread = threading.Thread(
+            target=supervisor.run, kwargs={"install_signal_handlers": False}, daemon=True
+        )
+        signals.holding = True
+        thread.start()
+        running.callback(thread.join, 60)
+        running.callback(supervisor.request_stop)
+        signals.check()
+        api = f"http://127.0.0.1:{options.api_port}"
         done = _watch(options, console, supervisor, sim, api)
         if not done:
             console.print("[yellow]time budget spent before every channel had its roots[/]")
         code = _summary(console, api, workdir, env)
         if options.keep:
-            console.print("--keep: everything keeps running; Ctrl-C stops it.")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    finally:
-        supervisor.request_stop()
-        thread.join(60)
-        sim.stop()
+            console.print("--keep: everything keeps running; Ctrl-C (or SIGTERM) stops it.")
+            while not signals.stopped.wait(1.0):
+                pass
+            signals.check()
     if not options.keep:
         _start_detached_api(workdir, env)
     return code
@@ -151,9 +224,9 @@ def _demo_env(options: DemoOptions, workdir: Path) -> dict[str, str]:
     if not keypair.exists():
         from solders.keypair import Keypair
 
-        from aop.settlement.keypair import write_publisher_keypair
+        from aop.settlement.keypair import write_keypair
 
-        write_publisher_keypair(keypair, Keypair())
+        write_keypair(keypair, Keypair())
     keypair.chmod(0o600)  # a key left by an older demo, made before the file was born 0600
     env = {
         "AOP_TOPIC_PREFIX": f"demo{run}.",
@@ -164,7 +237,11 @@ def _demo_env(options: DemoOptions, workdir: Path) -> dict[str, str]:
         "AOP_GENESIS_SLOT": "1000",
         "AOP_EMISSION_DEFAULT": "1000000000000",
         "AOP_PUBLISHER_KEYPAIR": str(keypair),
-        "AOP_AUTO_PUBLISH": "false",
+        # the deployed program takes global roots only; the chain's ring is at 1800
+        "AOP_SIM_GLOBAL_LATEST_ROOT_SEQ": str(LATEST_ON_CHAIN),
+        "AOP_GLOBAL_FIRST_ROOT_SEQ": str(LATEST_ON_CHAIN + 1),
+        "AOP_SETTLEMENT_TARGET": "global-v5",
+        "AOP_AUTO_PUBLISH": "true",
         "AOP_API_PORT": str(options.api_port),
         "AOP_AUDIT_DIR": str(workdir / "audit"),
         "AOP_FOLD_DATADIR": str(workdir / "fold"),
@@ -182,7 +259,8 @@ def _write_env(workdir: Path, env: Mapping[str, str]) -> None:
 
 def _metrics(port: int) -> dict[str, float]:
     """Sum each metric's samples (all labels) from one service's /metrics; samples with a
-    `reason` label are also summed per reason, under `<name>|reason=<reason>`."""
+    `reason` or `outcome` label are also summed per value, under `<name>|reason=<value>`
+    (`|outcome=<value>`)."""
     try:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1.0).text
     except httpx.HTTPError:
@@ -191,9 +269,10 @@ def _metrics(port: int) -> dict[str, float]:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
-            if "reason" in sample.labels:
-                key = f"{sample.name}|reason={sample.labels['reason']}"
-                totals[key] = totals.get(key, 0.0) + sample.value
+            for label in ("reason", "outcome"):
+                if label in sample.labels:
+                    key = f"{sample.name}|{label}={sample.labels[label]}"
+                    totals[key] = totals.get(key, 0.0) + sample.value
     return totals
 
 
@@ -222,6 +301,20 @@ def _roots_per_channel(api: str) -> dict[str, int]:
     return counts
 
 
+def _global_roots(api: str) -> list[dict[str, Any]]:
+    """The newest global roots the API lists (newest first; empty before the first)."""
+    try:
+        reply = httpx.get(f"{api}/v1/global/roots", params={"limit": 100}, timeout=2)
+    except httpx.HTTPError:
+        return []
+    roots: list[dict[str, Any]] = reply.json().get("roots", []) if reply.status_code == 200 else []
+    return roots
+
+
+def _published(roots: list[dict[str, Any]]) -> int:
+    return sum(1 for root in roots if root.get("settlement_status") == "published")
+
+
 def _watch(
     options: DemoOptions, console: Console, supervisor: Supervisor, sim: Any, api: str
 ) -> bool:
@@ -232,20 +325,24 @@ def _watch(
             time.sleep(1.0)
             now = time.monotonic()
             values = {
-                **{f"listener:{k}": v for k, v in _metrics(METRICS_PORTS["listener"]).items()},
-                **{f"fold:{k}": v for k, v in _metrics(METRICS_PORTS["fold"]).items()},
-                **{f"projector:{k}": v for k, v in _metrics(METRICS_PORTS["projector"]).items()},
-                **{f"settlement:{k}": v for k, v in _metrics(METRICS_PORTS["settlement"]).items()},
+                f"{name}:{key}": value
+                for name in ("listener", "fold", "combiner", "projector", "settlement")
+                for key, value in _metrics(options.metrics_ports[name]).items()
             }
             try:
                 status = sim.control("sim_status", timeout=2)
             except Exception:
                 status = {}
             roots = _roots_per_channel(api)
+            published = _published(_global_roots(api))
             sample = _Sample(now, values)
-            live.update(_view(options, sample, previous, status, roots, supervisor, now - started))
+            live.update(
+                _view(
+                    options, sample, previous, status, roots, published, supervisor, now - started
+                )
+            )
             previous = sample
-            if roots and min(roots.values()) >= options.roots:
+            if published >= options.roots:
                 return True
     return False
 
@@ -261,6 +358,7 @@ def _view(
     previous: _Sample,
     status: Mapping[str, Any],
     roots: Mapping[str, int],
+    published: int,
     supervisor: Supervisor,
     elapsed: float,
 ) -> Group:
@@ -283,8 +381,13 @@ def _view(
     table.add_row("roots projected", f"{v.get('projector:aop_projection_roots_total', 0):,.0f}")
     table.add_row("projector lag", f"{v.get('projector:aop_projection_consumer_lag', 0):,.0f}")
     table.add_row(
-        "settlement attempts (dry run)",
-        f"{v.get('settlement:aop_settlement_attempts_total', 0):,.0f}",
+        "global roots (combiner)", f"{v.get('combiner:aop_combiner_global_roots_total', 0):,.0f}"
+    )
+    table.add_row("global roots published (API)", f"{published} of {options.roots} wanted")
+    table.add_row(
+        "settlement (published / failed)",
+        f"{v.get('settlement:aop_settlement_attempts_total|outcome=published', 0):,.0f} / "
+        f"{v.get('settlement:aop_settlement_attempts_total|outcome=failed', 0):,.0f}",
     )
     table.add_row("DLQ (by reason)", _dlq_by_reason(v))
     table.add_row("roots per channel (API)", ", ".join(f"{c}={n}" for c, n in roots.items()) or "-")
@@ -293,24 +396,46 @@ def _view(
 
 
 def _summary(console: Console, api: str, workdir: Path, env: Mapping[str, str]) -> int:
-    table = Table(title="roots per channel")
-    for column in (
-        "channel",
-        "roots",
-        "latest root_seq",
-        "epoch",
-        "root",
-        "leaves",
-        "total",
-        "settlement",
-    ):
+    """Step 5: the roots, a wallet's proof, its claim, and the replay of its root."""
+    _channel_table(console, api)
+    roots = _global_roots(api)
+    _global_table(console, roots)
+    pick = _claimable_wallet(api)
+    if pick is None:
+        console.print("[red]no wallet has a claimable amount in a published global root[/]")
+        return 1
+    index, answer = pick
+    wallet = answer["wallet"]
+    console.print("\n[bold]A wallet's proof, from the API (the live API's shape):[/]")
+    console.print(f"curl -s {api}/v1/claims/{wallet}", soft_wrap=True)
+    console.print(json.dumps(httpx.get(f"{api}/v1/claims/{wallet}", timeout=5).json(), indent=1))
+    claimed = _claim(console, api, workdir, env, index)
+    console.print("\n[bold]Re-verify that global root from the log:[/]")
+    root_seq = str(claimed["root_seq"]) if claimed else str(answer["root_seq"])
+    console.print(
+        f"env $(grep -v '^#' {workdir / 'env'} | xargs) {sys.executable} -m aop.cli replay "
+        f"--global --root-seq {root_seq} --no-chain",
+        soft_wrap=True,
+    )
+    result = subprocess.run(
+        [*_aop(), "replay", "--global", "--root-seq", root_seq, "--no-chain", "--quiet"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    console.print(result.stdout.strip() or result.stderr.strip()[-800:])
+    return 0 if claimed is not None and result.returncode == 0 else 1
+
+
+def _channel_table(console: Console, api: str) -> None:
+    table = Table(title="channel roots (inputs of the global root; not published themselves)")
+    for column in ("channel", "roots", "latest root_seq", "epoch", "leaves", "total"):
         table.add_column(column)
-    pick: tuple[str, int, str] | None = None
     for channel in DEMO_CHANNELS:
         reply = httpx.get(f"{api}/v1/channels/{channel}/roots", params={"limit": 100}, timeout=5)
         items = reply.json().get("roots", []) if reply.status_code == 200 else []
         if not items:
-            table.add_row(channel, "0", "-", "-", "-", "-", "-", "-")
+            table.add_row(channel, "0", "-", "-", "-", "-")
             continue
         latest = max(items, key=lambda r: r["root_seq"])
         table.add_row(
@@ -318,62 +443,92 @@ def _summary(console: Console, api: str, workdir: Path, env: Mapping[str, str]) 
             str(len(items)),
             str(latest["root_seq"]),
             str(latest.get("epoch", "-")),
-            str(latest["root"])[:16] + "…",
             str(latest.get("leaf_count", "-")),
             str(latest.get("total", "-")),
-            str(latest.get("settlement_status", "-")),
         )
-        if pick is None:
-            wallet = _first_wallet(api, channel, int(latest["root_seq"]))
-            if wallet:
-                pick = (channel, int(latest["root_seq"]), wallet)
     console.print(table)
-    if pick is None:
-        console.print("[red]no root with a wallet was projected: nothing to curl[/]")
-        return 1
-    channel, root_seq, wallet = pick
-    curl = f"curl -s {api}/v1/channels/{channel}/claims/{wallet}"
-    replay = (
-        f"env $(grep -v '^#' {workdir / 'env'} | xargs) {sys.executable} -m aop.cli replay "
-        f"--channel {channel} --root-seq {root_seq} --no-chain"
-    )
-    claim = httpx.get(f"{api}/v1/channels/{channel}/claims/{wallet}", timeout=5)
-    console.print("\n[bold]A wallet's proof, from the API:[/]")
-    console.print(curl, soft_wrap=True)
-    console.print(json.dumps(claim.json(), indent=1), soft_wrap=True)
-    console.print("\n[bold]Re-verify that root from the log:[/]")
-    console.print(replay, soft_wrap=True)
-    result = subprocess.run(
-        [
-            *_aop(),
-            "replay",
-            "--channel",
-            channel,
-            "--root-seq",
-            str(root_seq),
-            "--no-chain",
-            "--quiet",
-        ],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-    )
-    console.print(result.stdout.strip() or result.stderr.strip()[-800:])
-    return 0 if claim.status_code == 200 and result.returncode == 0 else 1
 
 
-def _first_wallet(api: str, channel: str, root_seq: int) -> str | None:
-    """The first wallet of a root's dataset (read from the head of the streamed array)."""
-    with httpx.stream("GET", f"{api}/v1/roots/{channel}/{root_seq}/dataset", timeout=10) as reply:
+def _global_table(console: Console, roots: list[dict[str, Any]]) -> None:
+    table = Table(title="global roots (global-v5, one per chain epoch; newest first)")
+    for column in ("root_seq", "epoch", "root", "leaves", "total", "settlement"):
+        table.add_column(column)
+    for root in roots[:6]:
+        table.add_row(
+            str(root["root_seq"]),
+            str(root.get("epoch", "-")),
+            str(root["root"])[:16] + "…",
+            str(root.get("leaf_count", "-")),
+            str(root.get("total", "-")),
+            str(root.get("settlement_status", "-")),
+        )
+    console.print(table)
+
+
+def _claimable_wallet(api: str, tries: int = 400) -> tuple[int, dict[str, Any]] | None:
+    """The first simulated wallet (`Keys(SIM_SEED).wallet(i)`) with something claimable in a
+    published global root: its index and the API's answer (amounts as strings)."""
+    from aop.simchain.keys import Keys
+
+    keys = Keys(SIM_SEED)
+    for index in range(tries):
+        reply = httpx.get(f"{api}/v1/global/claims/{keys.wallet_key(index)}", timeout=5)
         if reply.status_code != 200:
-            return None
-        head = ""
-        for chunk in reply.iter_text():
-            head += chunk
-            found = re.search(r'"wallet"\s*:\s*"([1-9A-HJ-NP-Za-km-z]+)"', head)
-            if found:
-                return found.group(1)
+            continue
+        answer: dict[str, Any] = reply.json()
+        if answer["settlement_status"] == "published" and int(answer["claimable"]) > 0:
+            return index, answer
     return None
+
+
+def _claim(
+    console: Console, api: str, workdir: Path, env: Mapping[str, str], index: int
+) -> dict[str, Any] | None:
+    """The wallet's claim, by running the printed `aop claim` line (its keypair written mode
+    600 under the demo's directory), then the API's answer once the projector has seen
+    GlobalRewardsClaimed. None unless the claim paid what was claimable and the API shows it."""
+    from aop.settlement.keypair import write_keypair
+    from aop.simchain.keys import Keys
+
+    keypair = Keys(SIM_SEED).wallet(index)
+    path = workdir / f"wallet-{index}.json"
+    path.unlink(missing_ok=True)
+    write_keypair(path, keypair)
+    console.print("\n[bold]The wallet claims with it (claim_global_v2, on the simulated chain):[/]")
+    command = ["claim", "--keypair", str(path), "--api", api]
+    console.print(
+        f"env $(grep -v '^#' {workdir / 'env'} | xargs) {sys.executable} -m aop.cli "
+        + shlex.join(command),
+        soft_wrap=True,
+    )
+    result = subprocess.run(
+        [*_aop(), *command, "--json"], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        console.print(f"[red]the claim failed: {result.stderr.strip()[-800:]}[/]")
+        return None
+    claim: dict[str, Any] = json.loads(result.stdout)
+    console.print(
+        f"claimed {claim['received']:,} at root_seq {claim['root_seq']} (base_yield "
+        f"{int(claim['base_yield']):,} + attention_bonus {int(claim['attention_bonus']):,}); "
+        f"token balance {claim['balance_before']:,} -> {claim['balance_after']:,}; "
+        f"signature {claim['signature']}"
+    )
+    deadline = time.monotonic() + 60
+    after: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        reply = httpx.get(f"{api}/v1/global/claims/{claim['wallet']}", timeout=5)
+        after = reply.json() if reply.status_code == 200 else {}
+        if after and int(after["claimed_total"]) >= int(claim["cumulative_total"]):
+            break
+        time.sleep(0.5)
+    console.print(
+        f"the API after the claim: claimed_total {after.get('claimed_total')}, claimable "
+        f"{after.get('claimable')} (root_seq {after.get('root_seq')})"
+    )
+    received_all = claim["received"] == int(claim["claimable"]) > 0
+    projected = bool(after) and int(after["claimed_total"]) >= int(claim["cumulative_total"])
+    return claim if received_all and projected else None
 
 
 def _start_detached_api(workdir: Path, env: Mapping[str, str]) -> None:

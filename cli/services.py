@@ -22,6 +22,7 @@ SERVICES: dict[str, str] = {
     "projector": "project",
     "settlement": "settle",
     "api": "api",
+    "ingest": "ingest",
 }
 #: /metrics port of each service; the API serves /metrics on its own port.
 METRICS_PORTS: dict[str, int] = {
@@ -29,8 +30,11 @@ METRICS_PORTS: dict[str, int] = {
     "fold": 9102,
     "projector": 9103,
     "settlement": 9104,
-    # 9105 is the supervisor's own (prometheus.yml, job aop-supervisor), 9106 parity's
+    # 9105 is the supervisor's own (prometheus.yml, job aop-supervisor), 9106 parity's, 9109
+    # the parallel run's against the legacy (job aop-parity-legacy)
     "combiner": 9107,
+    # the ingest serves /metrics on its own port too (AOP_INGEST_PORT), as the API does
+    "ingest": 9108,
 }
 
 
@@ -39,17 +43,18 @@ def service_specs(
     *,
     env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
+    metrics_ports: Mapping[str, int] = METRICS_PORTS,
 ) -> list[ServiceSpec]:
-    """Child specs for `names` (keys of SERVICES), each `python -m aop.cli <command>`; with
-    `log_dir`, each appends its output to `<log_dir>/<name>.log`."""
+    """Child specs for `names` (keys of SERVICES), each `python -m aop.cli <command>` with its
+    port of `metrics_ports`; with `log_dir`, each appends its output to `<log_dir>/<name>.log`."""
     unknown = [n for n in names if n not in SERVICES]
     if unknown:
         raise ValueError(f"unknown services {unknown} (choose from {list(SERVICES)})")
     specs = []
     for name in names:
         child_env = dict(env or {})
-        if name in METRICS_PORTS:
-            child_env["AOP_METRICS_PORT"] = str(METRICS_PORTS[name])
+        if name in metrics_ports:
+            child_env["AOP_METRICS_PORT"] = str(metrics_ports[name])
         specs.append(
             ServiceSpec(
                 name,

@@ -74,6 +74,10 @@ class Supervisor:
         if len(set(names)) != len(names):
             raise ValueError(f"service names must be unique (got {names})")
         self._children = [_Child(spec) for spec in specs]
+        for name in names:  # every child's series from the start (runtime.metrics.precreate)
+            RESTARTS.labels(service=name)
+            CRASH_LOOPS.labels(service=name)
+            UP.labels(service=name).set(0)
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._loop_restarts = crash_loop_restarts

@@ -56,11 +56,13 @@ offsets where reading continues; both are functions of the log, not of read timi
 
 from __future__ import annotations
 
+import bisect
 import json
 import struct
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any, Literal
 
 from solders.pubkey import Pubkey
@@ -317,6 +319,9 @@ class CombinerState:
         )
 
 
+_MARKER_EPOCH = itemgetter(1)
+
+
 @dataclass
 class _Partition:
     """Per partition: the markers and root headers seen since the last global root."""
@@ -510,12 +515,14 @@ class GlobalCombiner:
     def end_time(self, epoch: int) -> int | None:
         """T(e): the smallest `closed_at_time` of the markers that closed `epoch` on each
         partition (step 2); None while a partition has not closed it or one is unknown."""
-        times = []
+        times: list[int] = []
         for p in self._partitions.values():
-            marker = next((m for m in p.markers if m[1] >= epoch), None)
-            if marker is None or marker[3] is None:
+            # a partition's markers come in offset order, their epochs never decrease
+            at = bisect.bisect_left(p.markers, epoch, key=_MARKER_EPOCH)
+            time = p.markers[at][3] if at < len(p.markers) else None
+            if time is None:
                 return None
-            times.append(marker[3])
+            times.append(time)
         return min(times)
 
     def attention_through(self, epoch: int) -> int | None:

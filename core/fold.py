@@ -56,7 +56,7 @@ from aop.core.errors import (
 )
 from aop.core.events import UnknownEvent, decode_event
 from aop.core.fold_config import ChannelSpec, FoldConfig
-from aop.core.fold_output import BatchResult, EpochClosed, Rejection, RootOutput, leaf_chunks
+from aop.core.fold_output import BatchResult, EpochClosed, RootOutput, leaf_chunks
 from aop.core.fold_state import (
     CLAIMED,
     FIRST_SEEN,
@@ -501,11 +501,8 @@ class PartitionFold:
         event_id: str | None,
         payload: bytes,
     ) -> None:
-        source = f"{self.config.source_topic}/{self.partition}/{offset}"
-        if event_id is not None:
-            source = f"{source}#{event_id}"
-        result.rejections.append(Rejection(reason, detail, source, payload))
-        result.counts[f"rejected_{reason}"] += 1
+        """A dead letter of the record at `offset` (always `result`'s)."""
+        result.reject(self.config.source_topic, reason, detail, event_id, payload)
 
 
 class ReferenceFold:

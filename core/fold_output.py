@@ -160,6 +160,17 @@ class BatchResult:
     #: a SignalBatch's: set when the partition's open attention epoch advanced.
     attention_closed: AttentionClosed | None = None
 
+    def reject(
+        self, topic: str, reason: str, detail: str, item_id: str | None, payload: bytes
+    ) -> None:
+        """Add a Rejection of this record (or of its item `item_id`), counted as
+        `rejected_<reason>`; its source is `<topic>/<partition>/<offset>[#<item id>]`."""
+        source = f"{topic}/{self.partition}/{self.offset}"
+        if item_id is not None:
+            source = f"{source}#{item_id}"
+        self.rejections.append(Rejection(reason, detail, source, payload))
+        self.counts[f"rejected_{reason}"] += 1
+
 
 def leaf_chunks(tree: ClaimTree, key: str, root_seq: int) -> tuple[dict[str, Any], ...]:
     """The LeafChunk records of `tree`, in order (entries packed as LeafChunk.avsc says).

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import fastavro
 import httpx
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from aop.runtime.errors import AopError
@@ -160,29 +161,25 @@ def _schemas() -> dict[str, _Schema]:
 
 
 class SchemaRegistry:
-    """A minimal Confluent-compatible schema registry client (register and fetch by id)."""
+    """The two registry calls the codec makes (register a subject's version, fetch a schema by
+    id), through confluent-kafka's `SchemaRegistryClient`: its cache, retries with backoff,
+    and the registry's TLS and authentication settings, rather than a client of our own."""
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        self._client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout)
-        self._by_id: dict[int, str] = {}
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+
+        self._client = SchemaRegistryClient({"url": url.rstrip("/"), "timeout": timeout})
 
     def register(self, subject: str, schema: str) -> int:
-        response = self._client.post(
-            f"/subjects/{subject}/versions",
-            json={"schema": schema},
-            headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
-        )
-        response.raise_for_status()
-        schema_id = int(response.json()["id"])
-        self._by_id[schema_id] = schema
-        return schema_id
+        from confluent_kafka.schema_registry import Schema
+
+        return int(self._client.register_schema(subject, Schema(schema, "AVRO")))
 
     def schema_by_id(self, schema_id: int) -> str:
-        if schema_id not in self._by_id:
-            response = self._client.get(f"/schemas/ids/{schema_id}")
-            response.raise_for_status()
-            self._by_id[schema_id] = response.json()["schema"]
-        return self._by_id[schema_id]
+        text = self._client.get_schema(schema_id).schema_str
+        if text is None:
+            raise AvroDecodeError(f"schema id {schema_id}: the registry returned no schema")
+        return str(text)
 
 
 class AvroCodec:
@@ -262,7 +259,7 @@ class AvroCodec:
                 )
             try:
                 text = self._registry.schema_by_id(schema_id)
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, SchemaRegistryError) as exc:
                 detail = f"schema id {schema_id}: registry lookup failed: {exc}"
                 raise AvroDecodeError(detail) from exc
             canonical = to_parsing_canonical_form(fastavro.parse_schema(json.loads(text)))

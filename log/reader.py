@@ -37,7 +37,7 @@ from aop.log.kafka import connected_admin, consumer_config
 from aop.log.messages import position
 from aop.runtime.settings import Settings
 
-__all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds"]
+__all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds", "offsets_at"]
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +76,61 @@ def log_bounds(
         KafkaConnectError: the brokers refuse the credentials or do not answer at all.
         LogReadError: the broker does not answer, or the topic or a partition does not exist.
     """
+    asks = {"low": (_EARLIEST, {}), "stop": (_LATEST, _READ_COMMITTED)}
+    found = _list_offsets(settings, topic, partitions, asks, timeout=timeout)
+    return {p: LogBounds(max(found["low"][p], 0), max(found["stop"][p], 0)) for p in found["low"]}
+
+
+def offsets_at(
+    settings: Settings,
+    topic: str,
+    partitions: Iterable[int],
+    timestamp_ms: int,
+    *,
+    timeout: float = 15.0,
+) -> dict[int, int | None]:
+    """The first offset of each partition of `topic` whose record's timestamp is at or after
+    `timestamp_ms` (Kafka's time index; the producer's clock at produce time), or None when
+    every record is older.
+
+    Raises:
+        KafkaConnectError: the brokers refuse the credentials or do not answer at all.
+        LogReadError: the broker does not answer, or the topic or a partition does not exist.
+    """
+    spec = OffsetSpec.for_timestamp(timestamp_ms)
+    found = _list_offsets(settings, topic, partitions, {"at": (spec, {})}, timeout=timeout)
+    return {p: (offset if offset >= 0 else None) for p, offset in found["at"].items()}
+
+
+_READ_COMMITTED = {"isolation_level": IsolationLevel.READ_COMMITTED}
+
+
+def _list_offsets(
+    settings: Settings,
+    topic: str,
+    partitions: Iterable[int],
+    asks: dict[str, tuple[Any, dict[str, Any]]],
+    *,
+    timeout: float,
+) -> dict[str, dict[int, int]]:
+    """For each ask (name -> (OffsetSpec, list_offsets options)), each partition's offset."""
     admin = connected_admin(settings)
     parts = sorted(set(partitions))
+    out: dict[str, dict[int, int]] = {}
     try:
-        low = admin.list_offsets(
-            {TopicPartition(topic, p): _EARLIEST for p in parts},
-            request_timeout=timeout,
-        )
-        high = admin.list_offsets(
-            {TopicPartition(topic, p): _LATEST for p in parts},
-            isolation_level=IsolationLevel.READ_COMMITTED,
-            request_timeout=timeout,
-        )
-        lows = {tp.partition: f.result().offset for tp, f in low.items()}
-        highs = {tp.partition: f.result().offset for tp, f in high.items()}
+        for name, (spec, options) in asks.items():
+            found = admin.list_offsets(
+                {TopicPartition(topic, p): spec for p in parts},
+                request_timeout=timeout,
+                **options,
+            )
+            out[name] = {tp.partition: f.result().offset for tp, f in found.items()}
     except KafkaException as exc:
         raise LogReadError(
             f"cannot read the offsets of {topic} partitions {parts} from "
             f"{settings.kafka_bootstrap}: {exc}"
         ) from exc
-    return {p: LogBounds(max(lows[p], 0), max(highs[p], 0)) for p in parts}
+    return out
 
 
 class LogReader:

@@ -65,6 +65,17 @@ _PROBE_EVENT = {
 }
 
 
+#: a SlotBatch with nothing in it: what the header of a framing is taken from.
+_EMPTY: dict[str, Any] = {
+    "partition": 0,
+    "first_slot": 0,
+    "last_slot": 0,
+    "events": [],
+    "cursor": None,
+    "last_block_time": None,
+}
+
+
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
     """A zigzag varint at `pos`: (value, position after it)."""
     b = buf[pos]
@@ -242,15 +253,7 @@ class SlotBatchDecoder:
 
     def __init__(self, codec: AvroCodec | None = None) -> None:
         self._codec = codec or AvroCodec()
-        empty = {
-            "partition": 0,
-            "first_slot": 0,
-            "last_slot": 0,
-            "events": [],
-            "cursor": None,
-            "last_block_time": None,
-        }
-        self._header = self._codec.encode("SlotBatch", empty)[:10]
+        self._header = self._codec.encode("SlotBatch", _EMPTY)[:10]
         #: Confluent schema ids known to be SlotBatch (resolved through the codec once).
         self._confluent: set[int] = set()
         self.fast = self._agrees()
@@ -452,18 +455,7 @@ class SlotBatchEncoder:
         self._codec = codec
         self._topic = topic
         empty = encode_slot_batch_body(0, 0, 0, (), None)
-        framed = codec.encode(
-            "SlotBatch",
-            {
-                "partition": 0,
-                "first_slot": 0,
-                "last_slot": 0,
-                "events": [],
-                "cursor": None,
-                "last_block_time": None,
-            },
-            topic=topic,
-        )
+        framed = codec.encode("SlotBatch", _EMPTY, topic=topic)
         self._header = framed[: len(framed) - len(empty)]
         self.fast = framed.endswith(empty) and self._agrees()
         if not self.fast:

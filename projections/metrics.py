@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from aop.runtime.metrics import precreate
+
 __all__ = ["CONSUMER_LAG", "DLQ", "ROOTS", "ROWS", "WRITE_SECONDS"]
 
 
@@ -25,10 +27,12 @@ ROOTS = Counter(
     "EpochRoots handled by the projector, by outcome (written, duplicate, rejected)",
     ["outcome"],
 )
+precreate(ROOTS, [("written",), ("duplicate",), ("rejected",)])
 ROWS = Counter("aop_projection_rows_total", "Rows written by the projector, by table", ["table"])
 DLQ = _shared_counter(
     "aop_dlq_total", "Records sent to aop.dlq, by stage and reason", ["stage", "reason"]
 )
+precreate(DLQ, [("projector", "undecodable")])
 CONSUMER_LAG = Gauge(
     "aop_projection_consumer_lag",
     "Records on the log not yet committed by the projector (high watermark - stored offset)",

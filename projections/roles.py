@@ -24,7 +24,7 @@ from aop.projections.db import libpq_options, libpq_url
 from aop.projections.errors import RoleSetupError
 from aop.runtime.settings import Settings
 
-__all__ = ["ROLE_GRANTS", "apply_roles"]
+__all__ = ["LOGIN_ROLES", "ROLE_GRANTS", "apply_roles", "create_login"]
 
 _READ = ("SELECT",)
 _WRITE = ("SELECT", "INSERT", "UPDATE")
@@ -58,6 +58,73 @@ ROLE_GRANTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "settlement_attempts": _WRITE,
     },
 }
+
+
+#: `aop db roles --role` choice -> the group role a login of that service joins.
+LOGIN_ROLES: Mapping[str, str] = {
+    "api": "aop_api",
+    "projector": "aop_projector",
+    "settle": "aop_settle",
+}
+
+
+def create_login(settings: Settings, login: str, role: str, password: str) -> str:
+    """Create (or update) login role `login` with `password`, member of the service's group
+    role, and return what was done ("created" or "updated").
+
+    The password never reaches the server in clear: libpq hashes it (SCRAM-SHA-256) on this
+    side, as psql's \\password does, so neither the server's statement log nor this process's
+    log holds it.
+
+    Raises:
+        RoleSetupError: an unknown role, a login name that is one of the group roles or not a
+            name, an empty password, the group role missing (run `aop db roles`), or a missing
+            privilege (CREATEROLE).
+    """
+    group = LOGIN_ROLES.get(role)
+    if group is None:
+        raise RoleSetupError(f"--role must be one of {sorted(LOGIN_ROLES)} (got {role!r})")
+    if not 1 <= len(login) <= 63 or login in ROLE_GRANTS or login.startswith("pg_"):
+        raise RoleSetupError(
+            f"--login must be a new role name of 1-63 characters, not a group role (got {login!r})"
+        )
+    if not password:
+        raise RoleSetupError(f"the password for login {login} is empty")
+    try:
+        with psycopg.connect(libpq_url(settings), options=libpq_options(settings)) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (group,)).fetchone()
+            if not exists:
+                raise RoleSetupError(
+                    f"group role {group} does not exist; operator action: run `aop db roles` first"
+                )
+            verifier = conn.pgconn.encrypt_password(
+                password.encode(), login.encode(), b"scram-sha-256"
+            ).decode()
+            found = conn.execute(
+                "SELECT rolsuper OR rolcreaterole OR rolname = current_user FROM pg_roles "
+                "WHERE rolname = %s",
+                (login,),
+            ).fetchone()
+            if found and found[0]:
+                raise RoleSetupError(
+                    f"role {login} is a superuser, can create roles, or runs this command: it is "
+                    "not a service login; choose another --login"
+                )
+            verb = "ALTER" if found else "CREATE"
+            conn.execute(
+                sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
+                    sql.Identifier(login), sql.Literal(verifier)
+                )
+            )
+            conn.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(login))
+            )
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise RoleSetupError(
+            f"cannot create login {login} ({exc.diag.message_primary}); operator action: run "
+            "it as the schema's owner with CREATEROLE"
+        ) from exc
+    return "updated" if found else "created"
 
 
 def apply_roles(settings: Settings) -> dict[str, list[str]]:

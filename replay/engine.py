@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal, Protocol
 
 from solders.pubkey import Pubkey
@@ -33,7 +34,7 @@ from aop.core.claims import TreeScope, get_claim_format
 from aop.core.fold import ReferenceFold
 from aop.core.fold_config import ChannelSpec, FoldConfig
 from aop.core.fold_output import BatchResult, RootOutput
-from aop.log.avro import AvroCodec, AvroDecodeError, codec_for
+from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import ATTENTION_SIGNALS, CHAIN_EVENTS
 from aop.log.reader import LogBounds, LogReader, ReadRange, log_bounds
 from aop.log.slot_batch import SlotBatchDecoder
@@ -228,10 +229,8 @@ def fold_steps(
     Raises:
         ReadStalledError: the read stops making progress.
     """
-    if signals:
-        yield from _signal_steps(settings, fold, partition, stop, decoder.codec, progress, label)
-        return
-    topic = settings.topic(CHAIN_EVENTS)
+    side = _Side.of(fold, partition, decoder, signals)
+    topic = settings.topic(ATTENTION_SIGNALS if signals else CHAIN_EVENTS)
     times = times or StepTimes()
     clock = time.perf_counter
     if progress is not None:
@@ -239,69 +238,65 @@ def fold_steps(
     try:
         with LogReader(settings, [ReadRange(topic, partition, 0, stop)]) as reader:
             for records in reader.batches():
-                events = 0
+                items = 0
                 for _, _, offset, value in records:
-                    store = fold.stores.get(partition)
-                    meta = None if store is None else store.meta
-                    watermark = -1 if meta is None else meta.watermark
+                    watermark = side.watermark()
                     started = clock()
                     try:
-                        batch = decoder.decode(value)
+                        batch = side.decode(value)
                     except AvroDecodeError as exc:
-                        result = fold.feed_undecodable(partition, offset, value, str(exc))
+                        result = side.undecodable(partition, offset, value, str(exc))
                         yield FoldStep(offset, None, watermark, result)
                         continue
                     decoded = clock()
-                    result = fold.feed(partition, offset, batch)
+                    result = side.feed(partition, offset, batch)
                     times.decode += decoded - started
                     times.fold += clock() - decoded
                     for root in result.roots:
                         times.tree_build += root.build_seconds
-                    events += len(batch["events"])
-                    yield FoldStep(offset, batch, watermark, result)
+                    step = FoldStep(offset, batch, watermark, result)
+                    items += step.items
+                    yield step
                 if progress is not None:
-                    progress.advance(len(records), events)
+                    progress.advance(len(records), items)
     finally:
         if progress is not None:
             progress.finish()
 
 
-def _signal_steps(
-    settings: Settings,
-    fold: ReferenceFold,
-    partition: int,
-    stop: int,
-    codec: AvroCodec,
-    progress: ReadProgress | None,
-    label: str,
-) -> Generator[FoldStep, None, None]:
-    """`fold_steps` over aop.attention.signals."""
-    topic = settings.topic(ATTENTION_SIGNALS)
-    if progress is not None:
-        progress.start(label or f"{topic}[{partition}]", stop)
-    try:
-        with LogReader(settings, [ReadRange(topic, partition, 0, stop)]) as reader:
-            for records in reader.batches():
-                signals = 0
-                for _, _, offset, value in records:
-                    store = fold.attention_stores.get(partition)
-                    meta = None if store is None else store.state
-                    watermark = -1 if meta is None else meta.watermark_ms
-                    try:
-                        batch = codec.decode_as("SignalBatch", value)
-                    except AvroDecodeError as exc:
-                        result = fold.feed_undecodable_signals(partition, offset, value, str(exc))
-                        yield FoldStep(offset, None, watermark, result)
-                        continue
-                    signals += len(batch["signals"])
-                    yield FoldStep(
-                        offset, batch, watermark, fold.feed_signals(partition, offset, batch)
-                    )
-                if progress is not None:
-                    progress.advance(len(records), signals)
-    finally:
-        if progress is not None:
-            progress.finish()
+@dataclass(frozen=True)
+class _Side:
+    """What `fold_steps` does differently for the two topics: decode, feed, watermark."""
+
+    decode: Callable[[bytes], dict[str, Any]]
+    feed: Callable[[int, int, dict[str, Any]], BatchResult]
+    undecodable: Callable[[int, int, bytes, str], BatchResult]
+    watermark: Callable[[], int]
+
+    @classmethod
+    def of(
+        cls, fold: ReferenceFold, partition: int, decoder: SlotBatchDecoder, signals: bool
+    ) -> _Side:
+        if signals:
+
+            def attention_watermark() -> int:
+                store = fold.attention_stores.get(partition)
+                meta = None if store is None else store.state
+                return -1 if meta is None else meta.watermark_ms
+
+            return cls(
+                partial(decoder.codec.decode_as, "SignalBatch"),
+                fold.feed_signals,
+                fold.feed_undecodable_signals,
+                attention_watermark,
+            )
+
+        def slot_watermark() -> int:
+            store = fold.stores.get(partition)
+            meta = None if store is None else store.meta
+            return -1 if meta is None else meta.watermark
+
+        return cls(decoder.decode, fold.feed, fold.feed_undecodable, slot_watermark)
 
 
 def partition_bounds(settings: Settings, partition: int, *, signals: bool = False) -> LogBounds:

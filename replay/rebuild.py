@@ -60,10 +60,12 @@ from aop.log.kafka import SETTLEMENT
 from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.projections.db import engine_for, libpq_options, upgrade
 from aop.projections.projector import CONSUMER_NAME
+from aop.projections.schemas import stamped_name
 from aop.replay.chain import ChainReader
 from aop.replay.digest import DIGEST_TABLES, TableDigest, root_digests, schema_digests
 from aop.replay.engine import ReadProgress, root_account
 from aop.replay.errors import RebuildError
+from aop.replay.global_roots import global_channel_run, replay_global
 from aop.replay.load import LoadResult, load_schema
 from aop.replay.run import ReplayReport, channel_targets, run_replay
 from aop.replay.stored_roots import RootStore
@@ -153,8 +155,8 @@ def _readable(conn: Connection, schema: str, table: str) -> str:
 
 def _names(settings: Settings) -> tuple[str, str, str]:
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
-    base = settings.database_schema[: 63 - len("_old_") - len(stamp)]
-    return settings.database_schema, f"{base}_rb_{stamp}", f"{base}_old_{stamp}"
+    schema = settings.database_schema
+    return schema, stamped_name(schema, "rb", stamp), stamped_name(schema, "old", stamp)
 
 
 def _for_schema(settings: Settings, schema: str) -> Settings:
@@ -259,13 +261,22 @@ def _verify_new(
     report: RebuildReport,
     progress: ReadProgress | None,
 ) -> None:
-    """Step 4: every root of the new schema against the fold's replay."""
+    """Step 4: every root of the new schema against the fold's replay (the global roots
+    against the combiner's replay, `replay.global_roots`)."""
     store = RootStore(engine)
     served = {root_account(config, s) for s in config.channels}
+    accounts = {c.channel_config for c in store.channels()}
+    global_key = settings.global_root_account
     report.unverified = sorted(
-        f"{c.name} ({c.channel_config})" for c in store.channels() if c.channel_config not in served
+        f"{c.name} ({c.channel_config})"
+        for c in store.channels()
+        if c.channel_config not in served and c.channel_config != global_key
     )
     report.verification = _replay_all(settings, config, store, progress)
+    if global_key in accounts:
+        chain = ChainReader(settings.rpc_url, mode="off", commitment=settings.commitment, timeout=1)
+        run = replay_global(settings, config, store=store, chain=chain)
+        report.verification.channels.append(global_channel_run(run, "all"))
 
 
 def _replay_all(

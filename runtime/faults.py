@@ -32,6 +32,12 @@ AOP_COMBINER_CRASH_AT (`COMBINER_POINTS`), around a global root's Kafka transact
 * `mid_global` — its GlobalRoot record is flushed inside the open transaction, the chunks
   and the commit not;
 * `after_global` — the transaction is committed, the next record not read.
+
+AOP_INGEST_CRASH_AT (`INGEST_POINTS`), around a transaction of the ingest's writer:
+
+* `mid_transaction` — its records are flushed to the brokers inside the open transaction,
+  not committed;
+* `after_commit` — it is committed, its requests not answered.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from aop.runtime.settings import Settings
 __all__ = [
     "COMBINER_POINTS",
     "FOLD_POINTS",
+    "INGEST_POINTS",
     "PROJECTION_POINTS",
     "SETTLEMENT_POINTS",
     "FaultPlan",
@@ -61,13 +68,15 @@ FOLD_POINTS = ("chunk_start", "before_root", "mid_root", "after_root", "mid_stat
 PROJECTION_POINTS = ("after_copy", "before_commit")
 SETTLEMENT_POINTS = ("before_send", "after_send")
 COMBINER_POINTS = ("before_global", "mid_global", "after_global")
-Service = Literal["fold", "projection", "settlement", "combiner"]
+INGEST_POINTS = ("mid_transaction", "after_commit")
+Service = Literal["fold", "projection", "settlement", "combiner", "ingest"]
 #: each service's points and the Settings field that plans them.
 _SERVICES: dict[Service, tuple[Sequence[str], str]] = {
     "fold": (FOLD_POINTS, "fold_crash_at"),
     "projection": (PROJECTION_POINTS, "projection_crash_at"),
     "settlement": (SETTLEMENT_POINTS, "settlement_crash_at"),
     "combiner": (COMBINER_POINTS, "combiner_crash_at"),
+    "ingest": (INGEST_POINTS, "ingest_crash_at"),
 }
 
 

@@ -162,7 +162,8 @@ class Settings(BaseSettings):
     #: fold aop.attention.signals into attention roots, and make each global root wait for the
     #: attention epochs that ended within its chain epoch. Off: no attention roots, bonus 0.
     attention_enabled: bool = False
-    #: attention epochs are [s, s + L) of unix seconds, s a multiple of L (the legacy: 3600).
+    #: attention epochs are [s, s + L) of unix seconds, s a multiple of L, each named by the
+    #: unix second it starts at (the legacy aggregator's hourly epochs: 3600).
     attention_epoch_seconds: Annotated[int, Field(ge=1, le=86_400 * 31)] = 3600
     #: the payout: "per-weight" (the legacy: amount = weight x reward per weight) or
     #: "pro-rata" (a fixed emission per channel and epoch, split by weight).
@@ -293,6 +294,12 @@ class Settings(BaseSettings):
     #: (keep them out of `channels`: their root_seq belongs to the simulator). Unset: this
     #: default with "v0.2.2", none with "deployed" (which cannot have any).
     sim_claim_channels: str = "sim:claims"
+    #: sealed slots the simulator keeps (blocks, transactions, signatures); older ones answer
+    #: as a pruned Agave node does. Unset: 150 s of slots at `sim_slot_ms` (at least 151).
+    sim_retain_slots: Annotated[int, Field(ge=1)] | None = None
+    #: most workload wallets at once; past it, an idle wallet leaves for each one joining.
+    #: Unset: the larger of `sim_wallets` and 4,096.
+    sim_max_wallets: Annotated[int, Field(ge=1)] | None = None
 
     # -- projections / settlement ----------------------------------------------------------
     #: Kafka group of `aop project`; empty means "<topic_prefix>aop.projector". The group only
@@ -325,6 +332,11 @@ class Settings(BaseSettings):
     #: transaction's intent (before sending it), or right after sending it (before recording
     #: the outcome). Empty: never.
     settlement_crash_at: Literal["", "before_send", "after_send"] = ""
+    #: the publisher's SOL balance (lamports) is read this often (aop_settlement_publisher_
+    #: lamports); below the minimum, settlement logs a warning and AopPublisherBalanceLow fires.
+    #: 0.05 SOL pays ~10,000 publishes at the base fee of 5,000 lamports.
+    settlement_balance_interval_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    settlement_min_balance_lamports: U64 = 50_000_000
 
     # -- replay / parity -------------------------------------------------------------------
     #: records per consume() call of `aop replay`, `aop parity` and `aop rebuild` (their
@@ -395,6 +407,52 @@ class Settings(BaseSettings):
             return [str(v).strip() for v in value if str(v).strip()]
         return value
 
+    # -- attention signals at the ingest (AOP_ATTENTION_EPOCH_SECONDS is above) ---------------
+    #: how late a signal may reach the ingest: its watermark is its clock minus this, and a
+    #: signal whose window ends before the watermark is refused (`late`). An attention epoch
+    #: closes this long after its end.
+    attention_allowed_lateness_s: Annotated[int, Field(ge=0, le=7 * 86_400)] = 300
+
+    # -- ingest (aop ingest) ---------------------------------------------------------------
+    ingest_host: str = "127.0.0.1"
+    ingest_port: Port = 8090
+    #: the sources' bearer tokens, hashed: one `<source> sha256:<hex>` line per token (mode
+    #: 600; `aop ingest token new` prints a line). Unset: every request is refused (401).
+    ingest_tokens_file: Path | None = None
+    #: largest request body (413 above it) and most items (signals, bindings or legacy
+    #: events) in one request (413 above it).
+    ingest_max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    ingest_max_items: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    #: per-source token bucket: items per second, and the bucket's size (a burst); a request
+    #: the bucket cannot pay for is refused whole with 429 and Retry-After.
+    ingest_rate_limit: Annotated[float, Field(gt=0, le=10_000_000)] = 10_000.0
+    ingest_rate_burst: Annotated[int, Field(ge=1, le=100_000_000)] = 20_000
+    #: a signal whose window starts more than this after the ingest's clock is refused
+    #: (`future`): the collectors' clocks may run this far ahead.
+    ingest_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
+    #: how often every partition gets a pure watermark batch (idle partitions close epochs).
+    ingest_watermark_interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: Kafka `transactional.id` of the ingest's producer; empty means "<topic_prefix>aop.ingest"
+    #: (`aop ingest --file` uses this + ".backfill"). A second ingest with the same id fences
+    #: the first: run one per deployment.
+    ingest_transactional_id: str = ""
+    #: how long a request waits for its transaction before answering 503 (a retry is safe:
+    #: duplicates count once).
+    ingest_request_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    #: testing only: SIGKILL the ingest the n-th time it reaches a point ("after_commit:3").
+    ingest_crash_at: str = ""
+
+    @field_validator("ingest_rate_burst")
+    @classmethod
+    def _burst_holds_a_request(cls, value: int, info: ValidationInfo) -> int:
+        most = info.data.get("ingest_max_items")
+        if most is not None and value < most:
+            raise ValueError(
+                f"must be at least AOP_INGEST_MAX_ITEMS ({most}): a request of that many "
+                "items could never pass the rate limit"
+            )
+        return value
+
     # -- services --------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: Port = 8080
@@ -403,6 +461,10 @@ class Settings(BaseSettings):
     audit_dir: Path = Path(".local/audit")
     audit_max_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024 * 1024
     log_level: LogLevel = "INFO"
+    #: after SIGTERM/SIGINT a service (listener, fold, combiner, projector, settlement) exits
+    #: within this many seconds even when its broker or database does not answer
+    #: (runtime.shutdown); the API drains requests for AOP_API_SHUTDOWN_TIMEOUT_S instead.
+    shutdown_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
     @classmethod
     def settings_customise_sources(
@@ -423,6 +485,7 @@ class Settings(BaseSettings):
         "kafka_ssl_cert_file",
         "kafka_ssl_key_file",
         "kafka_min_insync_replicas",
+        "ingest_tokens_file",
         mode="before",
     )
     @classmethod

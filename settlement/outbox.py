@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +19,20 @@ from aop.core.root_account import OurRoot
 from aop.projections.db import libpq_options, libpq_url
 from aop.runtime.settings import Settings
 
-__all__ = ["FINAL_OUTCOMES", "STATUS_AFTER", "Intent", "OutboxEntry", "SettlementStore"]
+__all__ = [
+    "FINAL_OUTCOMES",
+    "STATUS_AFTER",
+    "STOPPED",
+    "ChannelStanding",
+    "Intent",
+    "OutboxEntry",
+    "SettlementStore",
+]
 
 #: attempt outcomes that end a root's settlement (or a dry run) and go to aop.settlement.
 FINAL_OUTCOMES = ("published", "already_on_chain", "dry_run", "failed", "sequence_mismatch")
+#: outbox statuses that stop a channel until an operator releases it.
+STOPPED = ("failed", "sequence_mismatch")
 #: the outbox status each attempt outcome leaves (None: unchanged).
 STATUS_AFTER = {
     "intent": "sent",
@@ -66,6 +77,61 @@ class Intent:
     signature: str
     last_valid_block_height: int
     transaction: bytes
+
+
+@dataclass(frozen=True)
+class ChannelStanding:
+    """Where a root account's settlement stands (`aop settle --status`).
+
+    `next_*`: the oldest entry not yet published (the next root to go); `stopped_*`: the
+    oldest failed / sequence_mismatch entry, whose channel nothing is sent for until released.
+    """
+
+    channel_config: str
+    channel: str
+    format: str
+    in_target: bool
+    published: int
+    last_published_seq: int | None
+    open: int
+    next_seq: int | None
+    next_status: str | None
+    stopped_seq: int | None
+    stopped_status: str | None
+    stopped_detail: str | None
+    stopped_since: dt.datetime | None
+
+    @property
+    def state(self) -> str:
+        """stopped, outside_target (never sent: not an AOP_SETTLEMENT_TARGET format),
+        waiting (roots to go) or done."""
+        if not self.in_target:
+            return "outside_target"
+        if self.stopped_seq is not None:
+            return "stopped"
+        return "waiting" if self.open else "done"
+
+
+_STANDINGS = """
+WITH agg AS (
+  SELECT channel_config, max(channel) AS channel, max(format) AS format,
+         count(*) FILTER (WHERE status = 'published') AS published,
+         max(root_seq) FILTER (WHERE status = 'published') AS last_published_seq,
+         count(*) FILTER (WHERE status <> 'published') AS open
+    FROM settlement_outbox GROUP BY channel_config),
+nxt AS (
+  SELECT DISTINCT ON (channel_config) channel_config, root_seq, status
+    FROM settlement_outbox WHERE status <> 'published' ORDER BY channel_config, root_seq),
+stp AS (
+  SELECT DISTINCT ON (channel_config) channel_config, root_seq, status, detail, updated_at
+    FROM settlement_outbox WHERE status = ANY(%(stopped)s) ORDER BY channel_config, root_seq)
+SELECT a.channel_config, a.channel, a.format, a.format = ANY(%(formats)s) AS in_target,
+       a.published, a.last_published_seq, a.open, n.root_seq AS next_seq,
+       n.status AS next_status, s.root_seq AS stopped_seq, s.status AS stopped_status,
+       s.detail AS stopped_detail, s.updated_at AS stopped_since
+  FROM agg a LEFT JOIN nxt n USING (channel_config) LEFT JOIN stp s USING (channel_config)
+ ORDER BY a.format LIKE 'global-%%' DESC, a.channel, a.channel_config
+"""
 
 
 def target_formats(target: str) -> tuple[str, ...]:
@@ -286,6 +352,14 @@ class SettlementStore:
             )
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def standings(self) -> list[ChannelStanding]:
+        """Every root account of the outbox (global first): see `ChannelStanding`."""
+        async with self._mutex:
+            cursor = self._conn.cursor(row_factory=dict_row)
+            await cursor.execute(_STANDINGS, {"stopped": list(STOPPED), "formats": self.formats})
+            rows = await cursor.fetchall()
+        return [ChannelStanding(**row) for row in rows]
 
     async def release(self, channel: str) -> int:
         """Operator action: put a stopped channel's failed / sequence_mismatch entries back to

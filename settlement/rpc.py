@@ -58,6 +58,9 @@ class SettlementRpc:
     async def account_data(self, address: Pubkey) -> bytes | None:
         raise NotImplementedError
 
+    async def balance(self, address: Pubkey) -> int:
+        raise NotImplementedError
+
     async def latest_blockhash(self) -> tuple[Hash, int]:
         raise NotImplementedError
 
@@ -147,6 +150,13 @@ class SolanaRpc(SettlementRpc):
             ),
         )
         return None if resp.value is None else bytes(resp.value.data)
+
+    async def balance(self, address: Pubkey) -> int:
+        """The account's lamports at our commitment (0 when it does not exist)."""
+        resp = await self._call(
+            "getBalance", self._client.get_balance(address, commitment=self._rpc_commitment)
+        )
+        return int(resp.value)
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         """(blockhash, lastValidBlockHeight) at our commitment."""

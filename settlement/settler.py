@@ -37,6 +37,7 @@ import base64
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from functools import partial
@@ -110,6 +111,8 @@ class Settler:
         self._emitting = asyncio.Lock()
         self._rng = rng or random.Random()
         self._faults = FaultPlan.for_service(settings, "settlement")
+        self._balance_due = 0.0
+        metrics.PUBLISHER_MIN_LAMPORTS.set(settings.settlement_min_balance_lamports)
         self._rpc_retry = BackoffPolicy(
             initial_s=settings.settlement_backoff_initial_ms / 1000,
             cap_s=settings.settlement_backoff_max_ms / 1000,
@@ -162,7 +165,33 @@ class Settler:
             worked = worked or bool(result)
         await self._emit_results()
         metrics.LAG_ROOTS.set(await self._store.lag())
+        await self._watch_balance()
         return worked
+
+    async def _watch_balance(self) -> None:
+        """Every AOP_SETTLEMENT_BALANCE_INTERVAL_S: the publisher's lamports into
+        `aop_settlement_publisher_lamports`, and a warning below the minimum (an RPC error
+        only skips this reading)."""
+        now = time.monotonic()
+        if now < self._balance_due:
+            return
+        self._balance_due = now + self._settings.settlement_balance_interval_s
+        try:
+            lamports = await self._rpc.balance(self._keypair.pubkey())
+        except RpcUnavailableError as exc:
+            log.warning("cannot read the publisher's balance", extra={"error": str(exc)})
+            return
+        metrics.PUBLISHER_LAMPORTS.set(lamports)
+        minimum = self._settings.settlement_min_balance_lamports
+        if lamports < minimum:
+            log.warning(
+                "publisher balance low; operator action: fund the publisher",
+                extra={
+                    "publisher": str(self._keypair.pubkey()),
+                    "lamports": lamports,
+                    "min_lamports": minimum,
+                },
+            )
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

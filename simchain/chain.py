@@ -15,6 +15,7 @@ answering requests between the steps). Each call:
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
@@ -39,7 +40,8 @@ from aop.simchain.errors import (
 )
 from aop.simchain.genesis import Genesis
 from aop.simchain.keys import Keys, public_key
-from aop.simchain.ledger import Block, EmittedEvent, Ledger, TxRecord
+from aop.simchain.ledger import Block, EmittedEvent, InnerInstruction, Ledger, TxRecord
+from aop.simchain.record import EventRecord
 from aop.simchain.runtime import Execution, Runtime
 from aop.simchain.workload import Workload
 
@@ -70,6 +72,7 @@ class SimChain:
             first_slot=config.first_slot,
             genesis_blockhash=str(self.keys.blockhash(config.first_slot)),
             genesis_time=config.genesis_time,
+            retain_slots=config.retained_slots,
         )
         self.runtime = Runtime(
             program_id=config.program_id, ledger=self.ledger, program=config.program
@@ -78,7 +81,7 @@ class SimChain:
         self.stats: Counter[str] = Counter()
         self._listeners: list[Listener] = []
         self._confirmed = self._finalized = config.first_slot
-        self._finalized_events: list[EmittedEvent] = []
+        self.record = EventRecord()
         self._truncated: list[dict[str, Any]] = []
         slot = config.first_slot
         self.genesis.fund(self.keys.faucet.pubkey(), _FAUCET_LAMPORTS, slot)
@@ -188,11 +191,15 @@ class SimChain:
         for _ in range(count):
             self.produce_slot()
 
+    def close(self) -> None:
+        """Release the event record's files (the chain cannot finalize slots after this)."""
+        self.record.close()
+
     def _record(self, block: Block) -> None:
         if block.slot % _PRUNE_EVERY == 0:
             self.ledger.accounts.prune(block.slot)
+        self.record.append(event for tx in block.txs for event in tx.events)
         for tx in block.txs:
-            self._finalized_events.extend(tx.events)
             if tx.truncated and tx.err is None:
                 self._truncated.append(
                     {"signature": tx.signature, "slot": tx.slot, "hidden_events": tx.hidden_events}
@@ -200,11 +207,12 @@ class SimChain:
 
     # -- the record ------------------------------------------------------------------------
     def emitted_events(self) -> list[EmittedEvent]:
-        """Every program event of a successful transaction in a finalized slot, chain order."""
-        return list(self._finalized_events)
+        """Every program event of a successful transaction in a finalized slot, chain order
+        (read back from the record's file: for tests, not for a long chain)."""
+        return list(self.record)
 
     def emitted_event_ids(self) -> list[str]:
-        return [event.id for event in self._finalized_events]
+        return [event.id for event in self.record]
 
     def truncated_transactions(self) -> list[dict[str, Any]]:
         """Finalized successful transactions whose logs hit `Log truncated`, with how many of
@@ -217,8 +225,9 @@ class SimChain:
             "tip": self.tip,
             "confirmed": self._confirmed,
             "finalized": self._finalized,
+            "first_available": self.ledger.first_available,
             "transactions": self.ledger.transaction_count(),
-            "finalized_events": len(self._finalized_events),
+            "finalized_events": len(self.record),
             "truncated_transactions": len(self._truncated),
             "workload": self.workload.status(),
             "counts": dict(self.stats),
@@ -238,7 +247,11 @@ class SimChain:
         )
 
     def land(self, execution: Execution, raw: bytes) -> TxRecord:
-        """Put an execution into the pending block: its writes (or only its fee) apply."""
+        """Put an execution into the pending block: its writes (or only its fee) apply.
+
+        The record is kept compact, as the ledger keeps thousands: log lines and account keys
+        are interned (most recur in every transaction of a kind, and interned strings go when
+        the last transaction holding them is pruned), CPIs are tuples."""
         slot = self.ledger.pending_slot
         self.ledger.accounts.put_many(execution.changes, slot)
         visible = [(name, payload) for name, payload, shown in execution.events if shown]
@@ -248,13 +261,22 @@ class SimChain:
             index=len(self.ledger.pending),
             raw=raw,
             version=execution.version,
-            account_keys=tuple(str(k) for k in execution.account_keys),
+            account_keys=tuple(sys.intern(str(k)) for k in execution.account_keys),
             err=execution.err,
-            logs=tuple(execution.logs),
-            inner_instructions=execution.inner_instructions,
+            logs=tuple(map(sys.intern, execution.logs)),
+            inner_instructions=tuple(
+                InnerInstruction(
+                    ix["programIdIndex"],
+                    bytes(ix["accounts"]),
+                    ix["data"],
+                    ix["stackHeight"],
+                    ix["top"],
+                )
+                for ix in execution.inner_instructions
+            ),
             fee=execution.fee,
-            pre_balances=execution.pre_balances,
-            post_balances=execution.post_balances,
+            pre_balances=tuple(execution.pre_balances),
+            post_balances=tuple(execution.post_balances),
             units=execution.units,
             events=tuple(
                 EmittedEvent(execution.signature, i, slot, name, payload)

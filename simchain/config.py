@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -10,7 +11,17 @@ from solders.pubkey import Pubkey
 
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
 
-__all__ = ["CCM_MINT", "SIM_PROGRAMS", "SimConfig", "SimProgram", "default_channel_names"]
+__all__ = [
+    "CCM_MINT",
+    "DEFAULT_MAX_WALLETS",
+    "DEFAULT_RETAIN_SECONDS",
+    "MAX_PROCESSING_AGE",
+    "MIN_RETAIN_SLOTS",
+    "SIM_PROGRAMS",
+    "SimConfig",
+    "SimProgram",
+    "default_channel_names",
+]
 
 CCM_MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
 #: which attention-oracle program the chain runs (`simchain.program` has both instruction sets).
@@ -18,6 +29,17 @@ SimProgram = Literal["v0.2.2", "deployed"]
 SIM_PROGRAMS: tuple[SimProgram, ...] = ("v0.2.2", "deployed")
 #: 2026-01-01T00:00:00Z: block times are genesis_time + slot x 400 ms, whatever slot_ms is.
 GENESIS_TIME = 1_767_225_600
+#: slots a blockhash stays valid for (Agave's MAX_PROCESSING_AGE).
+MAX_PROCESSING_AGE = 150
+#: the smallest ledger window: a transaction on the oldest valid blockhash must still find
+#: that blockhash's block.
+MIN_RETAIN_SLOTS = MAX_PROCESSING_AGE + 1
+#: the default ledger window, in wall-clock seconds of slots (`SimConfig.retained_slots`):
+#: 2.5 times the longest outage the fault scenarios inject (~60 s), so a listener that was
+#: away that long still finds its checkpoint on the node.
+DEFAULT_RETAIN_SECONDS = 150
+#: the default cap on workload wallets at once (`SimConfig.wallet_limit`).
+DEFAULT_MAX_WALLETS = 4_096
 
 
 def default_channel_names(count: int) -> tuple[str, ...]:
@@ -64,6 +86,12 @@ class SimConfig:
         claim_ratio: share of events that are claims (when a claim channel has a root).
         root_interval_slots: slots between the simulator's own roots on claim channels.
         workload: start with the workload running.
+        retain_slots: sealed slots the ledger keeps (blocks, transactions, their indexes);
+            older ones answer as an Agave node with a limited ledger answers for history it
+            cleaned up. None: `DEFAULT_RETAIN_SECONDS` of slots (`retained_slots`).
+        max_wallets: the most workload wallets at once; beyond it a wallet with no open
+            position leaves for each one that joins (its accounts are deleted). None: the
+            larger of `wallets` and `DEFAULT_MAX_WALLETS` (`wallet_limit`).
     """
 
     program: SimProgram = "v0.2.2"
@@ -87,6 +115,8 @@ class SimConfig:
     claim_ratio: float = 0.15
     root_interval_slots: int = 40
     workload: bool = True
+    retain_slots: int | None = None
+    max_wallets: int | None = None
 
     def __post_init__(self) -> None:
         if self.finality_depth < self.confirmation_depth or self.confirmation_depth < 0:
@@ -110,9 +140,39 @@ class SimConfig:
             raise ValueError(
                 f"global_latest_root_seq must be in 0..2^64-2 (got {self.global_latest_root_seq})"
             )
+        if self.retain_slots is not None and self.retain_slots < max(
+            MIN_RETAIN_SLOTS, self.finality_depth + 1
+        ):
+            raise ValueError(
+                f"retain_slots must be >= {MIN_RETAIN_SLOTS} (a blockhash stays valid "
+                f"{MAX_PROCESSING_AGE} slots) and > finality_depth {self.finality_depth} "
+                f"(got {self.retain_slots})"
+            )
+        if self.max_wallets is not None and self.max_wallets < self.wallets:
+            raise ValueError(
+                f"max_wallets must be >= wallets {self.wallets} (got {self.max_wallets})"
+            )
         overlap = set(map(str.lower, self.channels)) & set(map(str.lower, self.claim_channels))
         if overlap:
             raise ValueError(f"claim_channels must not be staking channels (got {sorted(overlap)})")
+
+    @property
+    def retained_slots(self) -> int:
+        """The ledger window in slots: `retain_slots`, else `DEFAULT_RETAIN_SECONDS` of
+        `slot_ms` slots (400 ms when slots are driven by hand), never below
+        `MIN_RETAIN_SLOTS` nor `finality_depth + 1`."""
+        if self.retain_slots is not None:
+            return self.retain_slots
+        slots = math.ceil(DEFAULT_RETAIN_SECONDS * 1000 / (self.slot_ms or 400.0))
+        return max(slots, MIN_RETAIN_SLOTS, self.finality_depth + 1)
+
+    @property
+    def wallet_limit(self) -> int:
+        """The most workload wallets at once: `max_wallets`, else the larger of `wallets` and
+        `DEFAULT_MAX_WALLETS`."""
+        if self.max_wallets is not None:
+            return self.max_wallets
+        return max(self.wallets, DEFAULT_MAX_WALLETS)
 
     def replace(self, **changes: Any) -> SimConfig:
         return dataclasses.replace(self, **changes)

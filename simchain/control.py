@@ -3,7 +3,8 @@
 Params may be a JSON object (by name) or a one-element array holding that object. These
 methods are never subject to injected faults.
 
-* sim_status: the program version, tip/confirmed/finalized slots, counts, faults, URLs.
+* sim_status: the program version, tip/confirmed/finalized slots, the first available slot
+  (the ledger keeps a window: `SimConfig.retained_slots`), counts, faults, URLs.
 * sim_emittedEventIds {offset=0, limit=1000 (<= 10000)}: {total, offset, next,
   finalizedSlot, events: [{id, slot, name}]}, the finalized record in chain order.
 * sim_truncatedTransactions: [{signature, slot, hidden_events}].
@@ -121,13 +122,14 @@ class ControlRpc:
                 "Invalid params: offset must be >= 0 and limit in 1..10000 "
                 f"(got {offset}, {limit})",
             )
-        events = self.server.chain.emitted_events()
-        page = events[offset : offset + limit]
+        record = self.server.chain.record
+        total = len(record)
+        page = record.page(offset, limit)
         end = offset + len(page)
         return {
-            "total": len(events),
+            "total": total,
             "offset": offset,
-            "next": end if end < len(events) else None,
+            "next": end if end < total else None,
             "finalizedSlot": self.server.chain.finalized_slot,
             "events": [{"id": e.id, "slot": e.slot, "name": e.name} for e in page],
         }

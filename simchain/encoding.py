@@ -13,7 +13,7 @@ from solders.transaction import VersionedTransaction
 
 from aop.simchain.errors import RpcError
 from aop.simchain.invoke import b58
-from aop.simchain.ledger import Account, TxRecord
+from aop.simchain.ledger import Account, InnerInstruction, TxRecord
 
 __all__ = [
     "API_VERSION",
@@ -108,10 +108,10 @@ def _inner_json(record: TxRecord) -> list[dict[str, Any]]:
                 "index": top_index,
                 "instructions": [
                     {
-                        "accounts": ix["accounts"],
-                        "data": b58(ix["data"]),
-                        "programIdIndex": ix["programIdIndex"],
-                        "stackHeight": ix["stackHeight"],
+                        "accounts": list(ix.accounts),
+                        "data": b58(ix.data),
+                        "programIdIndex": ix.program_id_index,
+                        "stackHeight": ix.stack_height,
                     }
                     for ix in inner
                 ],
@@ -120,10 +120,10 @@ def _inner_json(record: TxRecord) -> list[dict[str, Any]]:
     return groups
 
 
-def _group_inner(record: TxRecord) -> list[tuple[int, list[dict[str, Any]]]]:
-    groups: dict[int, list[dict[str, Any]]] = {}
+def _group_inner(record: TxRecord) -> list[tuple[int, list[InnerInstruction]]]:
+    groups: dict[int, list[InnerInstruction]] = {}
     for ix in record.inner_instructions:
-        groups.setdefault(ix.get("top", 0), []).append(ix)
+        groups.setdefault(ix.top, []).append(ix)
     return sorted(groups.items())
 
 
@@ -137,9 +137,9 @@ def meta_json(record: TxRecord, *, show_rewards: bool = True) -> dict[str, Any]:
         "innerInstructions": _inner_json(record),
         "loadedAddresses": {"readonly": [], "writable": []},
         "logMessages": list(record.logs),
-        "postBalances": record.post_balances,
+        "postBalances": list(record.post_balances),
         "postTokenBalances": [],
-        "preBalances": record.pre_balances,
+        "preBalances": list(record.pre_balances),
         "preTokenBalances": [],
         "rewards": [],
         "status": status_json(record.err),

@@ -32,19 +32,30 @@ class Keys:
         self.faucet = self._keypair("faucet")
         self.admin = self._keypair("admin")
         self.publisher = self._keypair("publisher")
+        self._wallets: dict[int, Keypair] = {}
+        self._wallet_keys: dict[int, Pubkey] = {}
 
     def _keypair(self, *parts: object) -> Keypair:
         return Keypair.from_seed(seeded_hash(self.seed, "key", *parts))
 
-    @cache  # noqa: B019 - one Keys per chain, lives as long as the chain
     def wallet(self, index: int) -> Keypair:
-        """Workload wallet number `index` (0-based)."""
-        return self._keypair("wallet", index)
+        """Workload wallet number `index` (0-based); cached until `forget_wallet(index)`."""
+        keypair = self._wallets.get(index)
+        if keypair is None:
+            keypair = self._wallets[index] = self._keypair("wallet", index)
+        return keypair
 
-    @cache  # noqa: B019
     def wallet_key(self, index: int) -> Pubkey:
-        """The public key of workload wallet number `index`."""
-        return public_key(self.wallet(index))
+        """The public key of workload wallet number `index` (cached with the keypair)."""
+        key = self._wallet_keys.get(index)
+        if key is None:
+            key = self._wallet_keys[index] = public_key(self.wallet(index))
+        return key
+
+    def forget_wallet(self, index: int) -> None:
+        """Drop wallet `index` from the caches (it left; they hold only wallets in use)."""
+        self._wallets.pop(index, None)
+        self._wallet_keys.pop(index, None)
 
     @cache  # noqa: B019
     def creator(self, channel: str) -> Keypair:

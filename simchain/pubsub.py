@@ -2,7 +2,11 @@
 
 One task per connection reads requests; a second one sends, from a queue, so the chain's
 synchronous slot callbacks only enqueue. A notification is sent when its block reaches the
-subscription's commitment (default finalized, as Agave). Faults (`simchain.faults`) may drop,
+subscription's commitment (default finalized, as Agave). The queue is bounded: a client that
+lets `QUEUE_CAPACITY_BYTES` of messages pile up is disconnected, as Agave disconnects a
+client lagging behind its bounded notification queue (anza-xyz/agave
+`rpc/src/rpc_pubsub_service.rs`: "In both possible error cases (closed or lagged) we
+disconnect the client"); it reconnects and backfills. Faults (`simchain.faults`) may drop,
 duplicate or delay notifications, refuse handshakes, or cut every connection at once.
 
 Shapes (Agave):
@@ -32,10 +36,12 @@ from aop.simchain.errors import RpcError
 from aop.simchain.faults import Faults
 from aop.simchain.ledger import Block
 
-__all__ = ["PubSubServer"]
+__all__ = ["QUEUE_CAPACITY_BYTES", "PubSubServer"]
 
 log = logging.getLogger(__name__)
 
+#: most bytes of messages waiting for one connection (Agave's queue is 256 MiB for all).
+QUEUE_CAPACITY_BYTES = 64 * 1024 * 1024
 _LEVELS = ("processed", "confirmed", "finalized")
 _ALIASES = {
     "recent": "processed",
@@ -56,19 +62,42 @@ class _Subscription:
 
 
 class _Connection:
-    def __init__(self, ws: ServerConnection) -> None:
+    def __init__(self, ws: ServerConnection, capacity_bytes: int) -> None:
         self.ws = ws
         self.subscriptions: dict[int, _Subscription] = {}
         #: (is_notification, text) messages to send, in order.
         self.queue: asyncio.Queue[tuple[bool, str]] = asyncio.Queue()
+        self.queued_bytes = 0
+        self.capacity_bytes = capacity_bytes
+        self.lagged = False
+
+    def put(self, notification: bool, message: str) -> None:
+        """Queue a message; past the capacity, cut the connection instead (once)."""
+        if self.lagged:
+            return
+        if self.queued_bytes + len(message) > self.capacity_bytes:
+            self.lagged = True
+            transport = self.ws.transport
+            if transport is not None:
+                transport.abort()
+            log.warning(
+                "websocket client lagged behind; disconnected",
+                extra={"queued_bytes": self.queued_bytes},
+            )
+            return
+        self.queued_bytes += len(message)
+        self.queue.put_nowait((notification, message))
 
 
 class PubSubServer:
     """Serves the websocket API for one chain."""
 
-    def __init__(self, chain: SimChain, faults: Faults) -> None:
+    def __init__(
+        self, chain: SimChain, faults: Faults, *, capacity_bytes: int = QUEUE_CAPACITY_BYTES
+    ) -> None:
         self.chain = chain
         self.faults = faults
+        self.capacity_bytes = capacity_bytes
         self._connections: set[_Connection] = set()
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -122,13 +151,13 @@ class PubSubServer:
 
     # -- per connection --------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
-        connection = _Connection(ws)
+        connection = _Connection(ws, self.capacity_bytes)
         self._connections.add(connection)
         sender = asyncio.create_task(self._send_loop(connection))
         try:
             async for message in ws:
                 for reply in self._replies(connection, message):
-                    connection.queue.put_nowait((False, reply))
+                    connection.put(False, reply)
         except ConnectionClosed:
             pass
         finally:
@@ -140,6 +169,7 @@ class PubSubServer:
     async def _send_loop(self, connection: _Connection) -> None:
         while True:
             notification, message = await connection.queue.get()
+            connection.queued_bytes -= len(message)
             if notification and self.faults.notification_delay_ms:
                 await asyncio.sleep(self.faults.notification_delay_ms / 1000)
             try:
@@ -249,7 +279,7 @@ class PubSubServer:
             }
         )
         for _ in range(copies):
-            connection.queue.put_nowait((True, message))
+            connection.put(True, message)
 
     def _on_block(self, level: Commitment, block: Block) -> None:
         for connection in list(self._connections):

@@ -6,6 +6,13 @@ see the chain at that slot; getSignaturesForAddress, getTransaction and getBlock
 `processed`, as Agave does. `SolanaRpc.served` counts the calls of each method (tests assert
 which methods a client used).
 
+History is a window (`SimConfig.retained_slots`): for what was pruned the answers are those
+of an Agave node that cleaned its ledger up (anza-xyz/agave `rpc/src/rpc.rs` and
+`ledger/src/blockstore.rs`): getBlock and getBlockTime -32001 "Block N cleaned up, does not
+exist on node. First available block: M"; getTransaction and getSignatureStatuses null;
+getSignaturesForAddress only the kept transactions (a pruned `before` gives [], a pruned
+`until` is ignored); getFirstAvailableBlock and minimumLedgerSlot the oldest kept slot.
+
 The chain raises its own typed errors (`ChainRequestError`); `rpc_error` gives the JSON-RPC
 error of each, and `SolanaRpc.call` and the `sim_*` methods answer with it.
 """
@@ -160,7 +167,7 @@ class SolanaRpc:
             "getBlockTime": self.get_block_time,
             "getEpochInfo": self.get_epoch_info,
             "getFeeForMessage": self.get_fee_for_message,
-            "getFirstAvailableBlock": lambda _: self.chain.config.first_slot,
+            "getFirstAvailableBlock": lambda _: self.chain.ledger.first_available,
             "getGenesisHash": lambda _: str(
                 self.chain.keys.blockhash(self.chain.config.first_slot)
             ),
@@ -177,7 +184,7 @@ class SolanaRpc:
             "getTransactionCount": lambda _: self.chain.ledger.transaction_count(),
             "getVersion": lambda _: {"feature-set": 3294202862, "solana-core": API_VERSION},
             "isBlockhashValid": self.is_blockhash_valid,
-            "minimumLedgerSlot": lambda _: self.chain.config.first_slot,
+            "minimumLedgerSlot": lambda _: self.chain.ledger.first_available,
             "requestAirdrop": self.request_airdrop,
             "sendTransaction": self.send_transaction,
             "simulateTransaction": self.simulate_transaction,
@@ -220,6 +227,8 @@ class SolanaRpc:
 
     def get_block_time(self, params: list[Any]) -> int:
         slot = _int(_param(params, 0), "slot")
+        if slot < self.chain.ledger.first_available:
+            raise _cleaned_up(slot, self.chain.ledger.first_available)
         if self.chain.ledger.block(slot) is None or slot > self.chain.confirmed_slot:
             raise RpcError(-32004, f"Block not available for slot {slot}")
         return self.chain.block_time(slot)
@@ -373,8 +382,8 @@ class SolanaRpc:
         """A sealed block at the asked commitment, shaped as Agave's `UiConfirmedBlock`.
 
         Errors as Agave's: a slot above the commitment (or not produced yet) is -32004 "Block
-        not available"; a slot before the ledger's first is -32001 "cleaned up". simchain
-        skips no slot, so -32007/-32009 ("was skipped") never occur.
+        not available"; a slot before the first kept (pruned, or before genesis) is -32001
+        "cleaned up". simchain skips no slot, so -32007/-32009 ("was skipped") never occur.
         """
         slot = _int(_param(params, 0), "slot")
         config = _encoding_config(params, 1)
@@ -386,12 +395,9 @@ class SolanaRpc:
                 "Invalid params: simchain serves transactionDetails full, signatures or none "
                 f"(got {details})",
             )
-        first = self.chain.config.first_slot
+        first = self.chain.ledger.first_available
         if slot < first:
-            raise RpcError(
-                -32001,
-                f"Block {slot} cleaned up, does not exist on node. First available block: {first}",
-            )
+            raise _cleaned_up(slot, first)
         block = self.chain.ledger.block(slot)
         if block is None or slot > visible:
             raise RpcError(-32004, f"Block not available for slot {slot}")
@@ -496,6 +502,16 @@ class SolanaRpc:
             extra["accounts"] = accounts
         value = _simulation_value(execution.err, execution.logs, execution.units, **extra)
         return {"context": context(slot), "value": value}
+
+
+def _cleaned_up(slot: int, first_available: int) -> RpcError:
+    """Agave's answer for a slot below its first available block (getBlock, getBlockTime):
+    `RpcCustomError::BlockCleanedUp` in anza-xyz/agave rpc-client-api/src/custom_error.rs."""
+    return RpcError(
+        -32001,
+        f"Block {slot} cleaned up, does not exist on node. First available block: "
+        f"{first_available}",
+    )
 
 
 def _decode_wire(value: Any, encoding: str) -> bytes:

@@ -24,7 +24,7 @@ from solders.transaction import Legacy, VersionedTransaction
 
 import aop.simchain.program as oracle
 from aop.core.program_ids import SYSTEM_PROGRAM_ID
-from aop.simchain.config import SimProgram
+from aop.simchain.config import MAX_PROCESSING_AGE, SimProgram
 from aop.simchain.errors import (
     InstructionFailedError,
     InvalidTransactionError,
@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 LAMPORTS_PER_SIGNATURE = 5_000
-MAX_PROCESSING_AGE = 150
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000
 MAX_UNITS = 1_400_000
 COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")

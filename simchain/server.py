@@ -44,7 +44,7 @@ __all__ = ["SimChainServer"]
 log = logging.getLogger(__name__)
 
 #: the collector's youngest-generation threshold while serving (CPython's default, 700, made
-#: its passes over a chain that keeps every block cost ~15% of slot production at 2,000
+#: its passes over a chain that kept every block cost ~15% of slot production at 2,000
 #: events/s).
 _GC_YOUNG_THRESHOLD = 50_000
 #: longest run of slot filling between two turns of the event loop.

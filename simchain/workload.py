@@ -7,6 +7,14 @@ workload keeps (open positions, claimed totals) changes only after a transaction
 successfully, so it never asks for an impossible unstake. Wallets and channels are drawn
 Zipf-like (rank r with weight 1/r^s): a few whales and hot channels, a long tail.
 
+Wallets join and leave. The program allows one stake per wallet and channel for good, so new
+stakes keep needing new wallets; a new wallet takes a free seat (a Zipf rank) while there are
+fewer than `SimConfig.wallet_limit`, and after that the seat of a wallet with no open
+position, which leaves: the workload forgets it and deletes its accounts (system account,
+token account, receipt mints and their token accounts, claim states) as of the pending slot,
+a simulator's liberty (a real chain keeps them) that keeps its state, and its memory, flat.
+With no such wallet, the stake becomes a close of some wallet's positions, so one appears.
+
 Transactions it builds:
 * stake: 1 `stake_channel` (or 2 on different channels, `multi_event_ratio`) -> ChannelStaked;
 * close: `unstake_channel` after the lock, else sometimes `emergency_unstake_channel`
@@ -27,13 +35,12 @@ the pipeline's `aop settle`, and global claims from whoever holds a proof.
 from __future__ import annotations
 
 import bisect
-import itertools
 import logging
 import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.instruction import Instruction
@@ -47,7 +54,7 @@ from aop.core.claims.cumulative_v2 import (
     claim_cumulative_instruction,
     publish_cumulative_root_instruction,
 )
-from aop.core.pda import associated_token_address, protocol_state_address
+from aop.core.pda import associated_token_address, claim_state_address, protocol_state_address
 from aop.simchain.config import SimConfig
 from aop.simchain.genesis import Genesis
 from aop.simchain.instructions import (
@@ -71,6 +78,9 @@ _TOKENS = 100_000_000 * 10**9
 #: stakes (each on another channel) in one multi-event transaction: three fit the 1,232-byte
 #: packet (asserted in tests/unit/simchain/test_workload.py), a fourth would not.
 _MAX_STAKES_PER_TX = 3
+#: stake_channel's accounts 9 and 10: the receipt mint and the user's token account for it
+#: (`simchain.instructions.stake_channel_instruction`); they outlive the position.
+_STAKE_NFT_MINT, _STAKE_NFT_ATA = 9, 10
 #: (weight, low, high) of lock durations in slots: no lock, short, then the boost tiers.
 _LOCKS = (
     (35, 0, 0),
@@ -101,28 +111,39 @@ class _Zipf:
         return bisect.bisect_left(self.cumulative, rng.random() * self.cumulative[-1])
 
 
-class _Holders:
-    """The wallets holding open positions, drawn uniformly in O(1) (a list with swap-remove):
-    copying every holder into a list for each draw made closes slower the longer a chain ran."""
+_T = TypeVar("_T")
+
+
+class _Bag(Generic[_T]):
+    """A set drawn from uniformly in O(1) (a list with swap-remove): copying every member into
+    a list for each draw made the workload slower the longer a chain ran."""
 
     def __init__(self) -> None:
-        self._wallets: list[int] = []
-        self._at: dict[int, int] = {}
+        self._items: list[_T] = []
+        self._at: dict[_T, int] = {}
 
-    def add(self, wallet: int) -> None:
-        if wallet not in self._at:
-            self._at[wallet] = len(self._wallets)
-            self._wallets.append(wallet)
+    def __len__(self) -> int:
+        return len(self._items)
 
-    def remove(self, wallet: int) -> None:
-        index = self._at.pop(wallet)
-        last = self._wallets.pop()
-        if last != wallet:
-            self._wallets[index] = last
+    def __contains__(self, item: object) -> bool:
+        return item in self._at
+
+    def add(self, item: _T) -> None:
+        if item not in self._at:
+            self._at[item] = len(self._items)
+            self._items.append(item)
+
+    def discard(self, item: _T) -> None:
+        index = self._at.pop(item, None)
+        if index is None:
+            return
+        last = self._items.pop()
+        if last != item:
+            self._items[index] = last
             self._at[last] = index
 
-    def draw(self, rng: random.Random) -> int:
-        return self._wallets[rng.randrange(len(self._wallets))]
+    def draw(self, rng: random.Random) -> _T:
+        return self._items[rng.randrange(len(self._items))]
 
 
 @dataclass
@@ -170,25 +191,30 @@ class Workload:
         self.multi_event_ratio = config.multi_event_ratio
         self.rng = random.Random(config.seed)
         self.channels = list(config.channels)
-        self.wallet_count = config.wallets
-        self.wallets = _Zipf(config.wallets, config.zipf_s)
+        #: wallets ever joined (the next wallet's index); `_seats` holds those present.
+        self.wallet_count = 0
+        self.wallet_limit = config.wallet_limit
+        self.wallets = _Zipf(0, config.zipf_s)  # draws a seat
+        self._seats: list[int] = []  # seat -> wallet index
+        self._seat_of: dict[int, int] = {}  # wallet index -> seat
+        self._wallet_index: dict[bytes, int] = {}  # public key -> wallet index, present ones
         self.channel_draw = _Zipf(len(self.channels), config.zipf_s)
         self.positions: dict[int, dict[int, _Position]] = {}  # wallet -> channel -> position
-        self._holders = _Holders()  # the wallets of `positions`
-        self.staked_pairs: set[tuple[int, int]] = set()  # (wallet, channel) that ever staked
-        #: staked_pairs in the order they staked: draws index it (sorting the set for every
-        #: draw made the workload slower the longer it ran)
-        self._pair_order: list[tuple[int, int]] = []
+        self._holders: _Bag[int] = _Bag()  # the wallets of `positions`
+        #: wallet -> channel -> (receipt mint, its token account) of every stake it made: the
+        #: pairs that cannot stake again, and the accounts they left behind.
+        self._staked: dict[int, dict[int, tuple[Pubkey, Pubkey]]] = {}
+        self._pairs: _Bag[tuple[int, int]] = _Bag()  # every (wallet, channel) of `_staked`
+        self._idle: _Bag[int] = _Bag()  # wallets that staked and hold no position: may leave
+        self.departed = 0
         self.claim_channels = [
             _ClaimChannel(name, next_root_slot=config.first_slot + 2 + i * 7)
             for i, name in enumerate(config.claim_channels)
         ]
         self._truncate = 0
         self.counts: dict[str, int] = {}
-        self._wallet_index: dict[bytes, int] = {}
-        slot = config.first_slot
-        for index in range(config.wallets):
-            self._fund(index, slot)
+        for _ in range(config.wallets):
+            self._join(config.first_slot)
 
     # -- control ---------------------------------------------------------------------------
     def set_rate(self, rate: float) -> None:
@@ -212,6 +238,8 @@ class Workload:
             "rate": self.rate,
             "multi_event_ratio": self.multi_event_ratio,
             "wallets": self.wallet_count,
+            "wallets_present": len(self._seats),
+            "wallets_left": self.departed,
             "open_positions": sum(len(p) for p in self.positions.values()),
             "counts": dict(self.counts),
         }
@@ -276,33 +304,76 @@ class Workload:
     def _wallet_key(self, index: int) -> Pubkey:
         return self.chain.keys.wallet_key(index)
 
-    def _fund(self, index: int, slot: int) -> None:
+    def _draw_wallet(self) -> int:
+        return self._seats[self.wallets.draw(self.rng)]
+
+    def _join(self, slot: int) -> int | None:
+        """A new wallet, funded as of `slot`: on a free seat, else on the seat of an idle
+        wallet, which leaves. None when every seat is taken by a wallet holding a position."""
+        if len(self._seats) < self.wallet_limit:
+            seat = len(self._seats)
+            self._seats.append(-1)
+            self.wallets.grow(len(self._seats))
+        elif self._idle:
+            leaving = self._idle.draw(self.rng)
+            seat = self._seat_of[leaving]
+            self._leave(leaving, slot)
+        else:
+            return None
+        index = self.wallet_count
+        self.wallet_count += 1
+        self._seats[seat] = index
+        self._seat_of[index] = seat
         key = self._wallet_key(index)
+        self._wallet_index[bytes(key)] = index
         genesis = self.chain.genesis
         genesis.fund(key, _LAMPORTS, slot)
         genesis.token_account(key, self.chain.mint, _TOKENS, slot)
-
-    def _new_wallet(self) -> int:
-        index = self.wallet_count
-        self.wallet_count += 1
-        self.wallets.grow(self.wallet_count)
-        self._fund(index, self.chain.ledger.pending_slot)
         return index
 
-    def _fresh_pair(self, avoid: set[int] = frozenset()) -> tuple[int, int]:  # type: ignore[assignment]
-        """A (wallet, channel) that never staked (the program allows one stake per pair)."""
+    def _leave(self, wallet: int, slot: int) -> None:
+        """`wallet` (holding no position) leaves: forgotten, its accounts deleted at `slot`."""
+        key = self._wallet_key(wallet)
+        gone = [key, associated_token_address(owner=key, mint=self.chain.mint)]
+        for channel, accounts in self._staked.pop(wallet, {}).items():
+            self._pairs.discard((wallet, channel))
+            gone.extend(accounts)
+        for claim in self.claim_channels:
+            claim.totals.pop(wallet, None)
+            if claim.claimed.pop(wallet, None) is not None:
+                gone.append(
+                    claim_state_address(
+                        program_id=self.chain.program_id,
+                        channel_config=self.chain.channel_config(claim.name),
+                        wallet=key,
+                    ).address
+                )
+        self.chain.ledger.accounts.delete_many(gone, slot)
+        self._idle.discard(wallet)
+        del self._seat_of[wallet], self._wallet_index[bytes(key)]
+        self.chain.keys.forget_wallet(wallet)
+        self.departed += 1
+
+    def _has_staked(self, wallet: int, channel: int) -> bool:
+        staked = self._staked.get(wallet)
+        return staked is not None and channel in staked
+
+    def _fresh_pair(self, avoid: set[int] = frozenset()) -> tuple[int, int] | None:  # type: ignore[assignment]
+        """A (wallet, channel) that never staked (the program allows one stake per pair): a
+        present wallet's, else a new wallet's; None if no wallet can join (`_join`)."""
         for _ in range(12):
-            wallet, channel = self.wallets.draw(self.rng), self.channel_draw.draw(self.rng)
-            if channel not in avoid and (wallet, channel) not in self.staked_pairs:
+            wallet, channel = self._draw_wallet(), self.channel_draw.draw(self.rng)
+            if channel not in avoid and not self._has_staked(wallet, channel):
                 return wallet, channel
-        return self._new_wallet(), self.channel_draw.draw(self.rng)
+        joined = self._join(self.chain.ledger.pending_slot)
+        return None if joined is None else (joined, self.channel_draw.draw(self.rng))
 
     def _fresh_channel(self, wallet: int, *, avoid: list[int]) -> int | None:
         """A channel not in `avoid` that `wallet` never staked on (None if a few draws find
         none): a further stake of a multi-stake transaction."""
         for _ in range(4):
             channel = self.channel_draw.draw(self.rng)
-            if channel not in avoid and (wallet, channel) not in self.staked_pairs:
+            if channel not in avoid and not self._has_staked(wallet, channel):
                 return channel
         return None
 
@@ -349,7 +420,10 @@ class Workload:
     def _stake_tx(self, slot: int) -> int:
         if not self.channels:
             return 0
-        wallet, channel = self._fresh_pair()
+        pair = self._fresh_pair()
+        if pair is None:  # every seat holds positions: free one up instead
+            return self._close_tx(slot, force=True)
+        wallet, channel = pair
         channels = [channel]
         while len(channels) < _MAX_STAKES_PER_TX and self.rng.random() < self.multi_event_ratio:
             other = self._fresh_channel(wallet, avoid=channels)
@@ -357,17 +431,20 @@ class Workload:
                 break
             channels.append(other)
         picks = [(c, self._amount(), self._lock()) for c in channels]
-        record = self._send(
-            [self._stake_ix(wallet, c, a, lk) for c, a, lk in picks], [self._wallet(wallet)]
-        )
+        ixs = [self._stake_ix(wallet, c, a, lk) for c, a, lk in picks]
+        record = self._send(ixs, [self._wallet(wallet)])
         if record is None or record.err is not None:
             return 0
-        for c, amount, lock in picks:
-            self._open(wallet, _Position(c, amount, slot + lock if lock else 0))
+        for (c, amount, lock), ix in zip(picks, ixs, strict=True):
+            self._open(wallet, _Position(c, amount, slot + lock if lock else 0), ix)
         self._count("stake_tx")
         return len(record.events)
 
-    def _close_tx(self, slot: int) -> int:
+    def _close_tx(self, slot: int, *, force: bool = False) -> int:
+        """Close some positions of a random holder (those past their lock, and some locked
+        ones early); with `force`, every one of them up to three, locked or not."""
+        if not self._holders:
+            return 0
         wallet = self._holders.draw(self.rng)
         held = self.positions[wallet]
         chosen = []
@@ -375,12 +452,12 @@ class Workload:
             position = held[channel]
             if position.lock_end == 0 or position.lock_end <= slot:
                 chosen.append((channel, unstake_channel_instruction))
-            elif self.rng.random() < 0.35:
+            elif force or self.rng.random() < 0.35:
                 chosen.append((channel, emergency_unstake_channel_instruction))
         if not chosen:
             return 0
         self.rng.shuffle(chosen)
-        chosen = chosen[: 1 if self.rng.random() >= self.multi_event_ratio else 3]
+        chosen = chosen[: 1 if not force and self.rng.random() >= self.multi_event_ratio else 3]
         ixs = [
             build(
                 program_id=self.chain.program_id,
@@ -454,7 +531,7 @@ class Workload:
         if authority is None or account is None:
             return
         for _ in range(self.rng.randint(3, 12)):
-            wallet = self.wallets.draw(self.rng)
+            wallet = self._draw_wallet()
             channel.totals[wallet] = (
                 channel.totals.get(wallet, 0) + self.rng.randint(1, 5_000) * 10**9
             )
@@ -509,11 +586,8 @@ class Workload:
         return out
 
     def _index_of(self, wallet_bytes: bytes) -> int | None:
-        index = self._wallet_index
-        if wallet_bytes not in index:
-            for i in itertools.islice(itertools.count(len(index)), self.wallet_count - len(index)):
-                index[bytes(self._wallet_key(i))] = i
-        return index.get(wallet_bytes)
+        """The index of a present wallet (None: not a workload wallet, or it left)."""
+        return self._wallet_index.get(wallet_bytes)
 
     def _claim_tx(self) -> int:
         candidates = self._claimable()
@@ -528,19 +602,23 @@ class Workload:
         self._count("claim_tx")
         return len(record.events)
 
-    def _open(self, wallet: int, position: _Position) -> None:
-        """Record a position that landed (and the pair as staked: it cannot stake again)."""
-        self.staked_pairs.add((wallet, position.channel))
-        self._pair_order.append((wallet, position.channel))
+    def _open(self, wallet: int, position: _Position, ix: Instruction) -> None:
+        """Record a position that landed by stake instruction `ix` (and the pair as staked:
+        it cannot stake again)."""
+        nft = (ix.accounts[_STAKE_NFT_MINT].pubkey, ix.accounts[_STAKE_NFT_ATA].pubkey)
+        self._staked.setdefault(wallet, {})[position.channel] = nft
+        self._pairs.add((wallet, position.channel))
         self.positions.setdefault(wallet, {})[position.channel] = position
         self._holders.add(wallet)
+        self._idle.discard(wallet)
 
     def _close(self, wallet: int, channel: int) -> None:
         held = self.positions[wallet]
         del held[channel]
         if not held:
             del self.positions[wallet]
-            self._holders.remove(wallet)
+            self._holders.discard(wallet)
+            self._idle.add(wallet)
 
     def _locked_position(self, slot: int, tries: int = 16) -> tuple[int, int] | None:
         """(wallet, channel) of an open position still locked at `slot`, from a few wallets
@@ -561,7 +639,7 @@ class Workload:
         locked = self._locked_position(slot)
         if locked:
             kinds.append("unstake_locked")
-        if self.staked_pairs:
+        if self._pairs:
             kinds.append("restake")
         if self._claimable():
             kinds.append("bad_proof")
@@ -578,7 +656,7 @@ class Workload:
                 )
             ]
         elif kind == "restake":
-            wallet, channel = self._pair_order[self.rng.randrange(len(self._pair_order))]
+            wallet, channel = self._pairs.draw(self.rng)
             user = self._wallet(wallet)
             ixs = [self._stake_ix(wallet, channel, self._amount(), 0)]
         elif kind == "bad_proof":
@@ -587,7 +665,10 @@ class Workload:
             user = self._wallet(wallet)
             ixs = [self._claim_ix(tree, wallet, total, [bytes(32)])]
         else:
-            wallet, channel = self._fresh_pair()
+            pair = self._fresh_pair()
+            if pair is None:
+                return
+            wallet, channel = pair
             user = self._wallet(wallet)
             ixs = [self._stake_ix(wallet, channel, self._amount(), 0)]
             other = (channel + 1) % len(self.channels)
@@ -602,15 +683,20 @@ class Workload:
         picks: list[tuple[int, int, int]] = []
         used_wallets: set[int] = set()
         while len(picks) < 5:
-            wallet, channel = self._fresh_pair()
+            pair = self._fresh_pair()
+            if pair is None:
+                log.warning("no wallet can join for an injected truncated transaction")
+                return
+            wallet, channel = pair
             if wallet in used_wallets:
                 continue
             used_wallets.add(wallet)
             signers.append(self._wallet(wallet))
             picks.append((wallet, channel, self._amount()))
-        record = self._send([self._stake_ix(w, c, a, 0) for w, c, a in picks], signers)
+        ixs = [self._stake_ix(w, c, a, 0) for w, c, a in picks]
+        record = self._send(ixs, signers)
         if record is None or record.err is not None:
             return
-        for wallet, channel, amount in picks:
-            self._open(wallet, _Position(channel, amount, 0))
+        for (wallet, channel, amount), ix in zip(picks, ixs, strict=True):
+            self._open(wallet, _Position(channel, amount, 0), ix)
         self._count("truncated_tx")

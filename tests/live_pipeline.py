@@ -28,7 +28,7 @@ from solders.keypair import Keypair
 
 from aop.cli.services import METRICS_PORTS, SERVICES
 from aop.cli.supervisor import ServiceSpec, Supervisor
-from aop.settlement.keypair import write_publisher_keypair
+from aop.settlement.keypair import write_keypair
 from aop.simchain.process import SimChainProcess, spawn_simchain
 from tests.conftest import libpq_url, new_topic_prefix
 
@@ -131,17 +131,18 @@ def pipeline_env(
     settings: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], dict[str, int]]:
     """The settings every service of one pipeline runs with, and its free ports (a metrics
-    port per service of METRICS_PORTS, plus "api"); also writes the publisher keypair and
-    runs `aop db upgrade` in `schema`.
+    port per service of METRICS_PORTS, plus "api" and "ingest_api"); also writes the
+    publisher keypair and runs `aop db upgrade` in `schema`.
 
     `settings` are extra `AOP_*` variables over the defaults below (fresh topic prefix, the
     given schema, 2 partitions, 50-slot epochs, dry-run settlement, quiet logs).
     """
     keypair = workdir / "publisher.json"
-    write_publisher_keypair(keypair, Keypair())
+    write_keypair(keypair, Keypair())
     for sub in ("audit", "fold"):
         (workdir / sub).mkdir(exist_ok=True)  # `aop fold` does not create its datadir's parent
-    ports = dict(zip([*METRICS_PORTS, "api"], free_ports(len(METRICS_PORTS) + 1), strict=True))
+    names = [*METRICS_PORTS, "api", "ingest_api"]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         "AOP_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "AOP_DATABASE_URL": database_url,
@@ -157,6 +158,8 @@ def pipeline_env(
         # still builds, and the projector stores, the global roots
         "AOP_SETTLEMENT_TARGET": "channel",
         "AOP_API_PORT": str(ports["api"]),
+        # the ingest runs with no tokens file: it refuses every request (401), on a free port
+        "AOP_INGEST_PORT": str(ports["ingest_api"]),
         "AOP_AUDIT_DIR": str(workdir / "audit"),
         "AOP_FOLD_DATADIR": str(workdir / "fold"),
         "AOP_FOLD_STANDBY_REPLICAS": "0",

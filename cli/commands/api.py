@@ -19,7 +19,9 @@ import logging
 import signal
 from typing import Any
 
+from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
+from aop.runtime.metrics import publish_build_info
 from aop.runtime.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "api",
         help="serve the read API: roots, proofs, datasets (settings: AOP_API_*, "
         "AOP_DATABASE_URL, AOP_DATABASE_SCHEMA)",
+        **help_options(
+            "Serves the read API (roots, proofs, claims, datasets, /metrics, /healthz, "
+            "/readyz) from PostgreSQL with uvicorn; SIGTERM lets open requests finish (up to "
+            "AOP_API_SHUTDOWN_TIMEOUT_S).",
+            settings=(
+                "AOP_API_HOST",
+                "AOP_API_PORT",
+                "AOP_API_*",
+                "AOP_DATABASE_URL",
+                "AOP_DATABASE_SCHEMA",
+                "AOP_MINT",
+                "AOP_PROGRAM_ID",
+            ),
+            exits=SERVICE_EXITS,
+        ),
     )
     parser.add_argument("--host", help="bind address (default AOP_API_HOST)")
     parser.add_argument("--port", type=int, help="port (default AOP_API_PORT)")
@@ -66,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from aop.projections.db import check_schema_current
 
     check_schema_current(settings)
+    publish_build_info()  # the API serves the default registry on its own port
     options = uvicorn_options(settings)
     log.info(
         "api starting",

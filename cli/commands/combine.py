@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import load_settings
@@ -15,11 +16,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="combine the channel roots of aop.epoch.roots into global roots on "
         "aop.global.roots (settings: AOP_SETTLEMENT_TARGET, AOP_GLOBAL_FIRST_ROOT_SEQ, "
         "AOP_GLOBAL_PROTOCOL_STATE, AOP_COMBINER_*)",
-        description="Reads aop.epoch.roots and writes, once every partition has closed a chain "
-        "epoch, the global root of that epoch (global-v5, or global-v4 when "
-        "AOP_SETTLEMENT_TARGET=global-v4) in one Kafka transaction. Several instances may run: "
-        "one holds the lease and combines, the others wait.",
-        epilog="exit codes: 0 stopped by SIGTERM/SIGINT; 2 bad settings or an operator error.",
+        **help_options(
+            "Reads aop.epoch.roots and writes, once every partition has closed a chain "
+            "epoch, the global root of that epoch (global-v5, or global-v4 when "
+            "AOP_SETTLEMENT_TARGET=global-v4) in one Kafka transaction. Several instances may "
+            "run: one holds the lease and combines, the others wait.",
+            settings=(
+                "AOP_SETTLEMENT_TARGET",
+                "AOP_GLOBAL_FIRST_ROOT_SEQ",
+                "AOP_GLOBAL_PROTOCOL_STATE",
+                "AOP_COMBINER_*",
+                "AOP_KAFKA_BOOTSTRAP",
+                "AOP_TOPIC_PREFIX",
+                "AOP_METRICS_HOST",
+                "AOP_METRICS_PORT",
+            ),
+            exits=SERVICE_EXITS,
+        ),
     )
     parser.set_defaults(handler=run)
 

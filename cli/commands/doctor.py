@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from aop.cli.help import KAFKA_SETTINGS, OPERATOR_ERROR, help_options
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import load_settings
 
@@ -18,6 +19,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="check the Kafka cluster as the services see it: every topic's partitions, "
         "replication, min.insync, retention and cleanup policy, and consumer group lag "
         "(exit 0 healthy, 1 findings, 2 error)",
+        **help_options(
+            "Connects as the services do (the same credentials) and checks every topic of the "
+            "pipeline and of the fold against its spec (partitions, replication factor, "
+            "min.insync.replicas, retention and cleanup policy), the cluster's health "
+            "(partitions without a leader or under-replicated) and consumer group lag. Each "
+            "finding is one FINDING line with the operator action.",
+            settings=(
+                *KAFKA_SETTINGS,
+                "AOP_CHAIN_PARTITIONS",
+                "AOP_KAFKA_REPLICATION_FACTOR",
+                "AOP_KAFKA_MIN_INSYNC_REPLICAS",
+            ),
+            exits={0: "healthy", 1: "a finding (each on a FINDING line)", 2: OPERATOR_ERROR},
+        ),
     )
     parser.add_argument(
         "--max-lag",

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from aop.cli.help import KAFKA_SETTINGS, OPERATOR_ERROR, help_options
 from aop.runtime.errors import AopError
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
@@ -22,18 +23,30 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    exits = {0: "done", 2: OPERATOR_ERROR + "; the message names the file or partition"}
     parser = subparsers.add_parser(
-        "log", help="back up the log's topics (export) and restore them (import)"
+        "log",
+        help="back up the log's topics (export) and restore them (import)",
+        **help_options(
+            "Backups of the log, the source of truth (docs/runbook.md: Backups of the log, "
+            "Restoring the log).",
+            settings=(),
+            exits=exits,
+        ),
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     export = actions.add_parser(
         "export",
         help="append what is new on the pipeline's topics to DIR (Avro files + a manifest)",
-        description="Writes every record of the pipeline's topics not yet in DIR, per topic "
-        "and partition in offset order, to Avro object container files, then a new manifest "
-        "(offsets, record counts, sha256 of each file, version, schemas). read_committed, cut "
-        "outside the listener's transactions; a failed run leaves the previous manifest.",
+        **help_options(
+            "Writes every record of the pipeline's topics not yet in DIR, per topic and "
+            "partition in offset order, to Avro object container files, then a new manifest "
+            "(offsets, record counts, sha256 of each file, version, schemas). read_committed, "
+            "cut outside the listener's transactions; a failed run leaves the previous manifest.",
+            settings=(*KAFKA_SETTINGS, "AOP_CHAIN_PARTITIONS", "AOP_PROGRAM_ID", "AOP_MINT"),
+            exits=exits,
+        ),
     )
     export.add_argument("directory", type=Path, metavar="DIR", help="the export directory")
     export.add_argument(
@@ -65,9 +78,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     restore = actions.add_parser(
         "import",
         help="restore an export into the cluster (every record at its old offset)",
-        description="Checks the manifest (this pipeline's program id, mint, partitions) and "
-        "the sha256 of every file before writing anything; refuses non-empty topics; writes "
-        "each record with its key, value, headers and timestamp at the offset it had.",
+        **help_options(
+            "Checks the manifest (this pipeline's program id, mint, partitions) and the sha256 "
+            "of every file before writing anything; refuses non-empty topics; writes each "
+            "record with its key, value, headers and timestamp at the offset it had.",
+            settings=(*KAFKA_SETTINGS, "AOP_CHAIN_PARTITIONS", "AOP_PROGRAM_ID", "AOP_MINT"),
+            exits=exits,
+        ),
     )
     restore.add_argument("directory", type=Path, metavar="DIR", help="the export directory")
     restore.add_argument(
@@ -82,7 +99,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     restore.set_defaults(handler=run_import)
 
     verify = actions.add_parser(
-        "verify", help="check an export's manifest and the sha256 of every file; write nothing"
+        "verify",
+        help="check an export's manifest and the sha256 of every file; write nothing",
+        **help_options(
+            "Reads the manifest and every file it names, checks each sha256 and record count; "
+            "reads no broker and writes nothing.",
+            settings=(),
+            exits={0: "the export is whole", 2: "a missing or corrupt file (named)"},
+        ),
     )
     verify.add_argument("directory", type=Path, metavar="DIR", help="the export directory")
     verify.add_argument("--json", action="store_true", help="print a JSON report on stdout")

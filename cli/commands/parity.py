@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from aop.cli.commands.replay import add_replay_options
+from aop.cli.commands.replay import REPLAY_EXITS, REPLAY_SETTINGS, add_replay_options
+from aop.cli.help import help_options
 from aop.replay.legacy_parity import DEFAULT_GRACE_S
 from aop.replay.legacy_query import DEFAULT_LEGACY_QUERY
 from aop.runtime.errors import AopError
@@ -26,6 +27,15 @@ from aop.runtime.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+#: what the daily parity reads besides the replay's settings.
+PARITY_SETTINGS = ("AOP_PARITY_ROOTS", "AOP_METRICS_HOST", "AOP_METRICS_PORT")
+#: what the legacy comparison reads: which channels' attention roots are ring-v0-legacy.
+LEGACY_SETTINGS = (
+    "AOP_ATTENTION_ENABLED",
+    "AOP_ATTENTION_EPOCH_SECONDS",
+    "AOP_ATTENTION_FORMATS",
+    "AOP_ATTENTION_FORMAT_DEFAULT",
+)
 #: options that only mean something with --legacy-dsn-file (attribute -> flag).
 LEGACY_ONLY_OPTIONS = {
     "legacy_query": "--legacy-query",
@@ -40,7 +50,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "parity",
         help="replay the newest roots of every channel and compare them (daily validation; "
-        "exit 0 all match, 1 mismatch, 2 error)",
+        "exit 0 all match, 1 mismatch, 2 error); with --legacy-dsn-file, the parallel run "
+        "against the legacy",
+        **help_options(
+            "Replays the newest roots of every channel (and the newest global roots) and "
+            "compares them with PostgreSQL and the chain: the daily validation. Writes the "
+            "aop_parity_* metrics (textfile or served) and a JSON report. With "
+            "--legacy-dsn-file it compares our ring-v0-legacy attention roots with the legacy "
+            "aggregator's instead, per (channel, epoch), once or every --interval for "
+            "--duration (the 24 h parallel run; aop_parity_legacy_* metrics, a report line per "
+            "verdict; docs/runbook.md 'Parallel run against the legacy').",
+            settings=(*REPLAY_SETTINGS, *LEGACY_SETTINGS, *PARITY_SETTINGS),
+            exits={
+                0: REPLAY_EXITS[0] + " (legacy: every (channel, epoch) MATCHes)",
+                1: REPLAY_EXITS[1] + " (legacy: a MISMATCH or MISSING, or nothing compared)",
+                2: REPLAY_EXITS[2]
+                + " (aop_parity_last_run_success 0); legacy: a bad DSN file or query, the "
+                "legacy database unreachable, or the last round failed",
+            },
+        ),
     )
     parser.add_argument(
         "--roots",

@@ -10,9 +10,26 @@ import argparse
 import json
 import sys
 
+from aop.cli.help import EPOCH_SETTINGS, OPERATOR_ERROR, help_options
 from aop.core.fold_config import FoldConfig
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
+
+#: what `aop replay` and `aop parity` read: the fold's settings must be the live fold's.
+REPLAY_SETTINGS = (
+    *EPOCH_SETTINGS,
+    "AOP_KAFKA_BOOTSTRAP",
+    "AOP_TOPIC_PREFIX",
+    "AOP_DATABASE_URL",
+    "AOP_DATABASE_SCHEMA",
+    "AOP_RPC_URL",
+    "AOP_REPLAY_*",
+)
+REPLAY_EXITS = {
+    0: "every root compared MATCHES",
+    1: "a mismatch (the report says where)",
+    2: OPERATOR_ERROR + "; broker, database or a required RPC unreachable; log truncated",
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,10 +37,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "replay",
         help="rebuild roots from aop.chain.events and compare them byte for byte with "
         "Postgres and the chain (exit 0 MATCH, 1 mismatch, 2 error)",
-        description="Reads the channel's partition of aop.chain.events from offset 0 with the "
-        "reference fold (the code `aop fold` runs) and compares root, dataset_hash, every "
-        "field, every leaf and every tree level with Postgres (AOP_DATABASE_SCHEMA) and, "
-        "when the RPC at AOP_RPC_URL answers, with the root stored on-chain.",
+        **help_options(
+            "Reads the channel's partition of aop.chain.events from offset 0 with the "
+            "reference fold (the code `aop fold` runs) and compares root, dataset_hash, every "
+            "field, every leaf and every tree level with Postgres (AOP_DATABASE_SCHEMA) and, "
+            "when the RPC at AOP_RPC_URL answers, with the root stored on-chain.",
+            settings=REPLAY_SETTINGS,
+            exits=REPLAY_EXITS,
+        ),
     )
     parser.add_argument(
         "--channel",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from aop.cli.help import help_options
 from aop.cli.services import SERVICES, service_specs
 from aop.cli.supervisor import Supervisor
 from aop.runtime.logs import configure_logging
@@ -13,8 +14,22 @@ from aop.runtime.settings import load_settings
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run listener, fold, projector, settlement and API together, restarting any that "
-        "exits (with backoff; crash loops are logged and counted); SIGTERM stops them all",
+        help="run listener, fold, combiner, projector, settlement, API and ingest together, "
+        "restarting any that exits (with backoff; crash loops are logged and counted); "
+        "SIGTERM stops them all",
+        **help_options(
+            "Checks the settings, creates the topics, migrates the schema, serves the "
+            "supervisor's metrics on AOP_METRICS_PORT, then runs each service as its own "
+            "`aop <command>` child (metrics ports 9101-9104, 9107 and 9108, the API on "
+            "AOP_API_PORT), restarting any that exits. SIGTERM or SIGINT stops every child "
+            "(SIGTERM, then SIGKILL after 15 s).",
+            settings=("every AOP_* setting of the services it runs", "AOP_METRICS_PORT"),
+            exits={
+                0: "stopped by SIGTERM or SIGINT",
+                2: "bad settings (the message names "
+                "the AOP_* variable), broker or database unreachable at start",
+            },
+        ),
     )
     parser.add_argument(
         "--services",

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from aop.cli.help import SERVICE_EXITS, help_options
 from aop.runtime.errors import AopError
 from aop.runtime.logs import configure_logging
 from aop.runtime.settings import Settings, load_settings
@@ -35,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "simulate-chain",
         help="serve a simulated Solana RPC + websocket endpoint running the program "
         "(settings: AOP_PROGRAM_ID, AOP_MINT, AOP_RPC_URL, AOP_WS_URL, AOP_SIM_*)",
+        **help_options(
+            "For tests and the demo only: a simulated Solana cluster (JSON-RPC on AOP_RPC_URL's "
+            "port, pubsub on AOP_WS_URL's) that runs the attention-oracle program's rules and "
+            "a staking workload. It never talks to a real cluster.",
+            settings=("AOP_PROGRAM_ID", "AOP_MINT", "AOP_RPC_URL", "AOP_WS_URL", "AOP_SIM_*"),
+            exits=SERVICE_EXITS,
+        ),
     )
     parser.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     parser.add_argument(
@@ -69,6 +76,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--finality-depth", type=int, default=None, help="finalized = tip - depth")
     parser.add_argument(
+        "--retain-slots",
+        type=int,
+        default=None,
+        help="sealed slots kept; older ones answer as pruned (default: AOP_SIM_RETAIN_SLOTS, "
+        "else 150 s of slots)",
+    )
+    parser.add_argument(
+        "--max-wallets",
+        type=int,
+        default=None,
+        help="most workload wallets at once (default: AOP_SIM_MAX_WALLETS, else the larger of "
+        "--wallets and 4096)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the URLs as one JSON line (for scripts)"
     )
     parser.set_defaults(handler=run)
@@ -85,17 +106,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _publisher(settings: Settings) -> Pubkey | None:
-    path = settings.publisher_keypair
-    if path is None:
+    """The publisher's public key, read by the one keypair rule (mode 600, Solana CLI JSON)."""
+    if settings.publisher_keypair is None:
         return None
-    try:
-        secret = json.loads(Path(path).read_text())
-        return Keypair.from_bytes(bytes(secret)).pubkey()
-    except (OSError, ValueError) as exc:
-        raise AopError(
-            f"AOP_PUBLISHER_KEYPAIR {path} must be a JSON array of 64 bytes "
-            f"(solana-keygen format): {exc}"
-        ) from exc
+    from aop.settlement.keypair import load_publisher_keypair
+
+    return load_publisher_keypair(Path(settings.publisher_keypair)).pubkey()
 
 
 def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
@@ -131,9 +147,17 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
             claim_channels=_names(claim),
             wallets=args.wallets if args.wallets is not None else settings.sim_wallets,
             rate=args.rate if args.rate is not None else settings.sim_rate,
+            retain_slots=args.retain_slots
+            if args.retain_slots is not None
+            else settings.sim_retain_slots,
+            max_wallets=args.max_wallets
+            if args.max_wallets is not None
+            else settings.sim_max_wallets,
         )
     except ValueError as exc:
-        raise AopError(f"bad simulated chain options: {exc}") from exc
+        raise AopError(
+            f"bad simulated chain options (AOP_SIM_* settings or their flags): {exc}"
+        ) from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 from solders.pubkey import Pubkey
 
+from aop.cli.help import help_options
 from aop.core.claims import (
     CLAIM_FORMATS,
     DEFAULT_CLAIM_FORMAT,
@@ -70,15 +71,24 @@ input.
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "tree", help="build or verify a claim tree (roots, proofs) from a JSON dataset"
+        "tree",
+        help="build or verify a claim tree (roots, proofs) from a JSON dataset",
+        **help_options(
+            "Offline tools for auditors: build a claim tree from a dataset, or check one.",
+            settings=(),
+            exits={0: "done", 1: "verify found a failure", 2: "malformed input"},
+        ),
     )
     actions = parser.add_subparsers(dest="tree_action", metavar="ACTION", required=True)
 
     build = actions.add_parser(
         "build",
         help="build a tree and print root, dataset_hash and every proof as JSON",
-        description=_BUILD_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **help_options(
+            _BUILD_HELP,
+            settings=("AOP_PROGRAM_ID", "AOP_MINT (defaults of --program-id and --mint)"),
+            exits={0: "built", 2: "malformed input or arguments (one line names the item)"},
+        ),
     )
     build.add_argument("--format", choices=sorted(CLAIM_FORMATS), default=DEFAULT_CLAIM_FORMAT)
     build.add_argument("--program-id", help="base58 program id (default: AOP_PROGRAM_ID)")
@@ -94,7 +104,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify = actions.add_parser(
         "verify",
         help="check every leaf and proof of an `aop tree build` output",
-        description=_VERIFY_HELP,
+        **help_options(
+            _VERIFY_HELP,
+            settings=(),
+            exits={
+                0: "every leaf and proof holds",
+                1: "a failure (each failing wallet is named)",
+                2: "malformed input",
+            },
+        ),
     )
     verify.add_argument("file", nargs="?", default="-", help="build output, or - for stdin")
     verify.set_defaults(handler=run_verify)

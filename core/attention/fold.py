@@ -42,7 +42,7 @@ from typing import Any
 from aop.core.attention.bindings import BindingEntry, add_binding, prune, wallet_for_epoch
 from aop.core.attention.config import AttentionChannel, AttentionConfig
 from aop.core.attention.legacy import legacy_inputs, user_hash
-from aop.core.attention.signals import epoch_of, normalise_user
+from aop.core.attention.signals import epoch_of, user_key
 from aop.core.attention.state import NO_EPOCH, AttentionMeta, AttentionStore
 from aop.core.claims import ClaimTree, TreeScope, get_claim_format
 from aop.core.errors import (
@@ -52,7 +52,7 @@ from aop.core.errors import (
     DuplicateWalletError,
     TooManyClaimsError,
 )
-from aop.core.fold_output import AttentionClosed, BatchResult, Rejection, RootOutput, leaf_chunks
+from aop.core.fold_output import AttentionClosed, BatchResult, RootOutput, leaf_chunks
 from aop.core.policy import PolicyRefusedError, check_cumulative_totals, check_epoch_amounts
 
 __all__ = ["AttentionFold"]
@@ -128,14 +128,14 @@ class AttentionFold:
         repairs a changelog lagging its local state: write-if-touched)."""
         store.meta()
         for binding in batch["bindings"]:
-            store.bindings(normalise_user(str(binding["user"])))
+            store.bindings(user_key(str(binding["user"])))
         for signal in batch["signals"]:
             channel = self.config.by_name.get(str(signal["channel"]).lower())
             epoch = self._epoch_of(signal)
             if channel is None or channel.partition != self.partition or epoch is None:
                 continue
             store.seen(epoch, f"{batch['source']}\x00{signal['id']}")
-            store.participant(channel.config, epoch, normalise_user(signal["user"]))
+            store.participant(channel.config, epoch, user_key(signal["user"]))
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class AttentionFold:
         offset: int,
         result: BatchResult,
     ) -> None:
-        user = normalise_user(str(binding["user"]))
+        user = user_key(str(binding["user"]))
         observed = int(binding["observed_at_ms"])
         what = f"binding {binding['id']!r} of user {user!r}"
         if not user or observed < 0:
@@ -205,7 +205,7 @@ class AttentionFold:
             self._reject(result, "wrong_partition", detail, offset, signal_id, _payload(signal))
             return
         user, value, kind = (
-            normalise_user(str(signal["user"])),
+            user_key(str(signal["user"])),
             int(signal["value"]),
             signal["kind"],
         )
@@ -409,11 +409,8 @@ class AttentionFold:
         item_id: str | None,
         payload: bytes,
     ) -> None:
-        source = f"{self.config.source_topic}/{self.partition}/{offset}"
-        if item_id is not None:
-            source = f"{source}#{item_id}"
-        result.rejections.append(Rejection(reason, detail, source, payload))
-        result.counts[f"rejected_{reason}"] += 1
+        """A dead letter of the record at `offset` (always `result`'s)."""
+        result.reject(self.config.source_topic, reason, detail, item_id, payload)
 
 
 def _payload(item: Mapping[str, Any]) -> bytes:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import string
 from collections.abc import Iterable
 
-from aop.core.attention.signals import normalise_user
+from aop.core.attention.signals import user_key
 from aop.core.claims import ClaimInput
 from aop.core.errors import CoreError
 from aop.core.keccak import keccak256
@@ -74,12 +74,12 @@ def check_claim_id_template(template: str) -> str:
 
 def claim_id(template: str, *, channel: str, user: str, epoch: int) -> str:
     """The claim id of `user` in (channel, epoch) (module docstring)."""
-    return template.format(channel=channel, user=normalise_user(user), epoch=epoch)
+    return template.format(channel=channel, user=user_key(user), epoch=epoch)
 
 
 def user_hash(user: str) -> bytes:
     """keccak256(lowercase(user) as UTF-8): the legacy's user_hash."""
-    return keccak256(normalise_user(user).encode("utf-8"))
+    return keccak256(user_key(user).encode("utf-8"))
 
 
 def legacy_inputs(

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import add, itemgetter
-from typing import ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
@@ -33,6 +33,7 @@ from aop.core.channel import validate_channel_name
 from aop.core.errors import (
     DuplicateWalletError,
     InvalidAmountError,
+    InvalidClaimInputError,
     InvalidIntegerError,
     InvalidWalletError,
     NoChannelError,
@@ -57,6 +58,7 @@ __all__ = [
     "TreeScope",
     "check_no_bonus",
     "check_one_part",
+    "entry_error",
     "unique_wallet_amounts",
 ]
 
@@ -302,18 +304,14 @@ def unique_wallet_amounts(
     by_wallet: dict[bytes, tuple[int, int, int]] = {}
     for position, entry in enumerate(inputs):
         wallet, amount, first_seen = entry[0], entry[1], entry[2]
-        if type(wallet) is not bytes or len(wallet) != 32:
-            raise InvalidWalletError(
-                position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
-            )
-        if type(amount) is not int or not 0 <= amount <= U64_MAX:
-            raise InvalidAmountError(
-                position, f"{amount_name} must be an integer in 0..{U64_MAX} (got {amount!r})"
-            )
-        if check_first_seen and type(first_seen) is not int:
-            raise InvalidAmountError(
-                position, f"first_seen must be an integer (got {first_seen!r})"
-            )
+        if (
+            type(wallet) is not bytes
+            or len(wallet) != 32
+            or type(amount) is not int
+            or not 0 <= amount <= U64_MAX
+            or (check_first_seen and type(first_seen) is not int)
+        ):
+            raise entry_error(position, entry, amount_name=amount_name)
         seen = by_wallet.setdefault(wallet, (amount, first_seen, position))
         if seen[2] != position:
             raise DuplicateWalletError(
@@ -322,6 +320,22 @@ def unique_wallet_amounts(
                 first_position=seen[2],
             )
     return by_wallet
+
+
+def entry_error(position: int, entry: Sequence[Any], *, amount_name: str) -> InvalidClaimInputError:
+    """The error of a tree input entry whose wallet, amount or first_seen is invalid (the
+    callers test the fast conditions inline: this builds the message, once for every format).
+    """
+    wallet, amount, first_seen = entry[0], entry[1], entry[2]
+    if type(wallet) is not bytes or len(wallet) != 32:
+        return InvalidWalletError(
+            position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
+        )
+    if type(amount) is not int or not 0 <= amount <= U64_MAX:
+        return InvalidAmountError(
+            position, f"{amount_name} must be an integer in 0..{U64_MAX} (got {amount!r})"
+        )
+    return InvalidAmountError(position, f"first_seen must be an integer (got {first_seen!r})")
 
 
 def check_one_part(entries: Iterable[Sequence[object]], amount_name: str) -> None:

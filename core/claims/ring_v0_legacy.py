@@ -31,19 +31,18 @@ from aop.core.claims.base import (
     TreeScope,
     check_no_bonus,
     check_one_part,
+    entry_error,
 )
 from aop.core.claims.ring_v0 import MAX_CLAIMS, MAX_ID_BYTES, RingV0, ring_leaf
 from aop.core.errors import (
     ClaimIdTooLongError,
     DuplicateClaimIdError,
-    InvalidAmountError,
-    InvalidWalletError,
     MissingClaimIdError,
     TooManyClaimsError,
 )
 from aop.core.keccak import keccak256
 from aop.core.merkle import MerkleTree
-from aop.core.validation import U64_MAX, describe_wallet
+from aop.core.validation import U64_MAX
 
 __all__ = ["DATASET_LAYOUT", "RingV0Legacy"]
 
@@ -80,18 +79,14 @@ class RingV0Legacy(ClaimFormat):
         for position, entry in enumerate(entries):
             wallet, amount, first_seen = entry[0], entry[1], entry[2]
             claim_id = entry[4] if len(entry) > 4 else ""
-            if type(wallet) is not bytes or len(wallet) != 32:
-                raise InvalidWalletError(
-                    position, f"wallet must be 32 raw bytes (got {describe_wallet(wallet)})"
-                )
-            if type(amount) is not int or not 0 <= amount <= U64_MAX:
-                raise InvalidAmountError(
-                    position, f"amount must be an integer in 0..{U64_MAX} (got {amount!r})"
-                )
-            if type(first_seen) is not int:
-                raise InvalidAmountError(
-                    position, f"first_seen must be an integer (got {first_seen!r})"
-                )
+            if (
+                type(wallet) is not bytes
+                or len(wallet) != 32
+                or type(amount) is not int
+                or not 0 <= amount <= U64_MAX
+                or type(first_seen) is not int
+            ):
+                raise entry_error(position, entry, amount_name=self.amount_key)
             raw = str(claim_id).encode("utf-8")
             if not 1 <= len(raw) <= MAX_ID_BYTES:
                 raise ClaimIdTooLongError(

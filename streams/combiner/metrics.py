@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from aop.runtime.metrics import precreate
+
 __all__ = [
     "ACTIVE",
     "COMBINE_SECONDS",
@@ -25,13 +27,11 @@ GLOBAL_ROOTS = Counter("aop_combiner_global_roots_total", "Global roots written 
 REFUSED = Counter(
     "aop_combiner_refused_total", "Global roots refused by a guard (dead letters).", ["reason"]
 )
-for _reason in REFUSAL_REASONS:
-    REFUSED.labels(_reason)
+precreate(REFUSED, [(reason,) for reason in REFUSAL_REASONS])
 SKIPPED = Counter(
     "aop_combiner_skipped_total", "Input records skipped (duplicates, other mints).", ["reason"]
 )
-for _reason in ("duplicate_root", "other_mint", "attention_off"):
-    SKIPPED.labels(_reason)
+precreate(SKIPPED, [("duplicate_root",), ("other_mint",), ("attention_off",)])
 ACTIVE = Gauge("aop_combiner_active", "1 while this instance holds the lease and combines.")
 LAST_EPOCH = Gauge("aop_combiner_last_epoch", "Chain epoch of the last global root written.")
 PENDING_EPOCHS = Gauge(

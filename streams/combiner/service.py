@@ -50,6 +50,7 @@ from aop.log.messages import position
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
+from aop.runtime.shutdown import arm_shutdown_deadline
 from aop.streams.combiner import metrics
 from aop.streams.combiner.config import combine_config, lease_group
 from aop.streams.combiner.recovery import recover_state
@@ -259,6 +260,7 @@ def run_combiner(settings: Settings) -> int:
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
         service.stop()
+        arm_shutdown_deadline(settings.shutdown_timeout_s, "combiner")
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

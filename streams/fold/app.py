@@ -39,7 +39,7 @@ import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, cast
 
 import faust
@@ -57,7 +57,7 @@ from aop.streams.fold import metrics
 from aop.streams.fold.attention_state import AttentionChunkStore
 from aop.streams.fold.config import fold_app_id, fold_config
 from aop.streams.fold.credentials import fold_credentials
-from aop.streams.fold.table_state import ChunkStore, KeyChunk, TableState
+from aop.streams.fold.table_state import KeyChunk, TableState
 from aop.streams.fold.topics import STATE_TABLE
 from aop.streams.fold.transport import use_fold_consumer
 
@@ -182,6 +182,9 @@ class FoldService:
             fold = self._folds[partition] = PartitionFold(self.config, partition)
         return fold
 
+    def _signal_batch(self, value: bytes) -> dict[str, Any]:
+        return self.codec.decode_as("SignalBatch", value)
+
     def _attention_fold(self, partition: int) -> AttentionFold:
         fold = self._attention_folds.get(partition)
         if fold is None:
@@ -204,19 +207,21 @@ class FoldService:
             await self._chunk(partition, topic, by_partition[(partition, topic)], taken_at)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - taken_at)
 
-    def _fold_chain(
-        self, partition: int, events: list[EventT[bytes]]
-    ) -> tuple[list[BatchResult], ChunkStore]:
-        """Step 1 for SlotBatch records."""
-        fold = self._fold(partition)
-        store = self.state.chunk(partition)
+    def _fold_records(
+        self,
+        events: list[EventT[bytes]],
+        decode: Callable[[bytes], dict[str, Any]],
+        fold: PartitionFold | AttentionFold,
+        store: Any,
+    ) -> list[BatchResult]:
+        """Step 1: decode and fold each record; one that does not decode is rejected whole."""
         results: list[BatchResult] = []
         for event in events:
             message = event.message
             # a null value is an empty record, as replay's reader reads it: undecodable
             value = message.value or b""
             try:
-                batch = self.decoder.decode(value)
+                batch = decode(value)
             except AvroDecodeError as exc:
                 payload = bytes(value)
                 results.append(
@@ -226,30 +231,7 @@ class FoldService:
                 )
                 continue
             results.append(fold.apply(store, message.offset, batch))
-        return results, store
-
-    def _fold_signals(
-        self, partition: int, events: list[EventT[bytes]]
-    ) -> tuple[list[BatchResult], AttentionChunkStore]:
-        """Step 1 for SignalBatch records."""
-        fold = self._attention_fold(partition)
-        store = AttentionChunkStore(self.state, partition)
-        results: list[BatchResult] = []
-        for event in events:
-            message = event.message
-            value = message.value or b""
-            try:
-                batch = self.codec.decode_as("SignalBatch", value)
-            except AvroDecodeError as exc:
-                payload = bytes(value)
-                results.append(
-                    fold.reject_record(
-                        store, message.offset, "undecodable_batch", str(exc), payload
-                    )
-                )
-                continue
-            results.append(fold.apply(store, message.offset, batch))
-        return results, store
+        return results
 
     async def _chunk(
         self, partition: int, topic: str, events: list[EventT[bytes]], taken_at: float
@@ -258,9 +240,13 @@ class FoldService:
         started = time.perf_counter()
         store: KeyChunk
         if topic == self.signals_topic:
-            results, store = self._fold_signals(partition, events)
+            store = AttentionChunkStore(self.state, partition)
+            results = self._fold_records(
+                events, self._signal_batch, self._attention_fold(partition), store
+            )
         else:
-            results, store = self._fold_chain(partition, events)
+            store = self.state.chunk(partition)
+            results = self._fold_records(events, self.decoder.decode, self._fold(partition), store)
         roots = [root for result in results for root in result.roots]
         folded = time.perf_counter()
         if roots:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import Any
 
 import faust
 
 from aop.log.kafka import ensure_topics, topic_specs
 from aop.runtime.metrics import serve_metrics
 from aop.runtime.settings import Settings
+from aop.runtime.shutdown import arm_shutdown_deadline
 from aop.streams.fold.app import create_app
 from aop.streams.fold.config import fold_app_id
 from aop.streams.fold.topics import fold_topic_specs
@@ -39,7 +41,8 @@ def run_fold(settings: Settings) -> int:
         extra={"app_id": fold_app_id(settings), "metrics_port": port},
     )
     tune_gc()
-    worker = faust.Worker(
+    worker = _Worker(
+        settings.shutdown_timeout_s,
         app,
         loglevel=settings.log_level,
         quiet=True,
@@ -51,6 +54,24 @@ def run_fold(settings: Settings) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, whose stop on SIGTERM/SIGINT ends within AOP_SHUTDOWN_TIMEOUT_S even
+    when the broker does not answer (`runtime.shutdown`): Faust waits for its consumer, its
+    producer and a rebalance otherwise, without bound."""
+
+    def __init__(self, shutdown_timeout_s: float, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shutdown_timeout_s = shutdown_timeout_s
+
+    def _on_sigterm(self) -> None:
+        arm_shutdown_deadline(self._shutdown_timeout_s, "fold")
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        arm_shutdown_deadline(self._shutdown_timeout_s, "fold")
+        super()._on_sigint()
 
 
 def tune_gc() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aop.runtime.errors import AopError
 
-__all__ = ["ListenerError", "SinkError", "SinkFencedError"]
+__all__ = ["HistoryPrunedError", "ListenerError", "SinkError", "SinkFencedError"]
 
 
 class ListenerError(AopError):
@@ -21,3 +21,22 @@ class SinkError(ListenerError):
 class SinkFencedError(SinkError):
     """Raised when another listener with the same transactional id took over (or the producer
     hit a fatal error). Operator action: run one listener per transactional id."""
+
+
+class HistoryPrunedError(ListenerError):
+    """Raised when the RPC node no longer holds a slot the listener still needs: its first
+    available block is above the slot the listener resumes from, so the events in between
+    cannot be listed (a node with a limited ledger lists only what it kept, without error).
+    Nothing is written. Operator action: point AOP_RPC_URL at a node that still holds the
+    resume slot (a longer ledger, or one backed by long-term storage)."""
+
+    def __init__(self, *, resume_slot: int, first_available: int) -> None:
+        super().__init__(
+            f"the RPC node's first available block is {first_available}, above slot "
+            f"{resume_slot} the listener resumes from: slots {resume_slot}..{first_available - 1}"
+            " were pruned there and their events cannot be listed. Operator action: point "
+            f"AOP_RPC_URL at a node that still holds slot {resume_slot} (a longer ledger, or "
+            "one backed by long-term storage), then restart the listener"
+        )
+        self.resume_slot = resume_slot
+        self.first_available = first_available

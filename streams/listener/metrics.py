@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, Counter, Gauge
 
+from aop.runtime.metrics import precreate
+
 __all__ = [
     "AUDIT_ERRORS",
     "BATCHES",
     "DLQ",
+    "DLQ_REASONS",
     "EVENTS",
     "LAST_SLOT",
     "RECONNECTS",
@@ -28,6 +31,15 @@ EVENTS = Counter("aop_listener_events_total", "Events appended to the log, by ty
 DLQ = _shared_counter(
     "aop_dlq_total", "Records sent to aop.dlq, by stage and reason", ["stage", "reason"]
 )
+#: the reasons `streams.listener.decode` gives a dead letter (a unit test holds them equal).
+DLQ_REASONS = (
+    "bad_base64",
+    "failed_transaction",
+    "log_truncated",
+    "logs_unavailable",
+    "undecodable_event",
+)
+precreate(DLQ, [("listener", reason) for reason in DLQ_REASONS])
 SLOT_LAG = Gauge("aop_listener_slot_lag", "Chain tip (processed) minus the last slot on the log")
 RECONNECTS = Counter(
     "aop_listener_reconnects_total", "Websocket reconnects and RPC retries after an error"

@@ -1,6 +1,7 @@
 """The chain side: standard Solana JSON-RPC through the `solana` client.
 
 * `ListenerRpc` (HTTP): `getSlot`, `getSignaturesForAddress` (the source of completeness),
+  `getFirstAvailableBlock` (whether the node still holds the slots listed from),
   `getTransaction` (logs of a transaction the websocket did not deliver), `getBlock` (the
   logs of every transaction of a slot in one call, when many of them are missing) and
   `getBlockTime` (the time of a range's last slot, on its SlotBatches).
@@ -85,6 +86,16 @@ class ListenerRpc:
         """getSlot at `commitment` (default: the listener's)."""
         level = self._commitment if commitment is None else RpcCommitment(commitment)
         response = await self._call("getSlot", partial(self._client.get_slot, level))
+        return int(response.value)
+
+    async def first_available_block(self) -> int:
+        """getFirstAvailableBlock: the oldest slot the node (or its long-term storage) holds.
+
+        A node with a limited ledger lists signatures only down to this slot and answers an
+        unknown `until` by ignoring it, so a listing from below it is silently short."""
+        response = await self._call(
+            "getFirstAvailableBlock", self._client.get_first_available_block
+        )
         return int(response.value)
 
     async def signatures_since(

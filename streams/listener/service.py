@@ -12,7 +12,12 @@ Each step (at most one per `listener_min_interval_ms`, at least one per
 
 1. F = getSlot(commitment): everything up to F is final at that commitment.
 2. List the program's signatures above the checkpoint and at or below F
-   (getSignaturesForAddress back to the checkpoint's cursor); anything above F waits.
+   (getSignaturesForAddress back to the checkpoint's cursor); anything above F waits. Then
+   getFirstAvailableBlock: if the node no longer holds the slot the checkpoint resumes from,
+   the listing was cut short by its pruning (it lists only what it kept and ignores a pruned
+   cursor), so the step stops with `HistoryPrunedError` instead of skipping those slots.
+   (Asked after the listing: a node's first available block only rises, so one at or below
+   the resume slot then was at or below it during the listing.)
 3. Take each transaction's logs from the websocket cache, else fetch them: one getBlock for a
    slot missing at least `listener_block_fetch_min_txs` of them, getTransaction for the rest.
 4. Decode (events, dead letters), plan the SlotBatches of [checkpoint + 1, F] for every
@@ -28,6 +33,11 @@ Common failure scenarios:
   are deduplicated by id.
 * kill -9 anywhere: an uncommitted range is invisible and aborted on restart; a committed one
   is the recovered checkpoint. Either way the next range starts right after the last one.
+* Away longer than the node keeps history (its ledger window): `HistoryPrunedError`, the
+  listener stops and says which slots are gone; nothing is written past the gap. A
+  transaction pruned between its listing and its fetch (a lag just at the window) answers
+  null: the step is retried, and the next step's check stops it. With no checkpoint and
+  `listener_start_slot` 0 the listener starts from whatever the node holds.
 * Kafka error while writing: the producer is replaced and the checkpoint re-read from the log.
 """
 
@@ -58,7 +68,12 @@ from aop.streams.listener.batcher import (
 )
 from aop.streams.listener.checkpoint import Checkpoint, recover_checkpoint
 from aop.streams.listener.decode import TxDecoder
-from aop.streams.listener.errors import ListenerError, SinkError, SinkFencedError
+from aop.streams.listener.errors import (
+    HistoryPrunedError,
+    ListenerError,
+    SinkError,
+    SinkFencedError,
+)
 from aop.streams.listener.model import DeadLetter, SignatureInfo, TxLogs
 from aop.streams.listener.rpc_source import ListenerRpc, LogsCache, LogsWatcher
 from aop.streams.listener.sink import KafkaSink, WrittenBatch
@@ -230,6 +245,7 @@ class Listener:
         Raises:
             RpcUnavailableError: nothing was written; retry.
             SinkError: the range's transaction did not (surely) commit; reopen the sink.
+            HistoryPrunedError: the node no longer holds the resume slot; nothing written.
         """
         checkpoint, sink = self.checkpoint, self._sink
         if checkpoint is None or sink is None:
@@ -240,6 +256,7 @@ class Listener:
             metrics.SLOT_LAG.set(max(tip - checkpoint.last_slot, 0))
             return None
         signatures = await self._signatures(checkpoint, final)
+        await self._check_history(checkpoint)
         choice = choose_range(
             signatures, final_slot=final, max_txs=self._settings.listener_max_range_txs
         )
@@ -290,6 +307,20 @@ class Listener:
             last_block_time=block_time,
         )
         return batches, dead, truncated
+
+    async def _check_history(self, checkpoint: Checkpoint) -> None:
+        """Step 2's check: the node still holds `checkpoint.resume_slot` (slot 0, a first
+        start with no start slot, means "whatever the node holds").
+
+        Raises:
+            HistoryPrunedError: its first available block is above the resume slot.
+        """
+        resume = checkpoint.resume_slot
+        if resume == 0:
+            return
+        first = await self._rpc.first_available_block()
+        if first > resume:
+            raise HistoryPrunedError(resume_slot=resume, first_available=first)
 
     async def _signatures(self, checkpoint: Checkpoint, final: int) -> list[SignatureInfo]:
         """Program signatures in `[checkpoint.resume_slot, final]`, newest first.

@@ -46,7 +46,10 @@ from tests.live_pipeline import AOP, http_get
 pytestmark = pytest.mark.slow
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
-STEPS_MARK = "<!-- restore-steps: run by tests/faults/test_restore_drill.py -->"
+STEPS_MARK = (
+    "<!-- runbook: not-run (wipes the broker: tests/faults/test_restore_drill.py runs it as "
+    "written) -->"
+)
 #: load before the first export, and between the exports and the loss.
 LOAD_S = 10.0
 WALLETS_PER_CHANNEL = 3

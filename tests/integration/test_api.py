@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import jsonschema_rs
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sha3 import keccak_256
 from solders.pubkey import Pubkey
 from sqlalchemy import Engine, text
@@ -860,6 +861,32 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     )
     assert "zzz-unknown" not in text_body and GOOD_WALLET not in text_body
     assert "aop_api_claim_batch_size_count" in text_body
+
+
+async def test_metrics_skip_scrapes_and_hold_every_routes_5xx_series_from_the_start(
+    client: httpx.AsyncClient,
+) -> None:
+    """Prometheus's scrapes of /metrics are not counted (they would weigh in the 5xx ratio and
+    the latency the alerts read), and each route's 500 and 503 series exist at start, so the
+    first 5xx is an increase."""
+    await client.get("/metrics")
+    text_body = (await client.get("/metrics")).text
+    assert 'route="/metrics"' not in text_body
+    samples = {
+        (s.labels["route"], s.labels["method"], s.labels["status"]): s.value
+        for family in text_string_to_metric_families(text_body)
+        for s in family.samples
+        if s.name == "aop_api_requests_total"
+    }
+    for route, method in (
+        ("/v1/channels/{channel}/claims/{wallet}", "GET"),
+        ("/v1/roots/{channel}/{root_seq}/dataset", "GET"),
+        ("/v1/verify", "POST"),
+        ("/readyz", "GET"),
+    ):
+        for status in ("500", "503"):
+            assert (route, method, status) in samples, (route, method, status)
+    assert samples[("/v1/verify", "POST", "500")] == 0.0
 
 
 async def test_cors_headers_follow_configured_origins(

@@ -109,13 +109,18 @@ def expected_roots(
     assembler = RootAssembler()
     out: list[GlobalOutput] = []
     for (partition, _, name, value), (_, offset) in zip(records, placed, strict=True):
+        got: list[Any] = []
         if name == "EpochClosed":
             got = combiner.add_closed(partition, offset, value)
+        elif name == "AttentionClosed":
+            got = combiner.add_attention_closed(partition, offset, value)
         else:
-            got = []
             for item in assembler.add(partition, offset, name, value, b""):
                 assert isinstance(item, CompleteRoot)
-                got += combiner.add_root(partition, item.offset, item.record, b"".join(item.chunks))
+                part = "attention_bonus" if item.record_type == "AttentionRoot" else "base_yield"
+                got += combiner.add_root(
+                    partition, item.offset, item.record, b"".join(item.chunks), part=part
+                )
         for output in got:
             assert isinstance(output, GlobalOutput), output
             out.append(output)

@@ -10,16 +10,13 @@ import random
 import signal
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import pytest
 
-from aop.core.combine import GlobalCombiner, GlobalOutput
+from aop.core.combine import GlobalOutput
 from aop.core.fold import ReferenceFold
 from aop.log.kafka import ensure_topics
-from aop.log.root_assembly import CompleteRoot, RootAssembler
 from aop.runtime.settings import Settings
-from aop.streams.combiner.config import combine_config
 from aop.streams.fold.config import fold_config
 from tests.integration.test_combiner import (
     CHANNELS,
@@ -27,6 +24,7 @@ from tests.integration.test_combiner import (
     RootsRecord,
     combiners,  # noqa: F401 (a fixture)
     encoded,
+    expected_roots,
     global_records,
     produce,
     wait_for_roots,
@@ -97,32 +95,6 @@ def fold_output(settings: Settings, seed: int) -> list[RootsRecord]:
         for marker in (result.closed, result.attention_closed):
             if marker is not None:
                 out.append((marker.partition, marker.key, marker.record_type, marker.record))
-    return out
-
-
-def expected_roots(
-    settings: Settings, records: Sequence[RootsRecord], placed: Sequence[tuple[int, int]]
-) -> list[GlobalOutput]:
-    """The pure combiner over the same records at the same offsets."""
-    combiner = GlobalCombiner(combine_config(settings))
-    assembler = RootAssembler()
-    out: list[GlobalOutput] = []
-    for (partition, _, name, value), (_, offset) in zip(records, placed, strict=True):
-        got: list[Any] = []
-        if name == "EpochClosed":
-            got = combiner.add_closed(partition, offset, value)
-        elif name == "AttentionClosed":
-            got = combiner.add_attention_closed(partition, offset, value)
-        else:
-            for item in assembler.add(partition, offset, name, value, b""):
-                assert isinstance(item, CompleteRoot)
-                part = "attention_bonus" if item.record_type == "AttentionRoot" else "base_yield"
-                got += combiner.add_root(
-                    partition, item.offset, item.record, b"".join(item.chunks), part=part
-                )
-        for output in got:
-            assert isinstance(output, GlobalOutput), output
-            out.append(output)
     return out
 
 

@@ -20,7 +20,8 @@ from solders.pubkey import Pubkey
 from aop.api.app import create_app
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
 from aop.projections.db import engine_for, libpq_options, libpq_url, upgrade
-from aop.projections.roles import ROLE_GRANTS, apply_roles
+from aop.projections.errors import RoleSetupError
+from aop.projections.roles import LOGIN_ROLES, ROLE_GRANTS, apply_roles, create_login
 from aop.runtime.settings import Settings, load_settings
 from aop.settlement.outbox import SettlementStore
 from tests.conftest import ROOT
@@ -60,13 +61,9 @@ def login(owner: Settings) -> Iterator[Login]:
 
     def make(role: str) -> Settings:
         user, password = f"t_{role}_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-        with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-                    sql.Identifier(user), sql.Literal(password), sql.Identifier(role)
-                )
-            )
+        service = next(name for name, group in LOGIN_ROLES.items() if group == role)
         users.append(user)
+        assert create_login(owner, user, service, password) == "created"
         url = owner.database_url.replace("aop:aop@", f"{user}:{password}@", 1)
         assert url != owner.database_url, "the test expects the local `aop:aop@` URL"
         return load_settings(
@@ -80,7 +77,7 @@ def login(owner: Settings) -> Iterator[Login]:
     yield make
     with psycopg.connect(libpq_url(owner), autocommit=True) as conn:
         for user in users:
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(user)))
 
 
 def _connect(settings: Settings) -> psycopg.Connection[Any]:
@@ -234,3 +231,28 @@ def test_aop_db_roles_command_prints_the_grants(owner: Settings) -> None:
         f"{role}: {', '.join(sorted(tables))} (schema {schema})"
         for role, tables in ROLE_GRANTS.items()
     ]
+
+
+def test_login_rerun_replaces_the_password(owner: Settings, login: Login) -> None:
+    """`aop db roles --login` again for the same login sets the new password: the old one
+    stops working, the new one connects as that login."""
+    settings = login("aop_api")
+    user = settings.database_url.split("//", 1)[1].split(":", 1)[0]
+    old_password = settings.database_url.split(":", 2)[2].split("@", 1)[0]
+    assert create_login(owner, user, "api", "a-new-password") == "updated"
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(libpq_url(settings), connect_timeout=5).close()
+    renewed = settings.database_url.replace(old_password, "a-new-password")
+    with psycopg.connect(renewed.replace("+psycopg", ""), connect_timeout=5) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (user,)
+
+
+def test_login_refuses_the_owner_a_group_role_and_an_unknown_service(owner: Settings) -> None:
+    """The owner running the command, a group role and --role outside api|projector|settle
+    are refused with the reason, and nothing changes."""
+    with pytest.raises(RoleSetupError, match="not a service login"):
+        create_login(owner, "aop", "api", "x")
+    with pytest.raises(RoleSetupError, match="not a group role"):
+        create_login(owner, "aop_api", "api", "x")
+    with pytest.raises(RoleSetupError, match=r"--role must be one of \['api', 'projector', "):
+        create_login(owner, "t_someone", "admin", "x")

@@ -226,10 +226,10 @@ def _crafted_tx(sim: SimChainServer, logs: list[str], *, err: Any = None) -> TxR
         account_keys=(str(payer.pubkey()), PROGRAM),
         err=err,
         logs=tuple(logs),
-        inner_instructions=[],
+        inner_instructions=(),
         fee=5000,
-        pre_balances=[10**9, 1],
-        post_balances=[10**9 - 5000, 1],
+        pre_balances=(10**9, 1),
+        post_balances=(10**9 - 5000, 1),
         units=1000,
     )
     chain.ledger.add_pending(record)

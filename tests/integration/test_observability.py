@@ -54,8 +54,13 @@ DATASOURCE_UID = "prometheus"  # infra/grafana/provisioning/datasources/promethe
 #: series Prometheus itself adds to every target; no service exposes them.
 PROMETHEUS_SYNTHETIC = frozenset({"up"})
 PARITY_PREFIX = "aop_parity_"
+#: the parallel run's (`aop parity --legacy-dsn-file`), a textfile of its own.
 LEGACY_PREFIX = "aop_parity_legacy_"
+#: prefixes whose series come from textfiles of jobs, not from a service: `aop parity`'s
+#: (checked below, the legacy ones included) and `aop log export`'s (aop_backup_*, checked
+#: where that command lives).
 BACKUP_PREFIX = "aop_backup_"
+JOB_PREFIXES = (PARITY_PREFIX, BACKUP_PREFIX)
 
 CHANNELS = ("obs:alpha", "obs:beta")
 #: a fast chain: 40 ms slots, 50-slot epochs (2 s), finality 4 slots.
@@ -489,7 +494,7 @@ def test_every_metric_of_the_dashboard_and_alerts_is_exposed_by_a_running_servic
         exposed.update(families_of(text))
     problems = []
     for name in sorted(used):
-        if name in PROMETHEUS_SYNTHETIC or name.startswith((PARITY_PREFIX, BACKUP_PREFIX)):
+        if name in PROMETHEUS_SYNTHETIC or name.startswith(JOB_PREFIXES):
             continue
         problem = missing_from(name, exposed)
         if problem:
@@ -612,3 +617,106 @@ def test_aop_run_serves_the_supervisor_metrics_on_its_metrics_port(
         if s.name == "aop_supervisor_service_up"
     }
     assert up == {"api": 1.0}
+
+
+# -- labels: every label a query or alert reads is one the series carry ---------------------
+
+#: labels Prometheus adds from the scrape config (prometheus.yml), not the services.
+TARGET_LABELS = frozenset({"job", "instance", "service"})
+_SELECTOR = re.compile(r"(?<![\w:])([A-Za-z_:][\w:]*)\s*\{([^}]*)\}")
+_MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)")
+
+
+def label_uses(expr: str) -> tuple[list[tuple[str, str, str, str]], set[str], set[str]]:
+    """(metric, label, operator, value) of every selector matcher, the labels of every
+    grouping clause, and the metric names of the expression."""
+    matchers = [
+        (metric, label, op, value)
+        for metric, body in _SELECTOR.findall(expr)
+        for label, op, value in _MATCHER.findall(body)
+    ]
+    grouped = {
+        label.strip()
+        for labels in _GROUPING.findall(expr)
+        for label in labels.split(",")
+        if label.strip()
+    }
+    return matchers, grouped, metric_names(expr)
+
+
+def exposed_labels(text: str) -> dict[str, dict[str, set[str]]]:
+    """sample name -> label -> the values its samples carry."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = found.setdefault(sample.name, {})
+            for label, value in sample.labels.items():
+                labels.setdefault(label, set()).add(value)
+    return found
+
+
+def label_problems(
+    expr: str, where: str, exposed: Mapping[str, Mapping[str, set[str]]]
+) -> list[str]:
+    """Why `expr` reads a label (or an exact label value) no exposed series has."""
+    problems = []
+    matchers, grouped, names = label_uses(expr)
+    for metric, label, op, value in matchers:
+        if metric.startswith(JOB_PREFIXES) or label in TARGET_LABELS | {"__name__"}:
+            continue
+        labels = exposed.get(metric)
+        if labels is None:
+            continue  # the name check reports it
+        if label not in labels:
+            problems.append(f"{where}: {metric} has no label {label!r} (has {sorted(labels)})")
+        elif op == "=" and value not in labels[label]:
+            problems.append(
+                f"{where}: {metric}{{{label}={value!r}}} matches no series "
+                f"(values {sorted(labels[label])})"
+            )
+    service_names = [n for n in names if not n.startswith(JOB_PREFIXES) and n in exposed]
+    for label in grouped - TARGET_LABELS - {"le"}:
+        if service_names and not any(label in exposed[n] for n in service_names):
+            problems.append(f"{where}: no metric of {sorted(service_names)} has label {label!r}")
+    return problems
+
+
+def test_label_uses_reads_matchers_and_groupings() -> None:
+    """The parser the label check relies on."""
+    expr = (
+        'sum by (stage, reason) (increase(aop_dlq_total{reason!="failed_transaction"}[15m])) '
+        '/ on () max(up{job="aop"})'
+    )
+    matchers, grouped, names = label_uses(expr)
+    assert matchers == [
+        ("aop_dlq_total", "reason", "!=", "failed_transaction"),
+        ("up", "job", "=", "aop"),
+    ]
+    assert grouped == {"stage", "reason"}
+    assert names == {"aop_dlq_total", "up"}
+    exposed = {"aop_dlq_total": {"stage": {"listener"}}, "up": {}}
+    assert label_problems(expr, "x", exposed) == [
+        "x: aop_dlq_total has no label 'reason' (has ['stage'])",
+        "x: no metric of ['aop_dlq_total', 'up'] has label 'reason'",
+    ]
+
+
+def test_every_label_the_dashboard_and_alerts_read_is_exposed_with_the_series(
+    pipeline: PipelineRun,
+) -> None:
+    """Not only the names: each label a selector matches or a grouping keeps is a label of
+    the service's series, and an exact value (outcome="written") is one a series carries (the
+    services create their known label sets at 0 from the start)."""
+    exposed: dict[str, dict[str, set[str]]] = {}
+    for text in pipeline.scrapes.values():
+        for name, labels in exposed_labels(text).items():
+            merged = exposed.setdefault(name, {})
+            for label, values in labels.items():
+                merged.setdefault(label, set()).update(values)
+    problems = []
+    for title, expr in dashboard_queries():
+        problems += label_problems(grafana_to_promql(expr), f"dashboard: {title}", exposed)
+    for rule in alert_rules():
+        problems += label_problems(rule["expr"], f"alert: {rule['alert']}", exposed)
+    assert not problems, "labels not exposed:\n" + "\n".join(problems)

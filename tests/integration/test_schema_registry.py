@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: Registry
 
     def do_POST(self) -> None:
-        subject = re.fullmatch(r"/subjects/([^/]+)/versions", self.path)
+        subject = re.fullmatch(r"/subjects/([^/]+)/versions", self.path.split("?", 1)[0])
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if subject is None:
             self._reply(404, {"error_code": 404})
@@ -62,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"id": schema_id})
 
     def do_GET(self) -> None:
-        found = re.fullmatch(r"/schemas/ids/(\d+)", self.path)
+        found = re.fullmatch(r"/schemas/ids/(\d+)", self.path.split("?", 1)[0])
         with self.server.lock:
             texts = {i: text for text, i in self.server.ids.items()}
         if found is None or int(found.group(1)) not in texts:

@@ -33,6 +33,7 @@ def _batch(first_slot: int) -> dict[str, object]:
             }
         ],
         "cursor": f"sig{first_slot}",
+        "last_block_time": None,
     }
 
 

@@ -428,7 +428,23 @@ async def test_sequence_mismatch_is_reported_and_stops_the_channel(
 
     store = await SettlementStore.open(settings)
     try:
+        (standing,) = await store.standings()
+        assert (standing.channel, standing.state, standing.in_target) == (CHANNEL, "stopped", True)
+        assert (standing.stopped_seq, standing.stopped_status) == (first, "sequence_mismatch")
+        assert standing.stopped_detail == result["detail"]
+        assert (standing.next_seq, standing.next_status, standing.open) == (
+            first,
+            "sequence_mismatch",
+            2,
+        )
+        assert (standing.published, standing.last_published_seq) == (0, None)
         assert await store.release(CHANNEL.upper()) == 1
+        (released,) = await store.standings()
+        assert (released.state, released.stopped_seq, released.next_status) == (
+            "waiting",
+            None,
+            "pending",
+        )
     finally:
         await store.close()
     assert outbox(engine)[0][2] == "pending"
@@ -465,6 +481,9 @@ class DroppingRpc(SettlementRpc):
 
     async def account_data(self, address: Pubkey) -> bytes | None:
         return await self.inner.account_data(address)
+
+    async def balance(self, address: Pubkey) -> int:
+        return await self.inner.balance(address)
 
     async def latest_blockhash(self) -> Any:
         return await self.inner.latest_blockhash()
@@ -746,3 +765,31 @@ async def test_wallet_claims_with_the_proof_sliced_from_the_database(
     signature = (await client.send_transaction(claim_tx(claim.proof, blockhash))).value
     await wait_finalized(client, signature)
     assert await token_balance(client, claimer.pubkey(), sim.chain.mint) - before == 3_000_000
+
+
+async def test_publisher_balance_is_exported_and_a_low_balance_warns(
+    sim: SimChainServer,
+    client: AsyncClient,
+    settings_factory: SettingsFactory,
+    settle_env: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One pass sets aop_settlement_publisher_lamports to the chain's balance of the key and
+    the minimum gauge to the setting; a balance below it is logged as an operator action."""
+    publisher = sim.chain.keys.publisher.pubkey()
+    lamports = (await client.get_balance(publisher)).value
+    assert lamports > 0
+    settings = settings_factory(
+        {**settle_env, "AOP_SETTLEMENT_MIN_BALANCE_LAMPORTS": str(lamports + 1)}
+    )
+    upgrade(settings)
+    with caplog.at_level("WARNING", logger="aop.settlement.settler"):
+        await settle_once(settings)
+    assert metrics.PUBLISHER_LAMPORTS._value.get() == lamports
+    assert metrics.PUBLISHER_MIN_LAMPORTS._value.get() == lamports + 1
+    (low,) = [r for r in caplog.records if r.getMessage().startswith("publisher balance low")]
+    assert (low.lamports, low.min_lamports, low.publisher) == (
+        lamports,
+        lamports + 1,
+        str(publisher),
+    )  # type: ignore[attr-defined]

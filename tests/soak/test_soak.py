@@ -67,7 +67,8 @@ CHANNELS = tuple(f"soak:ch{i}" for i in range(6))
 SAMPLE_EVERY_S = 5.0
 MIN_TREND_WINDOW_S = 180.0
 DRAIN_TIMEOUT_S = 180.0
-#: the simulator keeps every transaction it ever ran (it is the chain's ledger).
+#: sampled, not judged: the simulator's window of history (150 s of slots) fills for longer
+#: than the warm-up here; its slope is measured by bench/simchain_memory.py (BENCHMARKS.md).
 UNJUDGED = frozenset({"simchain"})
 #: bytes per ChannelStaked allowed on top of the limit, for what rightly grows with the
 #: wallets (module docstring); measured per stake (10-minute run / 5-minute run): fold

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,25 @@ def dead_letters(settings: Settings) -> list[dict[str, Any]]:
         for _, _, _, value in read_topic(settings, settings.topic(DLQ), partitions=1)
         if value is not None
     ]
+
+
+@contextmanager
+def fold_workers(env: Mapping[str, str], directory: Path) -> Iterator[Callable[..., FoldWorker]]:
+    """Starts `aop fold` subprocesses with `env` (and per-call extras), their output in
+    `directory`; kills any left running at the end."""
+    started: list[FoldWorker] = []
+
+    def start(**extra: str) -> FoldWorker:
+        path = directory / f"worker{len(started)}.log"
+        worker = FoldWorker(dict(env), path).start(**extra)
+        started.append(worker)
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.kill()
 
 
 @dataclass

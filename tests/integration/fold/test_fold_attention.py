@@ -28,6 +28,7 @@ from tests.integration.fold.support import (
     assert_roots_match,
     dead_letters,
     expected_records,
+    fold_workers,
     produce_log,
     read_roots,
 )
@@ -77,17 +78,9 @@ def attention_settings(
 
 @pytest.fixture
 def workers(attention_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., FoldWorker]]:
-    started: list[FoldWorker] = []
-
-    def start(**extra: str) -> FoldWorker:
-        path = tmp_path / f"worker{len(started)}.log"
-        worker = FoldWorker(dict(attention_env), path).start(**extra)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
+    """Starts `aop fold` subprocesses; kills any left running at the end."""
+    with fold_workers(attention_env, tmp_path) as start:
+        yield start
 
 
 def _logs(

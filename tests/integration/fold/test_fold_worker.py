@@ -43,6 +43,7 @@ from tests.integration.fold.support import (
     assert_roots_match,
     dead_letters,
     expected_records,
+    fold_workers,
     produce_log,
     produce_values,
     read_roots,
@@ -93,16 +94,8 @@ def fold_settings(settings_factory: Callable[..., Settings], fold_env: dict[str,
 @pytest.fixture
 def workers(fold_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., FoldWorker]]:
     """Starts `aop fold` subprocesses; kills any left running at the end."""
-    started: list[FoldWorker] = []
-
-    def start(**extra: str) -> FoldWorker:
-        worker = FoldWorker(dict(fold_env), tmp_path / f"worker{len(started)}.log").start(**extra)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.kill()
+    with fold_workers(fold_env, tmp_path) as start:
+        yield start
 
 
 def _log(settings: Settings, seed: int, batches: int = 30) -> list[Record]:

@@ -106,3 +106,15 @@ def test_a_child_with_a_log_file_appends_stdout_and_stderr_there_across_restarts
     runs = log_file.read_text().splitlines()
     assert len(runs) % 2 == 0 and len(runs) >= 4  # every run appended both lines
     assert sorted(set(runs)) == ["err", "out"]
+
+
+def test_every_childs_restart_and_crash_loop_series_exist_at_zero_before_any_exit() -> None:
+    """A labelled counter Prometheus first sees at 1 shows no increase: the supervisor creates
+    each child's series at 0 when it is built, so the first crash loop fires AopCrashLoop."""
+    from prometheus_client import REGISTRY
+
+    Supervisor([ServiceSpec("fresh_a", _python("pass")), ServiceSpec("fresh_b", _python("pass"))])
+    for name in ("fresh_a", "fresh_b"):
+        for metric in ("aop_supervisor_restarts_total", "aop_supervisor_crash_loops_total"):
+            assert REGISTRY.get_sample_value(metric, {"service": name}) == 0.0, (metric, name)
+        assert REGISTRY.get_sample_value("aop_supervisor_service_up", {"service": name}) == 0.0

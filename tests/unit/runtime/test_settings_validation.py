@@ -145,6 +145,7 @@ SERVICES = [
     (["rebuild"], "AOP_REBUILD_LOCK_TIMEOUT_S", "-1"),
     (["parity"], "AOP_PARITY_ROOTS", "0"),
     (["run"], "AOP_LOG_LEVEL", "LOUD"),
+    (["ingest"], "AOP_INGEST_RATE_BURST", "10"),
 ]
 
 
@@ -168,6 +169,10 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Refusal]:
         path.chmod(mode)
         cases[f"keypair-{mode:o}"] = (["settle"], {"AOP_PUBLISHER_KEYPAIR": str(path)})
     cases["schema"] = (["api"], {"AOP_DATABASE_SCHEMA": UNSAFE_SCHEMA})
+    tokens = keypairs / "ingest-tokens"
+    tokens.write_text("irc sha256:" + "0" * 64 + "\n")
+    tokens.chmod(0o640)
+    cases["tokens"] = (["ingest"], {"AOP_INGEST_TOKENS_FILE": str(tokens)})
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AOP_")}
     processes = {
         name: subprocess.Popen(
@@ -211,6 +216,19 @@ def test_settle_refuses_a_keypair_file_readable_by_others(
     assert stderr.splitlines()[-1] == (
         f"aop settle: AOP_PUBLISHER_KEYPAIR: file {path} must not be accessible to group or "
         f"others (mode {mode:#o}); operator action: chmod 600 {path}"
+    )
+
+
+def test_ingest_refuses_a_tokens_file_readable_by_others_before_connecting(
+    refusals: dict[str, Refusal],
+) -> None:
+    code, _, stderr = refusals["tokens"]
+    assert code == 2
+    path = stderr.splitlines()[-1].split(" file ", 1)[1].split(" must ", 1)[0]
+    assert path.endswith("ingest-tokens")
+    assert stderr.splitlines()[-1] == (
+        f"aop ingest: AOP_INGEST_TOKENS_FILE: file {path} must not be accessible to group or "
+        f"others (mode 0o640); operator action: chmod 600 {path}"
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from solders.keypair import Keypair
 
 from aop.settlement.errors import PublisherKeypairError
-from aop.settlement.keypair import load_publisher_keypair, write_publisher_keypair
+from aop.settlement.keypair import load_publisher_keypair, write_keypair
 
 SECRET = Keypair.from_seed(bytes(range(32)))
 
@@ -98,11 +98,11 @@ def test_written_keypair_is_private_from_creation_and_loads(tmp_path: Path) -> N
     path = tmp_path / "publisher.json"
     old_umask = os.umask(0)  # the widest umask: the mode must still be 600
     try:
-        write_publisher_keypair(path, SECRET)
+        write_keypair(path, SECRET)
     finally:
         os.umask(old_umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_publisher_keypair(path).pubkey() == SECRET.pubkey()
     with pytest.raises(FileExistsError):
-        write_publisher_keypair(path, Keypair())
+        write_keypair(path, Keypair())
     assert load_publisher_keypair(path).pubkey() == SECRET.pubkey()

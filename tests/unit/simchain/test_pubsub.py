@@ -14,6 +14,7 @@ from solders.rpc.config import RpcTransactionLogsFilter, RpcTransactionLogsFilte
 from solders.rpc.responses import LogsNotification, SignatureNotification, SlotNotification
 from solders.transaction import VersionedTransaction
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from aop.core.claims.cumulative_v2 import publish_cumulative_root_instruction
 from aop.simchain import SimChainServer
@@ -160,3 +161,27 @@ async def test_bad_subscription_requests_get_jsonrpc_errors(sim: SimChainServer)
         (1, -32602, "Invalid subscription id."),
         (2, -32601, "Method not found"),
     ]
+
+
+async def test_a_client_lagging_past_the_queue_capacity_is_disconnected(
+    sim: SimChainServer, client: AsyncClient, tx_factory: TxFactory
+) -> None:
+    """A notification that would take a connection's queue past its capacity cuts that
+    connection, as Agave cuts a lagging client; the client reconnects and subscribes again."""
+    sim.pubsub.capacity_bytes = 300  # a subscribe reply fits, a logs notification does not
+    request = {"jsonrpc": "2.0", "id": 1, "method": "logsSubscribe", "params": ["all"]}
+    async with connect(sim.ws_url) as ws:
+        await ws.send(json.dumps({**request, "params": ["all", {"commitment": "processed"}]}))
+        assert "result" in json.loads(await ws.recv())
+        await client.send_transaction(publish(sim, tx_factory, 1))
+        sim.advance(1)
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 2.0)
+    sim.pubsub.capacity_bytes = 1 << 20
+    async with connect(sim.ws_url) as ws:
+        await ws.send(json.dumps({**request, "params": ["all", {"commitment": "processed"}]}))
+        assert "result" in json.loads(await ws.recv())
+        await client.send_transaction(publish(sim, tx_factory, 2))
+        sim.advance(1)
+        note = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+        assert note["method"] == "logsNotification"

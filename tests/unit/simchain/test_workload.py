@@ -13,8 +13,10 @@ from aop.core.events import (
     CumulativeRewardsClaimed,
     decode_event,
 )
+from aop.core.pda import associated_token_address
 from aop.core.program_logs import extract_program_data
 from aop.simchain import SimChain, SimConfig
+from aop.simchain.keys import Keys
 from aop.simchain.program.staking import boost_bps
 
 BUSY = SimConfig(
@@ -210,3 +212,60 @@ def test_deployed_profile_workload_stakes_and_builds_nothing_the_program_refuses
     ]
     assert errors, "the workload's built failures still happen"
     assert all(err["InstructionError"][1] != {"Custom": 101} for err in errors)
+
+
+#: six wallets at most on two channels: a stake soon needs a seat an idle wallet leaves.
+CROWDED = BUSY.replace(
+    wallets=6, max_wallets=6, channels=("twitch:a", "youtube:c"), claim_channels=("sim:claims",)
+)
+
+
+def test_wallets_leave_when_the_seats_are_full_and_their_accounts_go() -> None:
+    """With six seats the workload keeps six wallets: every other wallet that ever joined
+    has left, and its system and token accounts are deleted; stakes never repeat a pair."""
+    chain = run(CROWDED, 150)
+    status = chain.workload.status()
+    joined, left = status["wallets"], status["wallets_left"]
+    assert status["wallets_present"] == 6 and left > 20 and joined == 6 + left
+    keys = Keys(CROWDED.seed)
+    present = [
+        index
+        for index in range(joined)
+        if chain.ledger.accounts.get(keys.wallet_key(index)) is not None
+    ]
+    assert len(present) == 6
+    for index in set(range(joined)) - set(present):
+        wallet = keys.wallet_key(index)
+        assert (
+            chain.ledger.accounts.get(associated_token_address(owner=wallet, mint=CROWDED.mint))
+            is None
+        )
+    staked = [
+        (decode_event(e.data).user, decode_event(e.data).channel)  # type: ignore[union-attr]
+        for e in chain.emitted_events()
+        if e.name == "ChannelStaked"
+    ]
+    assert len(staked) == len(set(staked)) > 100
+
+
+def test_state_stops_growing_once_wallets_come_and_go() -> None:
+    """After wallets came and went, the accounts (counted once every deletion is final and
+    pruned) stay within what six wallets can hold on top of genesis's: system and token
+    account, per channel a position, its receipt mint and that mint's token account, and a
+    claim state per claim channel; the ledger holds only its window of blocks."""
+    config = CROWDED.replace(retain_slots=160)
+    chain = SimChain(config)
+    at_genesis = len(chain.ledger.accounts) - 2 * config.wallets
+    per_wallet = 2 + 3 * len(config.channels) + len(config.claim_channels)
+    bound = at_genesis + config.wallet_limit * per_wallet
+    sizes = []
+    for _ in range(4):
+        chain.produce_slots(200)
+        chain.workload.enabled = False
+        chain.produce_slots(config.finality_depth + 1)  # every deletion is final
+        chain.ledger.accounts.prune(chain.finalized_slot)
+        sizes.append(len(chain.ledger.accounts))
+        chain.workload.enabled = True
+        assert chain.ledger.first_available == chain.tip - 160 + 1
+    assert max(sizes) <= bound, (sizes, bound)
+    assert chain.workload.status()["wallets_left"] > 100

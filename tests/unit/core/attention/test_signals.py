@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aop.core.attention.signals import SIGNAL_KINDS, epoch_of, normalise_user
+from aop.core.attention.signals import SIGNAL_KINDS, epoch_of, user_key
 from aop.log.avro import SCHEMA_DIR
 
 
@@ -22,12 +22,12 @@ def test_epoch_of_the_first_and_last_millisecond_of_a_window() -> None:
 
 
 def test_epoch_of_refuses_a_zero_length() -> None:
-    with pytest.raises(ValueError, match="epoch_seconds must be >= 1"):
+    with pytest.raises(ValueError, match="epoch_seconds must be an int >= 1"):
         epoch_of(1, 0)
 
 
 def test_users_compare_case_insensitively() -> None:
-    assert normalise_user("LofiGirl_Fan") == normalise_user("lofigirl_fan") == "lofigirl_fan"
+    assert user_key("LofiGirl_Fan") == user_key("lofigirl_fan") == "lofigirl_fan"
 
 
 def test_the_kinds_are_the_log_schemas_enum() -> None:
