@@ -30,7 +30,8 @@ METRICS_PORTS: dict[str, int] = {
     "fold": 9102,
     "projector": 9103,
     "settlement": 9104,
-    # 9105 is the supervisor's own (prometheus.yml, job aop-supervisor), 9106 parity's
+    # 9105 is the supervisor's own (prometheus.yml, job aop-supervisor), 9106 parity's, 9109
+    # the parallel run's against the legacy (job aop-parity-legacy)
     "combiner": 9107,
     # the ingest serves /metrics on its own port too (AOP_INGEST_PORT), as the API does
     "ingest": 9108,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aop.runtime.errors import AopError
 
 __all__ = [
+    "LegacyParityError",
     "LogTruncatedError",
     "NothingToReplayError",
     "RebuildError",
@@ -33,3 +34,9 @@ class LogTruncatedError(ReplayError):
 
 class RebuildError(ReplayError):
     """Raised when `aop rebuild` cannot build, verify or switch the fresh schema."""
+
+
+class LegacyParityError(ReplayError):
+    """Raised when the comparison with the legacy aggregator cannot run: a bad connection-string
+    file or query, the legacy database unreachable or answering what is not a root, a channel
+    that is not ring-v0-legacy."""

@@ -194,9 +194,11 @@ def record_failure(started_at: float) -> None:
     RUN_SECONDS.set(now - started_at)
 
 
-def write_metrics_file(path: Path) -> None:
-    """The gauges in Prometheus text format, atomically (node_exporter textfile collector)."""
-    write_to_textfile(str(path), PARITY_REGISTRY)
+def write_metrics_file(path: Path, registry: CollectorRegistry = PARITY_REGISTRY) -> None:
+    """The metrics of `registry` (the daily parity's unless told: the parallel run's is
+    `legacy_metrics.LEGACY_REGISTRY`) in Prometheus text format, atomically (node_exporter's
+    textfile collector)."""
+    write_to_textfile(str(path), registry)
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:

@@ -142,6 +142,33 @@ class RootStore:
             levels,
         )
 
+    def attention_closed_ms(self, keys: Sequence[str]) -> dict[str, int]:
+        """Attention root key -> the largest `closed_at_ms` of its stored roots: its
+        partition's attention watermark had reached it (keys without a root left out)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT channel_config, max(closed_at_ms) FROM roots "
+                    "WHERE channel_config = ANY(:k) AND closed_at_ms IS NOT NULL "
+                    "GROUP BY channel_config"
+                ),
+                {"k": list(keys)},
+            ).all()
+        return {str(k): int(ms) for k, ms in rows}
+
+    def epoch_roots(self, keys: Sequence[str], claim_format: str) -> list[tuple[str, int, bytes]]:
+        """(root key, epoch, root) of every stored root of `keys` in `claim_format`, by key
+        and epoch (the attention roots of ring-v0-legacy channels: one per epoch)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT channel_config, epoch, root FROM roots "
+                    "WHERE channel_config = ANY(:k) AND format = :f ORDER BY channel_config, epoch"
+                ),
+                {"k": list(keys), "f": claim_format},
+            ).all()
+        return [(str(k), int(e), bytes(r)) for k, e, r in rows]
+
     def wallet_amounts(
         self, channel_config: str, wallets: Sequence[bytes]
     ) -> dict[bytes, dict[int, int]]:

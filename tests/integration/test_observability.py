@@ -12,10 +12,11 @@ the API has answered a few requests, it scrapes every service's /metrics and req
 metric name used by the dashboard or the alerts to be exposed by one of them (a family counts
 when its `# HELP`/`# TYPE` lines are there, samples or not). The `aop_parity_*` names come
 from `aop parity`, not from a service: they must be in the textfile `aop parity
---metrics-file` writes, the `aop_backup_*` ones in the textfile of `aop log export
---metrics-file`. The `aop_supervisor_*` names live in the process that runs the
-supervisor: they are scraped from `aop run` itself (with only the API as its child, on
-AOP_METRICS_PORT).
+--metrics-file` writes, the `aop_parity_legacy_*` ones in the textfile of its parallel run
+(`--legacy-dsn-file`, here against an empty legacy table), the `aop_backup_*` ones in the
+textfile of `aop log export --metrics-file`. The `aop_supervisor_*` names live in the process
+that runs the supervisor: they are scraped from `aop run` itself (with only the API as its
+child, on AOP_METRICS_PORT).
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg import sql
 
 from aop.cli.services import METRICS_PORTS, SERVICES
 from aop.cli.supervisor import Supervisor
 from aop.runtime.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, libpq_url
 from tests.live_pipeline import AOP, free_ports, fresh_schema, http_get, live_pipeline
 
 DASHBOARD = ROOT / "infra" / "grafana" / "dashboards" / "aop.json"
@@ -51,8 +54,11 @@ DATASOURCE_UID = "prometheus"  # infra/grafana/provisioning/datasources/promethe
 #: series Prometheus itself adds to every target; no service exposes them.
 PROMETHEUS_SYNTHETIC = frozenset({"up"})
 PARITY_PREFIX = "aop_parity_"
+#: the parallel run's (`aop parity --legacy-dsn-file`), a textfile of its own.
+LEGACY_PREFIX = "aop_parity_legacy_"
 #: prefixes whose series come from textfiles of jobs, not from a service: `aop parity`'s
-#: (checked below) and `aop log export`'s (aop_backup_*, checked where that command lives).
+#: (checked below, the legacy ones included) and `aop log export`'s (aop_backup_*, checked
+#: where that command lives).
 BACKUP_PREFIX = "aop_backup_"
 JOB_PREFIXES = (PARITY_PREFIX, BACKUP_PREFIX)
 
@@ -304,6 +310,9 @@ class PipelineRun:
     parity_file: Path
     parity_code: int
     parity_output: str
+    legacy_file: Path
+    legacy_code: int
+    legacy_output: str
     backup_file: Path
     backup_code: int
     backup_output: str
@@ -394,15 +403,44 @@ def pipeline(
 ) -> Iterator[PipelineRun]:
     """Runs the services until a root is projected, scrapes them, stops them, runs parity."""
     workdir = tmp_path_factory.mktemp("observability")
-    with fresh_schema(database_url) as schema:
-        yield _run_pipeline(kafka_bootstrap, database_url, schema, workdir)
+    with fresh_schema(database_url) as schema, fresh_schema(database_url) as legacy:
+        yield _run_pipeline(kafka_bootstrap, database_url, schema, legacy, workdir)
+
+
+def _legacy_parity(
+    env: Mapping[str, str], database_url: str, legacy_schema: str, workdir: Path
+) -> subprocess.CompletedProcess[str]:
+    """`aop parity --legacy-dsn-file --metrics-file` with obs:alpha as a ring-v0-legacy
+    attention channel, against an empty legacy `roots` table: nothing to compare (exit 1),
+    every series of the channel at 0."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE TABLE {}.roots (epoch bigint, channel text, root bytea)").format(
+                sql.Identifier(legacy_schema)
+            )
+        )
+    dsn = workdir / "legacy.dsn"
+    dsn.write_text(f"{libpq_url(database_url)}?options=-csearch_path%3D{legacy_schema}\n")
+    dsn.chmod(0o600)
+    attention = {
+        "AOP_ATTENTION_ENABLED": "true",
+        "AOP_ATTENTION_FORMATS": json.dumps({CHANNELS[0]: "ring-v0-legacy"}),
+    }
+    metrics = ("--metrics-file", str(workdir / "aop_parity_legacy.prom"))
+    return subprocess.run(
+        [*AOP, "parity", "--legacy-dsn-file", str(dsn), *metrics],
+        env={**os.environ, **env, **attention},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _run_pipeline(
-    kafka_bootstrap: str, database_url: str, schema: str, workdir: Path
+    kafka_bootstrap: str, database_url: str, schema: str, legacy_schema: str, workdir: Path
 ) -> PipelineRun:
     """The chain and the services until a root is projected; the scrapes; then `aop run`'s
-    own metrics and `aop parity --metrics-file`."""
+    own metrics, `aop parity --metrics-file` and its parallel run's."""
     with live_pipeline(
         kafka_bootstrap=kafka_bootstrap,
         database_url=database_url,
@@ -425,6 +463,7 @@ def _run_pipeline(
     scrapes["supervisor"] = _scrape_aop_run(live.env)
     parity_file = workdir / "aop_parity.prom"
     parity = live.aop("parity", "--no-chain", "--quiet", "--metrics-file", str(parity_file))
+    legacy = _legacy_parity(live.env, database_url, legacy_schema, workdir)
     backup_file = workdir / "aop_backup.prom"
     export = live.aop(
         "log", "export", str(workdir / "export"), "--quiet", "--metrics-file", str(backup_file)
@@ -434,6 +473,9 @@ def _run_pipeline(
         parity_file,
         parity.returncode,
         parity.stdout + parity.stderr,
+        workdir / "aop_parity_legacy.prom",
+        legacy.returncode,
+        legacy.stdout + legacy.stderr,
         backup_file,
         export.returncode,
         export.stdout + export.stderr,
@@ -493,10 +535,42 @@ def test_parity_textfile_holds_every_aop_parity_metric_the_alerts_and_dashboard_
     values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
     assert values["aop_parity_last_run_success"] == (1.0 if pipeline.parity_code == 0 else 0.0)
     assert values["aop_parity_roots_checked"] >= 1
-    used = [name for name in used_metrics() if name.startswith(PARITY_PREFIX)]
+    used = [
+        name
+        for name in used_metrics()
+        if name.startswith(PARITY_PREFIX) and not name.startswith(LEGACY_PREFIX)
+    ]
     assert {"aop_parity_mismatches", "aop_parity_last_run_timestamp_seconds"} <= set(used)
     problems = [p for name in sorted(used) if (p := missing_from(name, families))]
     assert not problems, "missing parity metrics:\n" + "\n".join(problems)
+
+
+def test_parallel_run_textfile_holds_every_aop_parity_legacy_metric_used(
+    pipeline: PipelineRun,
+) -> None:
+    """`aop parity --legacy-dsn-file --metrics-file` writes every aop_parity_legacy_* name the
+    alerts and the dashboard use, the channel's counters at 0 (nothing compared: exit 1)."""
+    assert pipeline.legacy_code == 1, pipeline.legacy_output
+    assert pipeline.legacy_output.splitlines()[-1].endswith("exit 1 (nothing compared)")
+    text = pipeline.legacy_file.read_text()
+    families = families_of(text)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    channel = (("channel", CHANNELS[0]),)
+    assert samples[("aop_parity_legacy_mismatched_total", channel)] == 0
+    assert samples[("aop_parity_legacy_missing_total", (*channel, ("side", "ours")))] == 0
+    assert samples[("aop_parity_legacy_running", ())] == 0
+    used = [name for name in used_metrics() if name.startswith(LEGACY_PREFIX)]
+    assert {
+        "aop_parity_legacy_mismatched_total",
+        "aop_parity_legacy_missing_total",
+        "aop_parity_legacy_last_success_timestamp_seconds",
+    } <= set(used)
+    problems = [p for name in sorted(used) if (p := missing_from(name, families))]
+    assert not problems, "missing parallel-run metrics:\n" + "\n".join(problems)
 
 
 def test_export_textfile_holds_every_aop_backup_metric_the_alerts_use(
