@@ -588,7 +588,8 @@ def _claim(
         f"claimed {claim['received']:,} at root_seq {claim['root_seq']} (base_yield "
         f"{int(claim['base_yield']):,} + attention_bonus {int(claim['attention_bonus']):,}); "
         f"token balance {claim['balance_before']:,} -> {claim['balance_after']:,}; "
-        f"signature {claim['signature']}"
+        f"signature {claim['signature']}",
+        soft_wrap=True,
     )
     deadline = time.monotonic() + 60
     after: dict[str, Any] = {}
