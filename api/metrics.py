@@ -55,7 +55,8 @@ class MetricsMiddleware:
     """Counts and times every HTTP request by route template, method and status.
 
     Args:
-        routes: the application's routes, whose 5xx series are created at start.
+        routes: the application's routes, whose series of `statuses` are created at start.
+        statuses: the statuses an alert reads (500 and 503 unless told).
         requests, seconds: the counter (labels route, method, status) and the histogram
             (label route) to update; the read API's unless told (the ingest has its own).
     """
@@ -67,6 +68,7 @@ class MetricsMiddleware:
         *,
         requests: Counter = REQUESTS,
         seconds: Histogram = REQUEST_SECONDS,
+        statuses: Sequence[int] = _PRECREATED_STATUSES,
     ) -> None:
         self.app = app
         self._requests = requests
@@ -75,13 +77,13 @@ class MetricsMiddleware:
         # are bounded (route templates x methods x statuses)
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[str, Any] = {}
-        # each route's 5xx series from the start, so the first 500/503 is an increase the
-        # alert AopApiErrors sees (runtime.metrics.precreate)
+        # each route's series of the alerts' statuses from the start, so the first 500/503
+        # (or 401) is an increase the alert sees (runtime.metrics.precreate)
         for route in routes:
             template = getattr(route, "path", None)
             for method in sorted(getattr(route, "methods", None) or ()):
                 if template and template not in UNCOUNTED and method in _METHODS:
-                    for status in _PRECREATED_STATUSES:
+                    for status in statuses:
                         requests.labels(template, method, str(status))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

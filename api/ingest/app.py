@@ -343,6 +343,7 @@ def create_ingest_app(
             routes=routes,
             requests=metrics.REQUESTS,
             seconds=metrics.REQUEST_SECONDS,
+            statuses=(401, 500, 503),  # AopIngestUnauthorized reads the 401s
         )
     ]
     return Starlette(
