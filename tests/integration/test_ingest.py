@@ -9,6 +9,7 @@ requests themselves and from the fold's own derivation of a channel's partition
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ def ingest(
         "AOP_INGEST_TOKENS_FILE": str(workdir / "tokens"),
         "AOP_INGEST_MAX_BODY_BYTES": str(64 * 1024),
         "AOP_INGEST_MAX_ITEMS": "200",
-        "AOP_INGEST_RATE_LIMIT": "500",
+        "AOP_INGEST_RATE_LIMIT": "50",
         "AOP_INGEST_RATE_BURST": "1000",
         "AOP_LOG_LEVEL": "WARNING",
     }
@@ -314,20 +315,27 @@ def test_late_and_future_signals_are_refused(ingest: Any) -> None:
 
 
 def test_a_source_over_its_rate_gets_429_with_retry_after(ingest: Any) -> None:
-    """500 items/s, bursts of 1000: five requests of 200 pass, the sixth waits a second."""
+    """50 items/s, bursts of 1000 (the bucket starts full): five requests of 200 pass
+    whatever their pace; the sixth needs 200 more, which 4 s of refill give (t s after the
+    first request the bucket holds 50 t), so unless the five took 4 s it waits: 429 with
+    Retry-After the whole seconds its deficit takes to refill, (200 - 50 t) / 50 rounded up."""
     service, _, tokens = ingest
+    started = time.monotonic()
     answers = [
         _post(service, "/v1/signals", {"items": [_signal() for _ in range(200)]}, tokens["greedy"])
         for _ in range(6)
     ]
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, "too slow to test the bucket"
     assert [a.status_code for a in answers] == [202] * 5 + [429]
-    assert answers[5].headers["retry-after"] == "1"
+    wait = int(answers[5].headers["retry-after"])
+    assert wait in range(math.ceil((200 - 50 * elapsed) / 50), 5)
     assert answers[5].json()["error"]["code"] == "rate_limited"
     # other sources have their own bucket
     assert (
         _post(service, "/v1/signals", {"items": [_signal()]}, tokens["metered"]).status_code == 202
     )
-    time.sleep(1.0)
+    time.sleep(wait)
     retry = _post(
         service, "/v1/signals", {"items": [_signal() for _ in range(200)]}, tokens["greedy"]
     )
