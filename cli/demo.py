@@ -352,7 +352,8 @@ def _dlq_by_reason(values: Mapping[str, float]) -> str:
         name, _, reason = key.partition("|reason=")
         if reason and name.endswith("aop_dlq_total"):
             reasons[reason] = reasons.get(reason, 0.0) + value
-    return ", ".join(f"{n:,.0f} {reason}" for reason, n in sorted(reasons.items())) or "0"
+    shown = sorted((reason, n) for reason, n in reasons.items() if n)  # reasons seen, not 0s
+    return ", ".join(f"{n:,.0f} {reason}" for reason, n in shown) or "0"
 
 
 def _roots_per_channel(api: str) -> dict[str, int]:

@@ -12,6 +12,7 @@ def test_dlq_is_summed_per_reason_over_services() -> None:
         "listener:aop_dlq_total|reason=log_truncated": 1.0,
         "fold:aop_dlq_total|reason=failed_transaction": 1.0,
         "listener:aop_listener_rpc_errors_total|reason=timeout": 9.0,
+        "listener:aop_dlq_total|reason=undecodable": 0.0,  # created at start, never seen
     }
     assert _dlq_by_reason(values) == "6 failed_transaction, 1 log_truncated"
 
