@@ -139,12 +139,12 @@ def run_demo(options: DemoOptions, console: Console) -> int:
 
 def _run_demo(options: DemoOptions, console: Console) -> int:
     workdir = options.workdir.resolve()
+    _stop_leftover_api(workdir)  # the API a previous demo left serving (its pid file)
     _require_free_port(options.api_port)
     _require_free_port(options.ingest_port)
     signals = _Signals()
     for sub in ("", "fold", "audit", "logs"):
         (workdir / sub).mkdir(parents=True, exist_ok=True)
-    _stop_leftover_api(workdir)
     env = _demo_env(options, workdir)
     console.print(
         f"[bold]aop demo[/] run {env['AOP_TOPIC_PREFIX'].rstrip('.')}: "
@@ -623,9 +623,16 @@ def _start_detached_api(workdir: Path, env: Mapping[str, str]) -> None:
 
 
 def _stop_leftover_api(workdir: Path) -> None:
+    """SIGTERM the API a previous demo left running (`api.pid`), and wait up to 15 s for it
+    to exit."""
     pidfile = workdir / "api.pid"
-    if pidfile.exists():
-        with suppress(ProcessLookupError, ValueError):
-            os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            time.sleep(1)
-        pidfile.unlink()
+    if not pidfile.exists():
+        return
+    with suppress(ProcessLookupError, ValueError):
+        pid = int(pidfile.read_text())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # ProcessLookupError once it is gone
+            time.sleep(0.2)
+    pidfile.unlink()
