@@ -16,8 +16,9 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 
-__all__ = ["arm_shutdown_deadline"]
+__all__ = ["arm_shutdown_deadline", "run_in_worker_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +49,29 @@ def _force_exit(seconds: float, service: str) -> None:
         handler.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def run_in_worker_thread(run: Callable[[], None], *, name: str) -> None:
+    """Run `run` in a thread while the main thread only waits for it, and re-raise what it
+    raised.
+
+    Why: Python runs signal handlers in the main thread, between bytecodes. A service loop
+    run there can sit for 30 s in a client library call waiting on an unreachable broker (a
+    Kafka transaction's commit), and its SIGTERM handler, which arms the shutdown deadline,
+    runs only after it (measured: the combiner exited 31.5 s after SIGTERM with its broker
+    down). Waiting in `join` with a timeout, the main thread runs the handler at once.
+    """
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            run()
+        except BaseException as exc:  # handed to the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if failure:
+        raise failure[0]

@@ -50,7 +50,7 @@ from aop.log.messages import position
 from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
 from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
-from aop.runtime.shutdown import arm_shutdown_deadline
+from aop.runtime.shutdown import arm_shutdown_deadline, run_in_worker_thread
 from aop.streams.combiner import metrics
 from aop.streams.combiner.config import combine_config, lease_group
 from aop.streams.combiner.recovery import recover_state
@@ -264,5 +264,5 @@ def run_combiner(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    service.run()
+    run_in_worker_thread(service.run, name="combiner")
     return 0
