@@ -114,3 +114,24 @@ async def test_listener_away_longer_than_the_window_stops_loudly(
     assert (raised.value.resume_slot, raised.value.first_available) == (resume, first_available)
     assert f"slots {resume}..{first_available - 1} were pruned" in str(raised.value)
     assert read_log(settings, first_slot=0).batches == before.batches
+
+
+async def test_listener_first_start_from_slot_0_with_genesis_above_it_runs_on(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """No checkpoint and start slot 0, genesis at the chain's first slot (1,000) with
+    150-slot epochs: the first range runs past genesis instead of ending at slot 99 (the end
+    of a pre-genesis "epoch"), so the next step does not find slot 100 pruned on a node whose
+    ledger begins at 1,000, and the log is exact."""
+    async with _hand_driven().serve() as sim:
+        genesis = sim.chain.config.first_slot
+        settings = settings_factory(
+            {**FAST, "AOP_GENESIS_SLOT": str(genesis), "AOP_EPOCH_SLOTS": "150"},
+            rpc_url=sim.http_url,
+            ws_url=sim.ws_url,
+        )
+        sim.advance(30)
+        assert sim.chain.ledger.first_available == genesis > 100
+        last = await _caught_up_listener(sim, settings)
+        expected = emitted_ids(sim, up_to=last)
+    assert_exactly(read_log(settings, first_slot=0), expected)
