@@ -17,7 +17,7 @@ import psycopg
 
 from tests.conftest import libpq_url
 
-__all__ = ["DiskSample", "growth_per_million", "postgres_bytes", "tree_bytes"]
+__all__ = ["DiskSample", "growth_per_million", "kafka_topic_bytes", "postgres_bytes", "tree_bytes"]
 
 MILLION = 1_000_000
 
@@ -26,6 +26,9 @@ def tree_bytes(roots: Iterable[Path]) -> int:
     """Allocated bytes of every file under `roots` (files that vanish meanwhile count 0)."""
     total = 0
     for root in roots:
+        if root.is_file():
+            total += root.stat().st_blocks * 512
+            continue
         for folder, _dirs, files in os.walk(root):
             for name in files:
                 try:
@@ -33,6 +36,23 @@ def tree_bytes(roots: Iterable[Path]) -> int:
                 except OSError:
                     continue  # a segment deleted or rolled while walking
     return total
+
+
+def kafka_topic_bytes(data_dirs: Iterable[Path], prefix: str) -> dict[str, int]:
+    """`kafka <topic>` bytes over every node's data directory, partitions and replicas
+    summed; `prefix` (the run's topic prefix) is cut from the name, internal topics keep
+    theirs (`__transaction_state`, ...), and the rest of a node's directory (checkpoints,
+    the KRaft metadata log) counts under `kafka other`."""
+    sizes: dict[str, int] = {}
+    for data in data_dirs:
+        for entry in data.iterdir() if data.is_dir() else ():
+            topic, dash, partition = entry.name.rpartition("-")
+            if entry.is_dir() and dash and partition.isdigit():
+                name = f"kafka {topic.removeprefix(prefix)}"
+            else:
+                name = "kafka other"
+            sizes[name] = sizes.get(name, 0) + tree_bytes([entry])
+    return sizes
 
 
 def postgres_bytes(database_url: str, schema: str) -> dict[str, int]:
