@@ -37,7 +37,6 @@ default `.local/kafka/libs` of the checkout). Run: `make soak-day` (a short one:
 from __future__ import annotations
 
 import datetime
-import itertools
 import os
 import subprocess
 import time
@@ -67,7 +66,7 @@ from tests.soak.disk import (
     postgres_bytes,
     tree_bytes,
 )
-from tests.soak.figures import metric_totals, write_json
+from tests.soak.figures import counter_increase, metric_totals, write_json
 from tests.soak.memory import MIB, MemoryLog
 from tests.soak.proof_load import ProofLoad
 from tests.support.ingest import write_tokens
@@ -560,12 +559,6 @@ def _memory_figures(
     return rows
 
 
-def _increase(values: list[float]) -> float:
-    """How much a counter rose over `values`, across restarts of its process (a drop is a
-    reset: the counter counts again from 0)."""
-    return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
-
-
 def _disk_limit(name: str) -> float | None:
     """A component's limit per million events; None for a topic's share of the Kafka total
     (the total is judged, its parts are shown to say where the bytes go)."""
@@ -659,7 +652,7 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
     warmup_s = options.memory_warmup_s
     window = [(at, c) for at, c in record.counters if at >= warmup_s] or record.counters
     minutes = max((window[-1][0] - window[0][0]) / 60, 1e-9)
-    stakes_per_min = _increase([c["stakes"] for _, c in window]) / minutes
+    stakes_per_min = counter_increase([c["stakes"] for _, c in window]) / minutes
     memory = _memory_figures(record, stakes_per_min, warmup_s)
     disk = _disk_figures(record)
     codes = parity.codes()
