@@ -64,6 +64,12 @@ test: setup up lint
 test-faults: setup up
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
+# The day run (RELIABILITY.md "Day"): its own 3-broker cluster and PostgreSQL, so it needs no
+# `make up`. AOP_DAY_EVENTS (2,000,000) and AOP_DAY_RATE (2,600) set its size and pace.
+.PHONY: soak-day
+soak-day: setup
+	nice -n 5 $(VENV)/bin/pytest -m soak_day -s -p no:cacheprovider tests/soak/test_day.py $(PYTEST_ARGS)
+
 demo: setup up
 	$(VENV)/bin/aop demo $(DEMO_ARGS)
 

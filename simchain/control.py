@@ -13,6 +13,8 @@ methods are never subject to injected faults.
 * sim_setRate {rate (events/s)}: {rate}.
 * sim_setMultiEventRatio {ratio (0..1)}: {multi_event_ratio}; the share of staking
   transactions carrying several events (1: most events cost a share of a transaction).
+* sim_rotateChannels {by=1}: {channel_shift}; the hot spot moves `by` channels on
+  (`Workload.rotate_channels`).
 * sim_pause / sim_resume (the workload): {enabled}. A pause seals the slot being filled, so
   every workload transaction is in a slot <= the tip it reports.
 * sim_advance {slots=1}: {tip}; produces slots now (also while the timer runs).
@@ -88,6 +90,7 @@ class ControlRpc:
             "sim_dropConnections": lambda _: {"dropped": server.drop_connections()},
             "sim_setRate": self.set_rate,
             "sim_setMultiEventRatio": self.set_multi_event_ratio,
+            "sim_rotateChannels": self.rotate_channels,
             "sim_pause": lambda _: self._workload(False),
             "sim_resume": lambda _: self._workload(True),
             "sim_advance": self.advance,
@@ -148,6 +151,10 @@ class ControlRpc:
     def set_multi_event_ratio(self, params: dict[str, Any]) -> dict[str, Any]:
         self.server.chain.workload.set_multi_event_ratio(float(params["ratio"]))
         return {"multi_event_ratio": self.server.chain.workload.multi_event_ratio}
+
+    def rotate_channels(self, params: dict[str, Any]) -> dict[str, Any]:
+        self.server.chain.workload.rotate_channels(int(params.get("by", 1)))
+        return {"channel_shift": self.server.chain.workload.channel_shift}
 
     def _workload(self, enabled: bool) -> dict[str, Any]:
         chain = self.server.chain

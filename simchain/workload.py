@@ -199,6 +199,9 @@ class Workload:
         self._seat_of: dict[int, int] = {}  # wallet index -> seat
         self._wallet_index: dict[bytes, int] = {}  # public key -> wallet index, present ones
         self.channel_draw = _Zipf(len(self.channels), config.zipf_s)
+        #: the channel at Zipf rank r is `channels[(r + channel_shift) % n]`: shifting it moves
+        #: the hot spot to other channels (audiences move), `rotate_channels`.
+        self.channel_shift = 0
         self.positions: dict[int, dict[int, _Position]] = {}  # wallet -> channel -> position
         self._holders: _Bag[int] = _Bag()  # the wallets of `positions`
         #: wallet -> channel -> (receipt mint, its token account) of every stake it made: the
@@ -228,6 +231,12 @@ class Workload:
             raise ValueError(f"multi_event_ratio must be in 0..1 (got {ratio})")
         self.multi_event_ratio = ratio
 
+    def rotate_channels(self, by: int = 1) -> None:
+        """Shift which channels are hot: the channel drawn at rank r becomes the one `by`
+        places further in the channel list (the hottest one hands its rank on)."""
+        if self.channels:
+            self.channel_shift = (self.channel_shift + by) % len(self.channels)
+
     def inject_truncated(self, count: int = 1) -> None:
         """Build `count` transactions whose logs pass Solana's 10 KB limit (next slots)."""
         self._truncate += count
@@ -237,6 +246,7 @@ class Workload:
             "enabled": self.enabled,
             "rate": self.rate,
             "multi_event_ratio": self.multi_event_ratio,
+            "channel_shift": self.channel_shift,
             "wallets": self.wallet_count,
             "wallets_present": len(self._seats),
             "wallets_left": self.departed,
@@ -354,6 +364,10 @@ class Workload:
         self.chain.keys.forget_wallet(wallet)
         self.departed += 1
 
+    def _draw_channel(self) -> int:
+        """A channel index, Zipf by rank, ranks shifted by `channel_shift`."""
+        return (self.channel_draw.draw(self.rng) + self.channel_shift) % len(self.channels)
+
     def _has_staked(self, wallet: int, channel: int) -> bool:
         staked = self._staked.get(wallet)
         return staked is not None and channel in staked
@@ -362,17 +376,17 @@ class Workload:
         """A (wallet, channel) that never staked (the program allows one stake per pair): a
         present wallet's, else a new wallet's; None if no wallet can join (`_join`)."""
         for _ in range(12):
-            wallet, channel = self._draw_wallet(), self.channel_draw.draw(self.rng)
+            wallet, channel = self._draw_wallet(), self._draw_channel()
             if channel not in avoid and not self._has_staked(wallet, channel):
                 return wallet, channel
         joined = self._join(self.chain.ledger.pending_slot)
-        return None if joined is None else (joined, self.channel_draw.draw(self.rng))
+        return None if joined is None else (joined, self._draw_channel())
 
     def _fresh_channel(self, wallet: int, *, avoid: list[int]) -> int | None:
         """A channel not in `avoid` that `wallet` never staked on (None if a few draws find
         none): a further stake of a multi-stake transaction."""
         for _ in range(4):
-            channel = self.channel_draw.draw(self.rng)
+            channel = self._draw_channel()
             if channel not in avoid and not self._has_staked(wallet, channel):
                 return channel
         return None

@@ -24,6 +24,8 @@ Each step (at most one per `listener_min_interval_ms`, at least one per
    partition (empty ones included; a range never crosses an epoch's end, and the batches
    ending it carry its last slot's block time, getBlockTime), and write them with the dead
    letters in ONE Kafka transaction; only then advance the checkpoint, audit and count.
+   (Slots before genesis belong to no epoch: a range starting before genesis runs to the
+   end of epoch 0.)
 
 Common failure scenarios:
 
@@ -261,7 +263,10 @@ class Listener:
             signatures, final_slot=final, max_txs=self._settings.listener_max_range_txs
         )
         clock = self._clock
-        choice = cut_at_epoch_end(choice, clock.last_slot(clock.epoch_of(checkpoint.resume_slot)))
+        # slots before genesis belong to no epoch: a range that starts before genesis (a
+        # start slot below it) runs on to epoch 0's end, not to a made-up epoch's
+        epoch = max(clock.epoch_of(checkpoint.resume_slot), 0)
+        choice = cut_at_epoch_end(choice, clock.last_slot(epoch))
         txs = await self._logs_of(choice.in_range)
         newest = _newest_per_slot(choice.in_range)
         last = choice.last_slot

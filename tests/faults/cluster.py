@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ class LocalCluster:
             "AOP_LOCAL_DIR": str(self.directory),
             "AOP_LOCAL_KAFKA_PORT": str(self.kafka_port),
             "AOP_LOCAL_PG_PORT": str(self.pg_port),
+            # the scripts' readiness checks run under this interpreter (a worktree has no
+            # .venv of its own; tests.support.kafka_nodes passes it too)
+            "AOP_PYTHON": sys.executable,
         }
         if SHARED_KAFKA_LIBS.is_dir():
             env["AOP_LOCAL_KAFKA_LIBS"] = str(SHARED_KAFKA_LIBS)
@@ -58,16 +62,27 @@ class LocalCluster:
         """Start `kafka` or `postgres` and wait until it answers."""
         self._script(service, "up")
 
+    def postmaster_pid(self) -> int | None:
+        """The PostgreSQL server's pid (its backends are its children), None when down."""
+        pid_file = (self.directory / "pg").resolve() / "data" / "postmaster.pid"
+        try:
+            return int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def down(self, service: str) -> None:
         """Stop `kafka` or `postgres` (a clean shutdown; waits for it)."""
         self._script(service, "down")
 
 
 @contextmanager
-def local_cluster(name: str) -> Iterator[LocalCluster]:
+def local_cluster(
+    name: str, services: tuple[str, ...] = ("kafka", "postgres")
+) -> Iterator[LocalCluster]:
     """A private broker and server on free ports under `.local/faults/<name>` (PostgreSQL's
     server user must reach the directory, which pytest's tmp_path does not allow); both
-    stopped and the directory removed on exit."""
+    stopped and the directory removed on exit. `services=("postgres",)` starts the server
+    only (a test that brings its own brokers)."""
     directory = ROOT / ".local" / "faults" / name
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -75,11 +90,11 @@ def local_cluster(name: str) -> Iterator[LocalCluster]:
     kafka_port, pg_port = free_port_block(2), free_ports(1)[0]
     cluster = LocalCluster(directory, kafka_port, pg_port)
     try:
-        cluster.up("kafka")
-        cluster.up("postgres")
+        for service in services:
+            cluster.up(service)
         yield cluster
     finally:
-        for service in ("postgres", "kafka"):
+        for service in reversed(services):
             with suppress(subprocess.SubprocessError):
                 cluster.down(service)
         pg_dir = (directory / "pg").resolve()

@@ -69,6 +69,13 @@ class ServiceProcesses:
         process = self._processes.get(name)
         return process is not None and process.poll() is None
 
+    def pids(self) -> dict[str, int | None]:
+        """Each service's pid while it runs (None while it is down)."""
+        return {
+            name: process.pid if process.poll() is None else None
+            for name, process in self._processes.items()
+        }
+
     def revive(self) -> list[str]:
         """Start again every service that exited on its own (as `aop run`'s supervisor
         would); the names restarted. Their exit codes go to `crashes`."""

@@ -3,6 +3,7 @@ table (the numbers RELIABILITY.md's `## Soak` section quotes)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -14,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.soak.memory import MemoryTrend
 
-__all__ = ["metric_totals", "render_table", "write_json"]
+__all__ = ["counter_increase", "metric_totals", "render_table", "write_json"]
 
 
 def metric_totals(url: str) -> dict[str, float]:
@@ -31,6 +32,12 @@ def metric_totals(url: str) -> dict[str, float]:
             for key in keys:
                 totals[key] = totals.get(key, 0.0) + sample.value
     return totals
+
+
+def counter_increase(values: list[float]) -> float:
+    """How much a counter rose over successive samples `values`, across restarts of the
+    process that counts (a drop is a reset: the counter counts again from 0)."""
+    return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
 
 
 def write_json(path: Path, result: Mapping[str, Any]) -> None:

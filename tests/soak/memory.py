@@ -89,13 +89,30 @@ class MemoryLog:
             if pid is not None and rss is not None:
                 self.samples.setdefault(name, []).append((at, pid, rss))
 
+    def longest_life(self, name: str, since: float) -> int | None:
+        """The pid of `name` sampled over the longest span at or after `since` (a service
+        killed and restarted has a life before and one after; None without samples)."""
+        spans: dict[int, tuple[float, float]] = {}
+        for at, pid, _ in self.samples.get(name, []):
+            if at >= since:
+                first, _last = spans.get(pid, (at, at))
+                spans[pid] = (first, at)
+        if not spans:
+            return None
+        return max(spans, key=lambda pid: spans[pid][1] - spans[pid][0])
+
     def pids(self, name: str) -> set[int]:
         """Every pid seen under `name` (more than one: the process was restarted)."""
         return {pid for _, pid, _ in self.samples.get(name, [])}
 
-    def trend(self, name: str, since: float) -> MemoryTrend | None:
-        """The trend of samples taken at or after `since` seconds (None without any)."""
-        window = [(at, rss / MIB) for at, _, rss in self.samples.get(name, []) if at >= since]
+    def trend(self, name: str, since: float, pid: int | None = None) -> MemoryTrend | None:
+        """The trend of samples taken at or after `since` seconds, of `pid` only when given
+        (one life of a process that was restarted); None without any."""
+        window = [
+            (at, rss / MIB)
+            for at, sampled, rss in self.samples.get(name, [])
+            if at >= since and pid in (None, sampled)
+        ]
         if not window:
             return None
         return MemoryTrend(

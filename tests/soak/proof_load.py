@@ -9,6 +9,7 @@ caches keep seeing new roots as they would in production. Runs in a thread of th
 from __future__ import annotations
 
 import random
+import statistics
 import threading
 import time
 from collections import Counter
@@ -37,6 +38,8 @@ class ProofLoad:
         self.outcomes: Counter[str] = Counter()
         self.seconds_total = 0.0
         self.seconds_max = 0.0
+        #: every request's latency in seconds, in order (a probe's minute: a few hundred).
+        self.latencies_s: list[float] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -48,6 +51,12 @@ class ProofLoad:
     @property
     def requests(self) -> int:
         return sum(self.outcomes.values())
+
+    def p99_ms(self) -> float:
+        """The 99th percentile of the latencies, in ms (NaN with fewer than 2 requests)."""
+        if len(self.latencies_s) < 2:
+            return float("nan")
+        return 1000 * statistics.quantiles(self.latencies_s, n=100, method="inclusive")[98]
 
     def _run(self) -> None:
         with httpx.Client(base_url=self._api, timeout=10) as client:
@@ -75,6 +84,7 @@ class ProofLoad:
         self.outcomes[outcome] += 1
         self.seconds_total += elapsed
         self.seconds_max = max(self.seconds_max, elapsed)
+        self.latencies_s.append(elapsed)
 
     def _pick_wallet(self, client: httpx.Client, channel: str) -> str | None:
         """A wallet of the channel's newest root (its dataset read again when newer)."""

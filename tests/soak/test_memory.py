@@ -42,3 +42,19 @@ def test_rss_counts_children_and_is_none_for_a_process_that_is_gone() -> None:
         child.kill()
         child.wait()
     assert rss_bytes(child.pid) is None
+
+
+def test_longest_life_picks_the_pid_sampled_longest_and_trend_keeps_to_it() -> None:
+    """A service killed at 40 s and restarted: its second life (50-200 s) is the longer, and
+    its trend leaves out the first life's samples."""
+    log = MemoryLog()
+    for at in range(0, 41, 10):
+        log.samples.setdefault("fold", []).append((float(at), 11, 500 * MIB))
+    for at in range(50, 201, 10):
+        log.samples["fold"].append((float(at), 22, (100 + at // 10) * MIB))
+    assert log.longest_life("fold", since=0.0) == 22
+    assert log.longest_life("fold", since=300.0) is None
+    trend = log.trend("fold", 0.0, pid=22)
+    assert trend is not None
+    assert (trend.start_mib, trend.end_mib, trend.peak_mib) == (105.0, 120.0, 120.0)
+    assert trend.slope_mib_per_min == pytest.approx(6.0)  # 1 MiB per 10 s

@@ -57,6 +57,7 @@ from aop.runtime.settings import load_settings
 from tests.conftest import ROOT
 from tests.live_pipeline import LivePipeline, fresh_schema, live_pipeline
 from tests.log_ledger import audit_log, emitted_event_ids
+from tests.soak.allowance import BYTES_PER_STAKE, STAKED
 from tests.soak.figures import metric_totals, render_table, write_json
 from tests.soak.memory import MIB, MemoryLog, MemoryTrend
 from tests.soak.proof_load import ProofLoad
@@ -70,23 +71,6 @@ DRAIN_TIMEOUT_S = 180.0
 #: sampled, not judged: the simulator's window of history (150 s of slots) fills for longer
 #: than the warm-up here; its slope is measured by bench/simchain_memory.py (BENCHMARKS.md).
 UNJUDGED = frozenset({"simchain"})
-#: bytes per ChannelStaked allowed on top of the limit, for what rightly grows with the
-#: wallets (module docstring); measured per stake (10-minute run / 5-minute run): fold
-#: 1078 / 1043, projector 206 / 214, listener 129 / 92, api 77 / 147.
-BYTES_PER_STAKE = {
-    # its state: a wallet entry for good and an open position until unstaked, decoded and
-    # marshalled in its `memory://` table
-    "fold": 1536,
-    # one root at a time, decoded, hashed and written: its working set follows the largest
-    # root (the hottest channel gets ~45% of the stakes; ~1 KiB per leaf while in hand)
-    "projector": 512,
-    # the decoder's base58 text of new wallet and position-mint keys (cache of 200k keys)
-    "listener": 256,
-    # the upper tree levels of its last AOP_API_CACHE_ROOTS roots (~64 bytes a leaf each,
-    # up to the AOP_API_CACHE_LEVEL_NODES cut): they grow with the trees
-    "api": 256,
-}
-STAKED = 'aop_listener_events_total{event="ChannelStaked"}'
 
 
 @dataclass(frozen=True)

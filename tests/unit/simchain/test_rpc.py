@@ -280,6 +280,21 @@ async def test_set_multi_event_ratio_control(sim: SimChainServer) -> None:
         }
 
 
+async def test_rotate_channels_control(sim: SimChainServer) -> None:
+    """sim_rotateChannels moves the hot spot `by` channels on (default 1), modulo their count."""
+    count = len(sim.chain.workload.channels)
+    assert count == 2  # QUIET's two channels
+
+    async def rotate(**params: int) -> object:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "sim_rotateChannels", "params": params}
+        async with httpx.AsyncClient() as http:
+            return (await http.post(sim.http_url, json=body)).json()["result"]
+
+    assert await rotate() == {"channel_shift": 1}
+    assert await rotate(by=3) == {"channel_shift": 0}
+    assert sim.chain.workload.status()["channel_shift"] == 0
+
+
 async def test_pause_seals_the_slot_being_filled(sim: SimChainServer) -> None:
     """After sim_pause every transaction is in a slot <= the tip it reports."""
     signature = sim.chain.airdrop(Keypair().pubkey(), 1)

@@ -144,6 +144,24 @@ def test_rate_and_skew() -> None:
     assert stakes.most_common(1)[0][0] == bytes(chain.channel_config("twitch:a"))
 
 
+def test_rotated_channels_move_the_hot_spot_to_the_next_channel() -> None:
+    """After `rotate_channels(1)` the second channel gets the most stakes, as the first did."""
+    chain = SimChain(BUSY.replace(failed_tx_ratio=0, admin_event_ratio=0))
+    chain.produce_slots(5)
+    already = len(chain.emitted_events())
+    chain.workload.rotate_channels(1)
+    assert chain.workload.status()["channel_shift"] == 1
+    chain.produce_slots(30)
+    stakes = Counter(
+        decode_event(e.data).channel  # type: ignore[union-attr]
+        for e in chain.emitted_events()[already:]
+        if e.name == "ChannelStaked"
+    )
+    assert stakes.most_common(1)[0][0] == bytes(chain.channel_config("twitch:b"))
+    chain.workload.rotate_channels(3)
+    assert chain.workload.channel_shift == 0
+
+
 def test_fill_lands_every_drawn_event(monkeypatch: pytest.MonkeyPatch) -> None:
     """A slot gets the events drawn for it, not fewer: with one event per transaction and no
     failures, 150 drawn events are 150 landed events."""
