@@ -299,7 +299,7 @@ def test_soak_memory_stays_bounded_and_results_stay_exact(
             "fold events/s (window)": round(_rate(counters, "fold_events", options.warmup_s), 1),
             "events on the log": audit.on_log,
             "ChannelStaked/min (window)": round(stakes_per_min),
-            "RSS slope per ChannelStaked, bytes (fold / projector / listener / api)": " / ".join(
+            f"RSS slope per ChannelStaked, bytes ({' / '.join(BYTES_PER_STAKE)})": " / ".join(
                 _per_stake(memory.trend(name, options.warmup_s), stakes_per_min)
                 for name in BYTES_PER_STAKE
             ),
