@@ -16,6 +16,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -123,7 +124,7 @@ def _publisher(settings: Settings) -> Pubkey | None:
 
 def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
     """The SimConfig of the command line over the settings."""
-    from aop.simchain.config import GENESIS_TIME, SimConfig, default_channel_names
+    from aop.simchain.config import SimConfig, default_channel_names
 
     if args.channels is not None:
         text = args.channels.strip()
@@ -140,11 +141,8 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
     else:
         claim = ""  # the deployed program has no per-channel claims
     slot_ms = args.slot_ms if args.slot_ms is not None else settings.sim_slot_ms
-    genesis_time, block_ms = GENESIS_TIME, 400
-    if args.wall_clock:
-        genesis_time, block_ms = int(time.time()), max(1, round(slot_ms))
     try:
-        return SimConfig(
+        config = SimConfig(
             program=program,
             global_latest_root_seq=settings.sim_global_latest_root_seq,
             program_id=Pubkey.from_string(settings.program_id),
@@ -164,13 +162,14 @@ def build_config(args: argparse.Namespace, settings: Settings) -> SimConfig:
             max_wallets=args.max_wallets
             if args.max_wallets is not None
             else settings.sim_max_wallets,
-            genesis_time=genesis_time,
-            block_ms=block_ms,
         )
     except ValueError as exc:
         raise AopError(
             f"bad simulated chain options (AOP_SIM_* settings or their flags): {exc}"
         ) from exc
+    if not args.wall_clock:
+        return config  # block times from 2026-01-01, 400 ms a slot (SimConfig's defaults)
+    return replace(config, genesis_time=int(time.time()), block_ms=max(1, round(slot_ms)))
 
 
 def run(args: argparse.Namespace) -> int:
