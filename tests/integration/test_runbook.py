@@ -51,10 +51,10 @@ from tests.conftest import ROOT, libpq_url
 from tests.live_pipeline import (
     AOP,
     fresh_schema,
-    http_get,
     pipeline_env,
     service_env,
 )
+from tests.support.ingest import IngestProcess
 
 RUNBOOK = ROOT / "docs" / "runbook.md"
 MAX_NOT_RUN = 4
@@ -470,29 +470,22 @@ class SimControl:
 @contextmanager
 def _ingest(deployment: Deployment) -> Iterator[None]:
     """`aop ingest` with the deployment's settings and the tokens file of block ingest-token,
-    ready (/readyz) before the block runs; stopped after it."""
-    env = {
-        **os.environ,
-        **deployment.env,
-        "AOP_INGEST_TOKENS_FILE": str(deployment.workdir / "etc" / "ingest-tokens"),
-        "AOP_METRICS_PORT": "0",
-    }
-    log = (deployment.workdir / "ingest.log").open("ab")
-    process = subprocess.Popen([*AOP, "ingest"], env=env, stdout=log, stderr=log)
+    ready (/readyz) before the block runs (its port is the one the block's curl is sent to);
+    stopped after it."""
+    service = IngestProcess(
+        {
+            **deployment.env,
+            "AOP_INGEST_TOKENS_FILE": str(deployment.workdir / "etc" / "ingest-tokens"),
+            "AOP_METRICS_PORT": "0",
+        },
+        deployment.workdir / "ingest.log",
+    )
+    service.start(timeout_s=60)
+    deployment.env["AOP_INGEST_PORT"] = str(service.port)
     try:
-        url = f"http://127.0.0.1:{env['AOP_INGEST_PORT']}/readyz"
-
-        def ready() -> bool:
-            assert process.poll() is None, (deployment.workdir / "ingest.log").read_text()
-            reply = http_get(url)
-            return reply is not None and reply.status_code == 200
-
-        _wait("aop ingest ready", ready, timeout=60)
         yield
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+        service.stop()
 
 
 def _dead_letters(env: dict[str, str]) -> list[int]:
