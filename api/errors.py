@@ -20,6 +20,7 @@ __all__ = [
     "ApiError",
     "BadRequestError",
     "DatabaseUnavailableError",
+    "GoneError",
     "ItemsRefusedError",
     "LogUnavailableError",
     "NotFoundError",
@@ -64,6 +65,14 @@ class NotFoundError(ApiError, LookupError):
     """Raised when a well-formed channel, root or wallet has no data (404)."""
 
     status = 404
+
+
+class GoneError(ApiError):
+    """Raised when a well-formed root exists but its proofs are gone: its leaves and tree
+    levels were pruned (older than the newest AOP_PROOF_ROOTS_KEPT roots of its account) and
+    only its `roots` row remains (410)."""
+
+    status = 410
 
 
 class UnauthorizedError(ApiError):

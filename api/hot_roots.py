@@ -268,13 +268,16 @@ class HotRoots:
         self, channel_config: str, root_id: int, claim_state_keys: ClaimStateKeys | None
     ) -> HotRoot | None:
         """The root read whole (with its claim-state addresses, if keys are given), or None if
-        it would not fit the budget.
+        it would not fit the budget or its proofs were pruned.
 
         Raises:
             DatabaseUnavailableError: the database failed.
             ValueError: what was read is not a consistent tree.
         """
         async with self._db.connection() as conn, conn.transaction():
+            # one snapshot for the three reads: a root pruned meanwhile (`projections.retention`)
+            # is read whole or has no meta row (None: skipped), never half
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             await conn.execute(f"SET LOCAL statement_timeout = '{_LOAD_STATEMENT_TIMEOUT}'")
             await conn.execute(f"SET LOCAL work_mem = '{_LOAD_WORK_MEM}'")
             cursor = conn.cursor(binary=True)

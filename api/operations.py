@@ -26,6 +26,7 @@ __all__ = [
     "DATASET_HEADERS",
     "IF_NONE_MATCH",
     "LIMIT",
+    "PROOFS_PRUNED",
     "ROOT_SEQ",
     "UNAVAILABLE",
     "WALLET",
@@ -38,6 +39,12 @@ __all__ = [
 UNAVAILABLE = "database unreachable or busy; retry (Retry-After)"
 #: the 400 of every endpoint with parameters.
 BAD_PARAMETER = "malformed parameter (the error code names it)"
+#: the 410 of the endpoints that read a given root's leaves or tree levels.
+PROOFS_PRUNED = (
+    "proofs_pruned: the root is older than the newest AOP_PROOF_ROOTS_KEPT roots of its "
+    "account, so its leaves and tree levels are gone (its row remains: GET the root); the "
+    "message names the account, the root_seq and the newest root_seq to claim with instead"
+)
 
 
 @dataclass(frozen=True)
@@ -101,12 +108,15 @@ def get(
     answer: Any,
     answer_doc: str,
     not_found: str | None = None,
+    gone: str | None = None,
 ) -> Operation:
     """A GET of a JSON answer with validators: 200, 304, 400, 404 (if `not_found` names its
-    codes) and 503."""
+    codes), 410 (if `gone` says when) and 503."""
     errors = [(400, BAD_PARAMETER)]
     if not_found:
         errors.append((404, not_found))
+    if gone:
+        errors.append((410, gone))
     errors.append((503, UNAVAILABLE))
     return Operation(
         "GET",

@@ -40,6 +40,7 @@ __all__ = [
     "ROOT_DETAIL_SQL",
     "ROOT_LEVELS_SQL",
     "ROOT_META_SQL",
+    "ROOT_PROOFS_SQL",
     "WALLET_CLAIMS_SQL",
 ]
 
@@ -121,6 +122,14 @@ SELECT root_id, root_seq, epoch, format, root, dataset_hash, leaf_count, tree_de
  WHERE channel_config = %(config)s AND root_seq = %(root_seq)s
 """
 
+#: whether a root's proofs were pruned (`projections.retention`; not cached: a root's proofs
+#: are pruned after it was written), and its account's newest root_seq.
+ROOT_PROOFS_SQL = """
+SELECT r.proofs_pruned, c.latest_root_seq
+  FROM roots r JOIN channels c ON c.channel_config = r.channel_config
+ WHERE r.root_id = %(root_id)s
+"""
+
 #: the small (upper) levels of a root, kept in the root cache.
 ROOT_LEVELS_SQL = """
 SELECT level, nodes FROM tree_levels WHERE root_id = %(root_id)s AND node_count <= %(k)s
@@ -128,11 +137,14 @@ SELECT level, nodes FROM tree_levels WHERE root_id = %(root_id)s AND node_count 
 
 # The newest root of channel c that holds the wallet {wallet} (a probe of (root_id, wallet) per
 # root, newest first: the latest root holds every wallet with a non-zero cumulative total).
+# Only roots that still hold proofs (at most AOP_PROOF_ROOTS_KEPT + 1, the partial index
+# ix_roots_channel_config_root_seq_kept): a wallet in no such root probes those, not the
+# channel's whole history.
 _NEWEST_ROOT_WITH_WALLET = """
   SELECT r.root_id, r.root_seq, r.epoch, r.root, r.tree_depth, l.leaf_index, l.amount
     FROM roots r
     JOIN leaves l ON l.root_id = r.root_id AND l.wallet = {wallet}
-   WHERE r.channel_config = c.channel_config
+   WHERE r.channel_config = c.channel_config AND NOT r.proofs_pruned
    ORDER BY r.root_seq DESC
    LIMIT 1
 """
@@ -219,9 +231,10 @@ SELECT wallet, claimed_total, slot FROM claimed_totals
  WHERE channel_config = %(config)s AND slot >= %(since)s
 """
 
-#: a root to hold in memory (`api.hot_roots`): its facts...
+#: a root to hold in memory (`api.hot_roots`): its facts (no row: its proofs were pruned)...
 HOT_ROOT_META_SQL = """
-SELECT root_seq, epoch, root, tree_depth, leaf_count FROM roots WHERE root_id = %(root_id)s
+SELECT root_seq, epoch, root, tree_depth, leaf_count FROM roots
+ WHERE root_id = %(root_id)s AND NOT proofs_pruned
 """
 #: ...its leaves as ONE bytea of 48-byte records in wallet order: wallet, leaf_index (int8),
 #: amount - 2^63 (int8: Postgres has no unsigned 64-bit type; the reader adds 2^63 back)...

@@ -32,7 +32,7 @@ from aop.api.batch import ClaimBatcher
 from aop.api.cache import AsyncLRU
 from aop.api.claim_states import ClaimStateKeys
 from aop.api.db import Database
-from aop.api.errors import DatabaseUnavailableError, NotFoundError
+from aop.api.errors import DatabaseUnavailableError, GoneError, NotFoundError
 from aop.api.hot_facts import HotFacts
 from aop.api.hot_roots import HotRoot, HotRoots
 from aop.api.params import ChannelRef
@@ -487,11 +487,43 @@ class Reader:
 
     # -- claims ------------------------------------------------------------------------------
 
+    async def check_proofs_kept(self, meta: RootMeta) -> None:
+        """Read (never cached) whether the root still holds its proofs.
+
+        Raises:
+            GoneError: proofs_pruned, naming the root account, the root_seq and the newest
+                root_seq to use instead.
+        """
+        row = await self._db.fetchone(queries.ROOT_PROOFS_SQL, {"root_id": meta.root_id})
+        if row is None or not row[0]:
+            return
+        info = meta.channel
+        account = (
+            f"global root account {info.channel_config}"
+            if info.is_global
+            else f"channel {info.name!r} ({info.channel_config})"
+        )
+        newest = (
+            "GET /v1/claims/{wallet}"
+            if info.is_global
+            else f"GET /v1/channels/{info.channel_config}/claims/{{wallet}}"
+        )
+        raise GoneError(
+            "proofs_pruned",
+            f"root_seq {meta.root_seq} of {account} no longer has its leaves and tree levels "
+            "(only the newest roots of each account keep them, AOP_PROOF_ROOTS_KEPT); use the "
+            f"newest root, root_seq {int(row[1])}: {newest}",
+        )
+
     async def _upper_levels(self, root_id: int) -> dict[int, bytes]:
         async def load() -> dict[int, bytes]:
             rows = await self._db.fetchall(
                 queries.ROOT_LEVELS_SQL, {"root_id": root_id, "k": self._k}
             )
+            if not rows:  # the root level (1 node) is always small: its proofs were pruned
+                raise DatabaseUnavailableError(
+                    f"the tree levels of root_id {root_id} are gone (pruned meanwhile); retry"
+                )
             return {int(level): bytes(nodes) for level, nodes in rows}
 
         return await self._levels.get(root_id, load)
@@ -596,7 +628,12 @@ class Reader:
                 queries.LEAF_BONUS_SQL,
                 {"config": info.channel_config, "root_seq": claim.root_seq, "wallet": wallet},
             )
-            return int(row[0]) if row is not None and row[0] is not None else 0
+            if row is None:  # the claim's leaf was read a moment ago: its root was pruned since
+                raise DatabaseUnavailableError(
+                    f"the leaves of global root_seq {claim.root_seq} are gone (pruned "
+                    "meanwhile); retry"
+                )
+            return int(row[0]) if row[0] is not None else 0
 
         bonus = await self._bonuses.get((info.channel_config, claim.root_seq, wallet), load)
         return claim, bonus
@@ -633,10 +670,13 @@ class Reader:
     async def claim_at(self, meta: RootMeta, wallet: bytes) -> RootClaim:
         """The wallet's leaf and proof in one given root (immutable: no claimed total).
 
-        Uses `projections.queries` CLAIM_SQL and PROOF_SQL as they are.
+        Uses `projections.queries` CLAIM_SQL and PROOF_SQL as they are. A root's proofs
+        are only ever pruned, never restored, so a missing leaf or a short proof is checked
+        against the root's flag after the fact (no extra query on the common path).
 
         Raises:
             NotFoundError: wallet_not_found.
+            GoneError: proofs_pruned (`check_proofs_kept`).
         """
         info = meta.channel
         async with self._db.connection() as conn:
@@ -651,6 +691,7 @@ class Reader:
             )
             row = await cursor.fetchone()
             if row is None:
+                await self.check_proofs_kept(meta)
                 raise NotFoundError(
                     "wallet_not_found",
                     f"wallet {Pubkey(wallet)} has no leaf in root_seq {meta.root_seq} of "
@@ -663,6 +704,12 @@ class Reader:
                 {"root_id": root_id, "leaf_index": leaf_index, "tree_depth": depth},
             )
             proof = [bytes(sibling) for _level, sibling in await cursor.fetchall()]
+        if len(proof) != int(depth):
+            await self.check_proofs_kept(meta)
+            raise DatabaseUnavailableError(
+                f"root_seq {meta.root_seq} of {info.channel_config}: {len(proof)} tree levels "
+                f"read for a depth of {depth}"
+            )
         leaf_fields = _leaf_fields(
             info,
             wallet,

@@ -32,6 +32,7 @@ from aop.api.operations import (
     DATASET_FORMAT,
     DATASET_HEADERS,
     LIMIT,
+    PROOFS_PRUNED,
     ROOT_SEQ,
     UNAVAILABLE,
     WALLET,
@@ -168,6 +169,7 @@ OPERATIONS: tuple[Operation, ...] = (
         answer=RootClaim,
         answer_doc="leaf, proof, root (Cache-Control immutable)",
         not_found="channel_not_found, root_not_found or wallet_not_found",
+        gone=PROOFS_PRUNED,
     ),
     get(
         "/v1/wallets/{wallet}/claims", "wallet_claims", "listWalletClaims",
@@ -186,6 +188,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(
             (400, BAD_PARAMETER),
             (404, "channel_not_found or root_not_found"),
+            (410, PROOFS_PRUNED),
             (503, "database unavailable, or too many dataset streams"),
         ),
         media=(
@@ -418,6 +421,7 @@ class Handlers:
             )
         info = await self._reader.channel(ref)
         meta = await self._reader.root_meta(info, root_seq)
+        await self._reader.check_proofs_kept(meta)  # before the 304: the dataset is gone
         etag = dataset_etag(meta, fmt)
         if etag_matches(request, etag):
             return not_modified(etag, IMMUTABLE)

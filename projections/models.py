@@ -10,7 +10,10 @@ Invariants (what readers may rely on):
   `tree_levels` row, its `settlement_outbox` row and the consumer offsets that produced it
   are committed in one transaction, so a reader that sees the `roots` row sees all of it;
 * rows of a root never change after that (roots are immutable); only `channels`,
-  `settlement_outbox`, `settlement_attempts`, `claimed_totals` and `consumer_offsets` update;
+  `settlement_outbox`, `settlement_attempts`, `claimed_totals` and `consumer_offsets` update,
+  except proof retention: once a root is no longer among the newest AOP_PROOF_ROOTS_KEPT of
+  its account, its `leaves` and `tree_levels` rows are deleted and `roots.proofs_pruned` set,
+  in the transaction that wrote the newer root (`projections.retention`); never the reverse;
 * `leaves` and `tree_levels` reference `roots.root_id` (a surrogate key; joins stay narrow
   and the 1M-row COPY stays fast). There are deliberately no foreign keys on these two big
   tables (a per-row RI trigger would double the write time); the single writer keeps them
@@ -176,6 +179,9 @@ class Root(Base):
     source_partition: Mapped[int] = mapped_column(Integer, nullable=False)
     source_offset: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[dt.datetime] = _now()
+    #: its `leaves` and `tree_levels` rows are deleted: it is older than the newest
+    #: AOP_PROOF_ROOTS_KEPT roots of its account (`projections.retention`).
+    proofs_pruned: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
 
     __table_args__ = (
         CheckConstraint("octet_length(root) = 32", name="root_len"),
@@ -184,6 +190,13 @@ class Root(Base):
         ForeignKeyConstraint(["channel_config"], ["channels.channel_config"]),
         Index("uq_roots_root_id", "root_id", unique=True),
         Index("ix_roots_channel_config_epoch", "channel_config", "epoch"),
+        # the roots still holding proofs (at most K + 1 per account): what retention reads
+        Index(
+            "ix_roots_channel_config_root_seq_kept",
+            "channel_config",
+            "root_seq",
+            postgresql_where=text("NOT proofs_pruned"),
+        ),
     )
 
 

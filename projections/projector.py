@@ -126,7 +126,10 @@ class Projector:
         self._settings = settings
         self._codec = codec or codec_for(settings)
         self._writer = ProjectionWriter(
-            engine, consumer=CONSUMER_NAME, faults=FaultPlan.for_service(settings, "projection")
+            engine,
+            consumer=CONSUMER_NAME,
+            faults=FaultPlan.for_service(settings, "projection"),
+            proof_roots_kept=settings.proof_roots_kept,
         )
         self._roots_topic = settings.topic(EPOCH_ROOTS)
         self._global_topic = settings.topic(GLOBAL_ROOTS)

@@ -11,12 +11,15 @@ The protocol of `write_root` (all in ONE transaction, so a crash leaves nothing 
    tree is rebuilt and checked in this one: a refusal rolls everything back), insert the
    tree levels and the settlement outbox row (not for attention roots, which are only ever
    published inside a global root);
-4. store the consumer offsets; COMMIT.
+4. prune: delete the leaves and tree levels of the account's roots beyond the newest
+   `proof_roots_kept` and flag them (`projections.retention`);
+5. store the consumer offsets; COMMIT.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +32,9 @@ from aop.projections._copy import COPY_LEAVES_SQL, leaves_copy_payload
 from aop.projections.claims import ClaimUpdate
 from aop.projections.dataset import DecodedRoot, VerifiedRoot, verify_decoded
 from aop.projections.errors import ProjectionError, RootRejectedError
+from aop.projections.retention import prune_proofs
 from aop.runtime.faults import FaultPlan
+from aop.runtime.settings import DEFAULT_PROOF_ROOTS_KEPT
 
 __all__ = [
     "OffsetConflictError",
@@ -38,6 +43,8 @@ __all__ = [
     "RootConflictError",
     "root_differences",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class OffsetConflictError(ProjectionError):
@@ -148,10 +155,24 @@ class _Copier(threading.Thread):
 class ProjectionWriter:
     """The projector's database side (see the module docstring)."""
 
-    def __init__(self, engine: Engine, *, consumer: str, faults: FaultPlan | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        consumer: str,
+        faults: FaultPlan | None = None,
+        proof_roots_kept: int = DEFAULT_PROOF_ROOTS_KEPT,
+    ) -> None:
+        """Args:
+        proof_roots_kept: K of proof retention (AOP_PROOF_ROOTS_KEPT, at least 1): each
+            written root prunes its account's roots beyond the newest K.
+        """
+        if proof_roots_kept < 1:
+            raise ValueError(f"proof_roots_kept must be at least 1 (got {proof_roots_kept})")
         self._engine = engine
         self._consumer = consumer
         self._faults = faults or FaultPlan.never()
+        self._kept = proof_roots_kept
 
     # -- offsets -----------------------------------------------------------------------------
 
@@ -242,7 +263,8 @@ class ProjectionWriter:
         offsets: Sequence[OffsetUpdate],
         verify: Callable[[DecodedRoot], VerifiedRoot] = verify_decoded,
     ) -> Literal["written", "duplicate"]:
-        """Verify and store a root and advance `offsets`, in one transaction.
+        """Verify and store a root, prune its account's old proofs and advance `offsets`, in
+        one transaction (the module docstring numbers the steps).
 
         The leaves' COPY streams from a helper thread while `verify` rebuilds the tree in
         this one (the server indexes rows while Python hashes); nothing commits unless the
@@ -250,7 +272,7 @@ class ProjectionWriter:
 
         Returns:
             "written", or "duplicate" when an identical root was already stored (offsets
-            still advance; nothing is verified or written).
+            still advance; nothing is verified, written or pruned).
         Raises:
             RootRejectedError: `verify` refused the root (rolled back).
             RootConflictError: a different root is stored for the same (channel, root_seq).
@@ -286,7 +308,17 @@ class ProjectionWriter:
             self._insert_levels_and_outbox(
                 conn, driver, root_id, verified, outbox=decoded.scope_name != "attention"
             )
+            pruned = prune_proofs(conn, decoded.channel_config, kept=self._kept)
             self._faults.hit("before_commit")
+        if pruned:
+            log.info(
+                "proofs pruned",
+                extra={
+                    "channel_config": decoded.channel_config,
+                    "root_seqs": pruned,
+                    "kept": self._kept,
+                },
+            )
         return "written"
 
     @staticmethod

@@ -10,6 +10,11 @@ classified once (wallet bytes ascending):
 * `order`: same amount at another leaf index.
 
 All are counted; the first `max_wallets` are listed.
+
+A stored root whose proofs were pruned (`projections.retention`: older than the newest
+AOP_PROOF_ROOTS_KEPT roots of its account) has only its row: its fields are compared as
+always, its leaves and levels are reported as pruned (`RootReport.proofs_pruned`, no leaf or
+level report), neither matched nor mismatched. Its verdict follows from the fields alone.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ __all__ = [
     "compare_leaves",
     "compare_levels",
     "compare_root",
+    "digest_match_report",
     "leaves_digest",
     "matches_digest",
     "replayed_summary",
@@ -175,6 +181,9 @@ class RootReport:
     traces: list[WalletTrace] = field(default_factory=list)
     #: the aop.chain.events offset whose record closed the epoch (replayed roots).
     closing_offset: int | None = None
+    #: the stored root's leaves and levels were pruned: only its fields were compared
+    #: (`leaves` and `levels` stay None).
+    proofs_pruned: bool = False
 
     @property
     def failed(self) -> bool:
@@ -346,11 +355,14 @@ _LEAF_TEXT = b"%s%d,".__mod__
 
 
 def matches_digest(replayed: RootOutput, stored: StoredDigest) -> bool:
-    """Whether the stored root equals the replayed one in every field, leaf and level,
-    judged from the server's digests (a False sends the caller to `compare_root`)."""
+    """Whether the stored root equals the replayed one in every field, leaf and level (a
+    pruned root: every field), judged from the server's digests (a False sends the caller to
+    `compare_root`)."""
     tree = replayed.tree
     if _field_diffs(replayed.epoch_root, tree, stored.row):
         return False
+    if stored.pruned:
+        return True
     if stored.leaf_count != tree.leaf_count or not stored.contiguous:
         return False
     if stored.leaves_sha256 != leaves_digest(tree.wallets, tree.amounts):
@@ -364,10 +376,37 @@ def matches_digest(replayed: RootOutput, stored: StoredDigest) -> bool:
     )
 
 
+def digest_match_report(
+    replayed: RootOutput,
+    stored: StoredDigest,
+    *,
+    channel: str,
+    channel_config: str,
+    closing_offset: int | None,
+) -> RootReport:
+    """The MATCH report of a root `matches_digest` found equal (leaves and levels matched,
+    or pruned)."""
+    report = RootReport(
+        channel=channel,
+        channel_config=channel_config,
+        root_seq=replayed.root_seq,
+        epoch=replayed.epoch,
+        status=Status.MATCH,
+        replayed=replayed_summary(replayed),
+        closing_offset=closing_offset,
+        proofs_pruned=stored.pruned,
+    )
+    if not stored.pruned:
+        report.leaves = LeafReport(replayed.tree.leaf_count, stored.leaf_count, True)
+        report.levels = LevelReport(True)
+    return report
+
+
 def compare_root(
     replayed: RootOutput, stored: StoredRoot, *, max_wallets: int, closing_offset: int | None
 ) -> RootReport:
-    """Compare a replayed root with the stored one (fields, leaves, levels)."""
+    """Compare a replayed root with the stored one (fields, leaves, levels; a pruned root:
+    fields only)."""
     record, tree = replayed.epoch_root, replayed.tree
     report = RootReport(
         channel=replayed.channel,
@@ -379,6 +418,11 @@ def compare_root(
         closing_offset=closing_offset,
     )
     report.fields = _field_diffs(record, tree, stored.row)
+    if stored.pruned:
+        report.proofs_pruned = True
+        if report.fields:
+            report.status = Status.MISMATCH
+        return report
     report.leaves = compare_leaves(
         tree.wallets, tree.amounts, stored.leaves, max_wallets=max_wallets
     )

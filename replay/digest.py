@@ -6,6 +6,10 @@ surrogate key) is replaced by the root's (channel_config, root_seq), and timesta
 from the same log have equal digests. Leaves and tree levels are hashed per root first
 (md5 over the root's rows in leaf/level order), then over the roots in key order, so no
 single aggregate grows past one root's rows.
+
+Proof retention (`projections.retention`) deletes the leaves and levels of old roots: two
+schemas projected from the same log with the same AOP_PROOF_ROOTS_KEPT have equal digests;
+with different ones, `root_digests` still lets their common roots be compared by row.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["DIGEST_TABLES", "TableDigest", "root_digests", "schema_digests"]
+__all__ = ["DIGEST_TABLES", "RootDigest", "TableDigest", "root_digests", "schema_digests"]
 
 _ROOT_KEY = "r.channel_config || '/' || r.root_seq"
 
@@ -101,21 +105,48 @@ def schema_digests(
     return out
 
 
-def root_digests(conn: Connection, schema: str) -> dict[tuple[str, int], str]:
-    """(channel_config, root_seq) -> a digest of the root's row, leaves and tree levels."""
+@dataclass(frozen=True)
+class RootDigest:
+    """One root's digests: its row, and its leaves and tree levels (None: pruned)."""
+
+    row: str
+    proofs: str | None
+
+    def differs_from(self, other: RootDigest) -> bool:
+        """Whether the two differ where both hold data: the rows, and the proofs when neither
+        was pruned (schemas pruned with different AOP_PROOF_ROOTS_KEPT stay comparable)."""
+        if self.row != other.row:
+            return True
+        return self.proofs is not None and other.proofs is not None and self.proofs != other.proofs
+
+
+def root_digests(conn: Connection, schema: str) -> dict[tuple[str, int], RootDigest]:
+    """(channel_config, root_seq) -> digests of the root's row and of its leaves and levels
+    (a schema from before proof retention, revision < 0005, has no pruned root)."""
     s = f'"{schema}"'
+    has_flag = conn.execute(
+        text(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s "
+            "AND table_name = 'roots' AND column_name = 'proofs_pruned'"
+        ),
+        {"s": schema},
+    ).scalar_one()
+    pruned = "r.proofs_pruned" if has_flag else "false"
     rows = conn.execute(
         text(
             "SELECT r.channel_config, r.root_seq, md5(concat_ws('|', r.channel, r.epoch, "
             "r.format, r.program_id, r.mint, encode(r.root, 'hex'), encode(r.dataset_hash, "
             "'hex'), r.leaf_count, r.tree_depth, r.total, r.emission, r.closed_at_slot, "
-            "r.input_offsets::text, r.source_partition, r.source_offset, "
+            "r.input_offsets::text, r.source_partition, r.source_offset)), "
+            f"CASE WHEN {pruned} THEN NULL ELSE md5(concat_ws('|', "
             f"(SELECT md5(string_agg(l.leaf_index || '|' || encode(l.wallet, 'hex') || '|' || "
             f"l.amount, E'\\n' ORDER BY l.leaf_index)) FROM {s}.leaves l "
             "WHERE l.root_id = r.root_id), "
             f"(SELECT md5(string_agg(t.level || '|' || t.node_count || '|' || md5(t.nodes), "
             f"E'\\n' ORDER BY t.level)) FROM {s}.tree_levels t WHERE t.root_id = r.root_id))) "
-            f"FROM {s}.roots r"
+            f"END FROM {s}.roots r"
         )
     ).all()
-    return {(str(c), int(q)): str(d) for c, q, d in rows}
+    return {
+        (str(c), int(q)): RootDigest(str(d), None if p is None else str(p)) for c, q, d, p in rows
+    }

@@ -5,7 +5,8 @@ closed the first differing root). For each traced wallet it records:
 
 1. its amount in every root the fold emits on the way, next to its stored amount in the same
    root_seq (`RootStore.wallet_amounts`); the first root_seq where they differ is where the
-   wallet diverges (a root where the wallet has no leaf counts as 0);
+   wallet diverges (a root where the wallet has no leaf counts as 0; a root whose proofs were
+   pruned holds no leaves to compare and is skipped);
 2. its policy events of the channel as the log holds them (stakes and claims by wallet, closes
    by the position's owner), each with its offset, id, slot and epoch, and whether the fold
    ignored it (late: at or below the partition's watermark; a repeated id; another program);
@@ -15,7 +16,7 @@ closed the first differing root). For each traced wallet it records:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from aop.core.epoch import EpochClock
 from aop.core.errors import EventDecodeError
@@ -42,12 +43,15 @@ def trace_wallets(
     *,
     stop: int,
     stored: Mapping[bytes, Mapping[int, int]],
+    pruned: Collection[int] = (),
     decoder: SlotBatchDecoder | None = None,
 ) -> list[WalletTrace]:
     """Trace `wallets` of `target`'s channel over records [0, stop) (module docstring).
 
     Args:
         stored: wallet -> {root_seq: stored amount} (`RootStore.wallet_amounts`).
+        pruned: root_seqs whose stored leaves were pruned (`RootStore.pruned_root_seqs`):
+            not compared.
     """
     spec = target.spec
     partition = spec.partition
@@ -71,7 +75,11 @@ def trace_wallets(
             for wallet in watched:
                 at = index.get(wallet)
                 replayed[wallet][root.root_seq] = 0 if at is None else root.tree.amounts[at]
-    return [_trace(w, replayed[w], stored.get(w, {}), epochs, events[w]) for w in wallets]
+    skipped = frozenset(pruned)
+    return [
+        _trace(w, replayed[w], stored.get(w, {}), epochs, events[w], pruned=skipped)
+        for w in wallets
+    ]
 
 
 def _scan(
@@ -128,9 +136,11 @@ def _trace(
     stored: Mapping[int, int],
     epochs: Mapping[int, int],
     events: list[TracedEvent],
+    *,
+    pruned: frozenset[int] = frozenset(),
 ) -> WalletTrace:
     diverges = next(
-        (s for s in sorted(replayed) if replayed[s] != stored.get(s, 0)),
+        (s for s in sorted(replayed) if s not in pruned and replayed[s] != stored.get(s, 0)),
         None,
     )
     if diverges is None:

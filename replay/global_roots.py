@@ -36,11 +36,10 @@ from aop.log.slot_batch import SlotBatchDecoder
 from aop.replay.chain import ChainReader
 from aop.replay.compare import (
     ChainReport,
-    LeafReport,
-    LevelReport,
     RootReport,
     Status,
     compare_root,
+    digest_match_report,
     matches_digest,
     replayed_summary,
 )
@@ -233,15 +232,8 @@ def _compare(
     """Step 4 for one replayed global root."""
     digest = store.root_digest(key, root.root_seq)
     if digest is not None and matches_digest(root, digest):
-        report = RootReport(
-            channel=GLOBAL_NAME,
-            channel_config=key,
-            root_seq=root.root_seq,
-            epoch=root.epoch,
-            status=Status.MATCH,
-            replayed=replayed_summary(root),
-            leaves=LeafReport(root.tree.leaf_count, digest.leaf_count, True),
-            levels=LevelReport(True),
+        report = digest_match_report(
+            root, digest, channel=GLOBAL_NAME, channel_config=key, closing_offset=None
         )
     else:
         full = None if digest is None else store.root(key, root.root_seq)

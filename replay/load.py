@@ -60,7 +60,9 @@ class _Loader:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.writer = ProjectionWriter(engine, consumer=CONSUMER_NAME)
+        self.writer = ProjectionWriter(
+            engine, consumer=CONSUMER_NAME, proof_roots_kept=settings.proof_roots_kept
+        )
         self.codec = codec_for(settings)
         self.decoder = SlotBatchDecoder(self.codec)
         self.root_ids = root_ids

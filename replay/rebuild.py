@@ -21,7 +21,9 @@ Protocol of `rebuild` (`<ts>` is the UTC start time):
    leaf and tree level); roots the fold emitted after the load are allowed;
 5. compare with the old schema: row counts and digests of every table (`digest`) and one
    digest per root; the old is consistent when each of its roots is in the new one,
-   identical; otherwise replay against the old too: any root that fails makes it damaged;
+   identical (the row; the leaves and levels unless either schema pruned them: both prune
+   by `projections.retention`, so with the same AOP_PROOF_ROOTS_KEPT they prune alike);
+   otherwise replay against the old too: any root that fails makes it damaged;
 6. decide: switch if step 4 passed and the old is missing, damaged or consistent; otherwise
    refuse (exit 1; `--force` switches anyway). `--no-switch` stops here;
 7. switch: catch up (step 3 again, to the current ends), then in ONE transaction: lock the
@@ -344,7 +346,7 @@ def _root_differences(conn: Connection, old: str, new: str) -> tuple[list[str], 
     for key in sorted(theirs):
         if key not in mine:
             missing.append(f"{key[0]} root_seq {key[1]} is not in the rebuilt schema")
-        elif mine[key] != theirs[key]:
+        elif mine[key].differs_from(theirs[key]):
             differing.append(f"{key[0]} root_seq {key[1]} differs")
     return missing, differing
 

@@ -13,6 +13,9 @@ JSON shape (`report_json`)::
                                          "wallets": [{"wallet", "kind", "replayed", "stored",
                                                       "delta", ...}], "problems"} | null,
                               "levels": {"match", "detail"} | null,
+                              "proofs_pruned": bool (true: the stored root's leaves and
+                                               levels were pruned, only its fields compared;
+                                               leaves and levels are null),
                               "chain": {"status", "detail", "root", "dataset_hash",
                                         "published_slot"} | null,
                               "traces": [{"wallet", "diverges_at", "diverges_epoch",
@@ -100,6 +103,7 @@ def _root_json(report: RootReport) -> dict[str, Any]:
         "fields": [asdict(f) for f in report.fields],
         "leaves": leaves,
         "levels": None if report.levels is None else asdict(report.levels),
+        "proofs_pruned": report.proofs_pruned,
         "chain": chain,
         "traces": [_trace_json(t) for t in report.traces],
     }
@@ -154,11 +158,12 @@ def _root_lines(report: RootReport) -> list[str]:
     if report.chain is not None and report.chain.status not in ("skipped", "mismatch"):
         chain = f"; on-chain: {report.chain.status.replace('_', ' ')}"
     replayed = report.replayed or {}
+    pruned = "; leaves and levels pruned, fields compared" if report.proofs_pruned else ""
     if report.status == Status.MATCH and not chain_bad:
         count = int(replayed.get("leaf_count", 0))
         return [
             head + f"MATCH (root {str(replayed.get('root', ''))[:16]}…, "
-            f"{count:,} {'leaf' if count == 1 else 'leaves'}{chain})"
+            f"{count:,} {'leaf' if count == 1 else 'leaves'}{pruned}{chain})"
         ]
     if report.status == Status.MATCH and report.chain is not None:
         return [
@@ -174,6 +179,8 @@ def _root_lines(report: RootReport) -> list[str]:
     if report.status == Status.NOT_REPLAYED:
         return [head + "NOT REPLAYED (stored in Postgres; the log does not produce it)"]
     lines = [head + "MISMATCH" + chain]
+    if report.proofs_pruned:
+        lines.append("    leaves and tree levels: pruned in Postgres (only the fields compared)")
     if chain_bad and report.chain is not None:
         lines.append(f"    on-chain: {report.chain.detail}")
     for diff in report.fields:

@@ -36,11 +36,10 @@ from aop.projections.dataset import root_view
 from aop.replay.chain import ChainReader
 from aop.replay.compare import (
     ChainReport,
-    LeafReport,
-    LevelReport,
     RootReport,
     Status,
     compare_root,
+    digest_match_report,
     matches_digest,
     replayed_summary,
 )
@@ -184,16 +183,8 @@ class _Comparer:
             root = RootOutput(root.partition, root.key, view, root.chunks, root.tree)
         digest = self.store.root_digest(target.key, root.root_seq)
         if digest is not None and matches_digest(root, digest):
-            report = RootReport(
-                channel=target.name,
-                channel_config=target.key,
-                root_seq=root.root_seq,
-                epoch=root.epoch,
-                status=Status.MATCH,
-                replayed=replayed_summary(root),
-                leaves=LeafReport(root.tree.leaf_count, digest.leaf_count, True),
-                levels=LevelReport(True),
-                closing_offset=offset,
+            report = digest_match_report(
+                root, digest, channel=target.name, channel_config=target.key, closing_offset=offset
             )
         else:  # read it whole for the detailed comparison
             stored = None if digest is None else self.store.root(target.key, root.root_seq)
@@ -475,5 +466,6 @@ def _explain(
         wallets,
         stop=first.closing_offset + 1,
         stored=stored,
+        pruned=store.pruned_root_seqs(target.key),
         decoder=decoder,
     )

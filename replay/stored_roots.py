@@ -2,6 +2,9 @@
 
 Reads go through the settings' engine (`projections.db.engine_for`: `search_path` is the
 schema), so the same code reads the live schema, a rebuild's fresh schema or an old one.
+A root's row and its leaves and levels are read in one REPEATABLE READ snapshot, so a root the
+projector prunes meanwhile (`projections.retention`) is read either whole or flagged
+`pruned` (with no leaves or levels), never half.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class StoredRoot:
     def epoch(self) -> int:
         return int(self.row["epoch"])
 
+    @property
+    def pruned(self) -> bool:
+        """Its leaves and levels were deleted by proof retention (only the row is left)."""
+        return bool(self.row.get("proofs_pruned", False))
+
 
 @dataclass(frozen=True, eq=False)
 class StoredDigest:
@@ -52,6 +60,11 @@ class StoredDigest:
     contiguous: bool
     leaves_sha256: bytes | None
     levels: list[tuple[int, int, bytes]]
+
+    @property
+    def pruned(self) -> bool:
+        """Its leaves and levels were deleted by proof retention (only the row is left)."""
+        return bool(self.row.get("proofs_pruned", False))
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ class RootStore:
     ) -> tuple[RowMapping, T] | None:
         """The `roots` row of (channel, root_seq) and what `read(cursor, root_id)` reads of
         its leaves and levels on the same connection (a driver cursor); None: no such root."""
-        with self._engine.connect() as conn:
+        with self._engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
             row = _root_row(conn, channel_config, root_seq)
             if row is None:
                 return None
@@ -169,10 +182,20 @@ class RootStore:
             ).all()
         return [(str(k), int(e), bytes(r)) for k, e, r in rows]
 
+    def pruned_root_seqs(self, channel_config: str) -> frozenset[int]:
+        """The root_seqs of the channel's roots whose proofs were pruned (no leaves stored)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT root_seq FROM roots WHERE channel_config = :c AND proofs_pruned"),
+                {"c": channel_config},
+            ).all()
+        return frozenset(int(r[0]) for r in rows)
+
     def wallet_amounts(
         self, channel_config: str, wallets: Sequence[bytes]
     ) -> dict[bytes, dict[int, int]]:
-        """wallet -> {root_seq: stored amount} over every stored root of the channel."""
+        """wallet -> {root_seq: stored amount} over every stored root of the channel that
+        still holds its leaves (`pruned_root_seqs` lists the others)."""
         out: dict[bytes, dict[int, int]] = {bytes(w): {} for w in wallets}
         if not wallets:
             return out

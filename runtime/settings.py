@@ -49,6 +49,10 @@ KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
+#: AOP_PROOF_ROOTS_KEPT's default: the largest on-chain ring (ring-v0 keeps 10 epochs; the
+#: deployed program's global ring 4 roots, cumulative-v2 4).
+DEFAULT_PROOF_ROOTS_KEPT = 10
+
 #: the only driver the projections and the API are built and tested with (psycopg 3).
 DATABASE_URL_SCHEME = "postgresql+psycopg://"
 #: fields whose value may carry a secret: masked in repr() and in SettingsError messages.
@@ -316,6 +320,11 @@ class Settings(BaseSettings):
     projection_poll_timeout_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     #: also project CumulativeRewardsClaimed events of aop.chain.events into claimed_totals.
     projection_claims: bool = True
+    #: proof retention: the projector keeps the leaves and tree levels of the newest this many
+    #: roots (by root_seq) of each root account; older roots keep their `roots` row and lose
+    #: their proofs (`projections.retention`; the API answers 410 for them). Raising it does
+    #: not bring pruned proofs back (`aop rebuild` does).
+    proof_roots_kept: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_PROOF_ROOTS_KEPT
     #: fault injection (tests): the projector kills itself (SIGKILL) at this point of a root's
     #: write transaction: after the leaves' COPY, or just before COMMIT. Empty: never.
     projection_crash_at: Literal["", "after_copy", "before_commit"] = ""

@@ -232,6 +232,7 @@ def test_root_is_projected_with_leaves_levels_outbox_and_offsets(
             "input_offsets": [{"partition": 1, "first_offset": 0, "last_offset": 41}],
             "source_partition": 1,
             "source_offset": 0,
+            "proofs_pruned": False,  # the only root of its account: well within retention
         }
         leaves = conn.execute(
             text("SELECT leaf_index, wallet, amount FROM leaves ORDER BY leaf_index")

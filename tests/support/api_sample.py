@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from aop.projections.claims import ClaimUpdate
 from aop.projections.dataset import decode_root
 from aop.projections.writer import ProjectionWriter
+from aop.runtime.settings import DEFAULT_PROOF_ROOTS_KEPT
 from tests.support.sample_roots import SampleRoot, build_sample_root
 
 __all__ = ["SAMPLE_CONSUMER", "random_amounts", "write_claimed_total", "write_sample_root"]
@@ -46,11 +47,14 @@ def write_sample_root(
     epoch: int | None = None,
     format_name: str = "cumulative-v2",
     input_ranges: Sequence[Mapping[str, int]] = (),
+    proof_roots_kept: int = DEFAULT_PROOF_ROOTS_KEPT,
 ) -> SampleRoot:
     """Build the root of `amounts` and store it as the projector would; returns the sample.
 
     Args:
         engine: a (sync) engine bound to the projection schema (`projections.db.engine_for`).
+        proof_roots_kept: the writer's K (AOP_PROOF_ROOTS_KEPT): the channel's roots beyond
+            the newest K lose their proofs.
     Raises:
         RootRejectedError: the records do not verify (RootConflictError: another root is
             stored for (channel, root_seq)).
@@ -67,9 +71,9 @@ def write_sample_root(
         input_ranges=input_ranges,
     )
     decoded = decode_root(sample.root, [bytes(c["entries"]) for c in sample.chunks])
-    ProjectionWriter(engine, consumer=SAMPLE_CONSUMER).write_root(
-        decoded, source_partition=0, source_offset=root_seq, offsets=()
-    )
+    ProjectionWriter(
+        engine, consumer=SAMPLE_CONSUMER, proof_roots_kept=proof_roots_kept
+    ).write_root(decoded, source_partition=0, source_offset=root_seq, offsets=())
     return sample
 
 

@@ -13,8 +13,10 @@ from aop.replay.compare import (
     compare_leaves,
     compare_levels,
     compare_root,
+    digest_match_report,
+    matches_digest,
 )
-from aop.replay.stored_roots import StoredRoot
+from aop.replay.stored_roots import StoredDigest, StoredRoot
 from tests.support.fold_logs import config_for, key
 from tests.unit.replay.logs import alpha_log
 
@@ -122,3 +124,61 @@ def test_levels_name_the_first_differing_node() -> None:
     assert compare_levels(levels, [(0, 3, levels[0]), same[1]]).detail == (
         "level 0: node_count 3 but 64 bytes of nodes"
     )
+
+
+# -- roots whose proofs were pruned (projections.retention) ------------------------------------
+
+
+def pruned_from(replayed: RootOutput, **changes: Any) -> StoredRoot:
+    """The row of `replayed` as stored once pruned: flagged, no leaves, no levels."""
+    row = stored_from(replayed, proofs_pruned=True, **changes).row
+    return StoredRoot(row, [], [])
+
+
+def pruned_digest(replayed: RootOutput, **changes: Any) -> StoredDigest:
+    """`root_digest` of a pruned root: the server finds no leaf and no level."""
+    row = pruned_from(replayed, **changes).row
+    return StoredDigest(row, 0, False, None, [])
+
+
+def test_pruned_root_with_matching_fields_is_a_match_with_leaves_and_levels_pruned() -> None:
+    root = alpha_roots()[1]
+    report = compare_root(root, pruned_from(root), max_wallets=10, closing_offset=3)
+    assert report.status == Status.MATCH
+    assert (report.fields, report.leaves, report.levels) == ([], None, None)
+    assert report.proofs_pruned is True
+    assert report.failed is False
+
+
+def test_pruned_root_whose_root_hash_differs_is_a_mismatch() -> None:
+    root = alpha_roots()[1]
+    report = compare_root(
+        root, pruned_from(root, root=b"\x02" * 32), max_wallets=10, closing_offset=3
+    )
+    assert report.status == Status.MISMATCH
+    assert [(d.field, d.replayed, d.stored) for d in report.fields] == [
+        ("root", root.tree.root.hex(), "02" * 32)
+    ]
+    assert (report.leaves, report.levels, report.proofs_pruned) == (None, None, True)
+    assert report.failed is True
+
+
+def test_digest_of_a_pruned_root_matches_on_fields_alone() -> None:
+    """No leaf and no level stored: the digest check passes on the fields, and its report
+    says pruned; a differing leaf_count fails it (and sends the caller to compare_root)."""
+    root = alpha_roots()[1]
+    digest = pruned_digest(root)
+    assert matches_digest(root, digest) is True
+    report = digest_match_report(
+        root, digest, channel="alpha", channel_config="Cfg", closing_offset=3
+    )
+    assert (report.status, report.leaves, report.levels, report.proofs_pruned) == (
+        Status.MATCH,
+        None,
+        None,
+        True,
+    )
+    assert matches_digest(root, pruned_digest(root, leaf_count=99)) is False
+    # the same digest not flagged: the empty leaves and levels are a mismatch, not a match
+    unflagged = StoredDigest({**digest.row, "proofs_pruned": False}, 0, False, None, [])
+    assert matches_digest(root, unflagged) is False

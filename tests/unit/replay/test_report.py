@@ -8,6 +8,7 @@ from solders.pubkey import Pubkey
 
 from aop.replay.compare import (
     ChainReport,
+    FieldDiff,
     LeafReport,
     LevelReport,
     RootReport,
@@ -150,3 +151,39 @@ def test_parity_metrics_file_is_prometheus_text(tmp_path: Path) -> None:
     text = path.read_text()
     assert "aop_parity_last_run_success 0.0" in text
     assert [p.name for p in tmp_path.iterdir()] == ["aop_parity.prom"]
+
+
+def test_pruned_roots_say_so_in_text_and_json() -> None:
+    """A pruned root that matches on its fields, and one whose root differs."""
+    matched = RootReport(
+        "alpha", "Cfg", 1, 0, Status.MATCH, replayed={"root": "ab" * 32, "leaf_count": 3},
+        proofs_pruned=True,
+    )  # fmt: skip
+    differs = RootReport(
+        "alpha", "Cfg", 2, 1, Status.MISMATCH, replayed={"root": "cd" * 32, "leaf_count": 3},
+        fields=[FieldDiff("root", "cd" * 32, "ef" * 32)], proofs_pruned=True,
+    )  # fmt: skip
+    run = ChannelRun("alpha", "Cfg", 1, "cumulative-v2", "all", roots=[matched, differs])
+    report = ReplayReport([run], "skipped (--no-chain)", 1.0)
+    lines = render_text(report).splitlines()
+    assert lines[1:5] == [
+        f"  root_seq 1 (epoch 0): MATCH (root {'ab' * 8}…, 3 leaves; leaves and levels pruned, "
+        "fields compared)",
+        "  root_seq 2 (epoch 1): MISMATCH",
+        "    leaves and tree levels: pruned in Postgres (only the fields compared)",
+        f"    root: replayed {'cd' * 32}, stored {'ef' * 32}",
+    ]
+    roots = report_json(report)["channels"][0]["roots"]
+    assert [(r["status"], r["proofs_pruned"], r["leaves"], r["levels"]) for r in roots] == [
+        ("match", True, None, None),
+        ("mismatch", True, None, None),
+    ]
+
+
+def test_trace_skips_roots_whose_stored_leaves_were_pruned() -> None:
+    """Root 1 is pruned (no stored leaf, read as 0): compared, it would be the divergence;
+    skipped, the trace finds root 3."""
+    replayed, stored, epochs = {1: 10, 2: 20, 3: 31}, {2: 20, 3: 30}, {1: 0, 2: 1, 3: 2}
+    assert _trace(W, replayed, stored, epochs, []).diverges_at == 1
+    trace = _trace(W, replayed, stored, epochs, [], pruned=frozenset({1}))
+    assert (trace.diverges_at, trace.replayed, trace.stored) == (3, 31, 30)
