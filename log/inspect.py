@@ -41,6 +41,7 @@ REPORTED_CONFIGS = (
     "retention.ms",
     "retention.bytes",
     "cleanup.policy",
+    "segment.bytes",
 )
 
 

@@ -19,6 +19,8 @@ from aop.log.kafka import (
     ensure_topics,
     topic_specs,
 )
+from aop.log.clients import connected_admin
+from aop.log.inspect import describe_topics
 from aop.runtime.settings import Settings
 from aop.streams.fold.topics import fold_topic_specs
 from tests.live_pipeline import AOP
@@ -70,6 +72,9 @@ def test_a_healthy_deployment_has_no_finding(settings_factory: Callable[..., Set
         f"{prefix}aop-fold-__assignor-__leader": ["1", "1", "1", "-1", "-1", "delete"],
     }
     assert lines[-1] == "no findings"
+    # the changelog rolls 16 MiB segments, so the cleaner compacts it during a day
+    states = describe_topics(connected_admin(settings), [f"{prefix}aop-fold-fold-state-changelog"])
+    assert states[f"{prefix}aop-fold-fold-state-changelog"].configs["segment.bytes"] == str(2**24)
 
 
 def test_finite_retention_of_the_source_of_truth_is_caught_and_refused(
@@ -149,4 +154,5 @@ def test_replication_minus_one_takes_the_brokers_default_on_a_three_node_cluster
     assert "replication factor asked: 3 (broker default)" in result.stdout
     rows = [line.split() for line in result.stdout.splitlines()]
     rf = {row[0]: row[2] for row in rows if row and row[0].startswith(settings.topic_prefix)}
-    assert len(rf) == 6 and set(rf.values()) == {"3"}
+    # the log's six topics and the fold's changelog and leader topic
+    assert len(rf) == 8 and set(rf.values()) == {"3"}

@@ -72,6 +72,8 @@ def test_specs_carry_the_replication_settings_and_the_source_of_truth_retention(
     assert SIGNALS.checked == EVENTS.checked  # a source of truth too
     assert CHANGELOG.config["cleanup.policy"] == "compact"
     assert CHANGELOG.checked == ("cleanup.policy",)
+    # compaction cleans closed segments only: 16 MiB ones, not the broker's 1 GiB
+    assert CHANGELOG.config["segment.bytes"] == str(16 * 1024 * 1024)
     # the listener's transactions span the partitions: an export cuts only between them
     assert [s.transactional for s in (EVENTS, SIGNALS, ROOTS, GLOBAL, SETTLEMENT, DLQ)] == [
         True,
