@@ -11,6 +11,8 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from aop.log.clients import connected_admin
+from aop.log.inspect import describe_topics
 from aop.log.kafka import (
     CHAIN_EVENTS,
     TopicMismatchError,
@@ -19,8 +21,6 @@ from aop.log.kafka import (
     ensure_topics,
     topic_specs,
 )
-from aop.log.clients import connected_admin
-from aop.log.inspect import describe_topics
 from aop.runtime.settings import Settings
 from aop.streams.fold.topics import fold_topic_specs
 from tests.live_pipeline import AOP
