@@ -51,7 +51,8 @@ GLOBAL_ROOTS = "aop.global.roots"
 #: by channel, co-partitioned with aop.chain.events): a source of truth like the chain events.
 ATTENTION_SIGNALS = "aop.attention.signals"
 
-#: nothing on these topics expires or is compacted away.
+#: nothing on these topics expires or is compacted away (the roots topics are purged only by
+#: `projections.purge`, below what every reader has passed: never by time).
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 #: the source of truth: a topic that could lose records is refused.
 _SOURCE_OF_TRUTH = ("retention.ms", "retention.bytes", "cleanup.policy")
@@ -72,6 +73,11 @@ class TopicSpec:
         transactional: the topic is written in Kafka transactions that span several
             partitions (the listener's): an export cuts it only where no such transaction is
             half visible.
+        purgeable: the topic is derived (the roots topics): records below the offset every
+            reader has durably passed and no recovery needs are deleted (`log.purge_point`,
+            `projections.purge`), so its log start offset moves; an export starts at it. The
+            source of truth (chain events, signals), settlement and the DLQ never are: they
+            keep infinite retention and `delete_below` refuses them.
     """
 
     name: str
@@ -79,6 +85,7 @@ class TopicSpec:
     config: dict[str, str]
     checked: tuple[str, ...] = field(default=())
     transactional: bool = False
+    purgeable: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(
             settings.topic(ATTENTION_SIGNALS), parts, large, _SOURCE_OF_TRUTH, transactional=True
         ),
-        TopicSpec(settings.topic(EPOCH_ROOTS), parts, large),
-        TopicSpec(settings.topic(GLOBAL_ROOTS), 1, large),
+        TopicSpec(settings.topic(EPOCH_ROOTS), parts, large, purgeable=True),
+        TopicSpec(settings.topic(GLOBAL_ROOTS), 1, large, purgeable=True),
         TopicSpec(settings.topic(SETTLEMENT), 1, keep),
         TopicSpec(settings.topic(DLQ), 1, large, transactional=True),
     ]

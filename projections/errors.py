@@ -5,6 +5,7 @@ from __future__ import annotations
 from aop.runtime.errors import AopError
 
 __all__ = [
+    "LogStartAheadError",
     "ProjectionError",
     "RoleSetupError",
     "RootRejectedError",
@@ -39,3 +40,8 @@ class RootRejectedError(ProjectionError, ValueError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class LogStartAheadError(ProjectionError):
+    """Raised when a partition's stored offset is below its log start offset: records were
+    deleted before the projector read them (operator action: `aop rebuild`)."""

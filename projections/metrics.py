@@ -6,7 +6,16 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 from aop.runtime.metrics import precreate
 
-__all__ = ["CONSUMER_LAG", "DLQ", "ROOTS", "ROWS", "WRITE_SECONDS"]
+__all__ = [
+    "CONSUMER_LAG",
+    "DLQ",
+    "PURGED_RECORDS",
+    "PURGE_LAST",
+    "PURGE_LOG_START",
+    "ROOTS",
+    "ROWS",
+    "WRITE_SECONDS",
+]
 
 
 def _shared_counter(name: str, documentation: str, labels: list[str]) -> Counter:
@@ -37,4 +46,17 @@ CONSUMER_LAG = Gauge(
     "aop_projection_consumer_lag",
     "Records on the log not yet committed by the projector (high watermark - stored offset)",
     ["topic", "partition"],
+)
+PURGE_LOG_START = Gauge(
+    "aop_roots_purge_log_start_offset",
+    "Log start offset of a roots topic partition after the last purge (`projections.purge`)",
+    ["topic", "partition"],
+)
+PURGED_RECORDS = Counter(
+    "aop_roots_purged_records_total",
+    "Records deleted from a roots topic by the purge (new log start - old log start)",
+    ["topic"],
+)
+PURGE_LAST = Gauge(
+    "aop_roots_purge_last_timestamp_seconds", "Unix time of the last completed roots purge"
 )

@@ -62,14 +62,17 @@ from aop.projections.dataset import (
     root_view,
     verify_decoded,
 )
-from aop.projections.errors import ProjectionError, RootRejectedError
+from aop.projections.errors import LogStartAheadError, ProjectionError, RootRejectedError
+from aop.projections.purge import purge_roots
 from aop.projections.writer import (
+    CONSUMER_NAME,
     OffsetConflictError,
     OffsetUpdate,
     ProjectionWriter,
     root_differences,
 )
 from aop.runtime.backoff import DATABASE_OUTAGE
+from aop.runtime.errors import AopError
 from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import Settings
 
@@ -79,8 +82,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: the `consumer_offsets.consumer` value of the projector.
-CONSUMER_NAME = "projector"
 _STAGE = "projector"
 _LAG_EVERY_S = 5.0
 
@@ -124,6 +125,7 @@ class Projector:
         producer: Producer | None = None,
     ) -> None:
         self._settings = settings
+        self._engine = engine
         self._codec = codec or codec_for(settings)
         self._writer = ProjectionWriter(
             engine,
@@ -163,6 +165,13 @@ class Projector:
         self._needs_rewind = False
         #: an assignment could not load its offsets: leave and rejoin the group.
         self._resubscribe = False
+        #: an assigned partition's stored offset is below its log start (records deleted
+        #: unseen): `poll_once` raises it.
+        self._deleted_unseen: LogStartAheadError | None = None
+        #: roots purge (`projections.purge`): when it last ran, and whether an offset was
+        #: committed since.
+        self._purged_at = time.monotonic()
+        self._committed_since_purge = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -251,11 +260,33 @@ class Projector:
                     self._assemblers[topic].drop_partition(part)
         for tp in partitions:
             tp.offset = self._stored[(tp.topic, tp.partition)]
+        behind = self._behind_log_start(consumer, partitions)
+        if behind:
+            self._deleted_unseen = LogStartAheadError(
+                f"the stored offsets of {', '.join(behind)}: the records in between were "
+                "deleted before the projector read them (retention, or a manual deletion); "
+                "projecting on would silently skip roots. Operator action: `aop rebuild` "
+                "(rebuilds the projections from what the log holds)"
+            )
+            return
         log.info(
             "assigned partitions",
             extra={"partitions": [f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions]},
         )
         consumer.assign(partitions)
+
+    @staticmethod
+    def _behind_log_start(consumer: Consumer, partitions: list[TopicPartition]) -> list[str]:
+        """'topic[p]: stored X < log start Y' for each partition whose stored offset the log
+        no longer holds (librdkafka would jump to the start silently)."""
+        out = []
+        for tp in partitions:
+            low, _ = consumer.get_watermark_offsets(
+                TopicPartition(tp.topic, tp.partition), timeout=15, cached=False
+            )
+            if tp.offset < low:
+                out.append(f"{tp.topic}[{tp.partition}] is {tp.offset}, below its log start {low}")
+        return out
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -270,7 +301,11 @@ class Projector:
     # -- one batch ---------------------------------------------------------------------------
 
     def poll_once(self) -> int:
-        """Consume and handle one batch; returns the number of records received."""
+        """Consume and handle one batch; returns the number of records received.
+
+        Raises:
+            LogStartAheadError: an assigned partition no longer holds its stored offset.
+        """
         if self._needs_rewind:
             self._rewind()
         self._subscribe()
@@ -278,6 +313,8 @@ class Projector:
             num_messages=self._settings.projection_batch_size,
             timeout=self._settings.projection_poll_timeout_s,
         )
+        if self._deleted_unseen is not None:
+            raise self._deleted_unseen
         self._fenced.clear()
         claims: list[ClaimUpdate] = []
         claim_parts: set[int] = set()
@@ -306,7 +343,25 @@ class Projector:
         if claim_parts:
             self._write_claims(claims, claim_parts)
         self._advance_idle_root_offsets()
+        self._maybe_purge()
         return len(messages)
+
+    def _maybe_purge(self) -> None:
+        """Purge the roots topics (`projections.purge`) at most every AOP_ROOTS_PURGE_EVERY_S
+        after a commit; a failure is logged and retried at the next interval."""
+        settings = self._settings
+        if not (settings.roots_purge and self._committed_since_purge):
+            return
+        if time.monotonic() - self._purged_at < settings.roots_purge_every_s:
+            return
+        self._purged_at = time.monotonic()
+        self._committed_since_purge = False
+        try:
+            purge_roots(settings, self._engine, self._codec)
+        except (AopError, KafkaException, DBAPIError, psycopg.OperationalError) as exc:
+            log.warning(
+                "roots purge failed; retrying later", extra={"error": str(exc).splitlines()[0]}
+            )
 
     # -- roots -------------------------------------------------------------------------------
 
@@ -383,6 +438,7 @@ class Projector:
             self._fence(topic, part, exc)
             return
         self._stored[key] = update.next_offset
+        self._committed_since_purge = True
         self._commit_to_kafka(topic, part, update.next_offset)
         elapsed = time.perf_counter() - started
         metrics.ROOTS.labels(outcome).inc()
@@ -487,6 +543,7 @@ class Projector:
         for update in updates:
             self._stored[(update.topic, update.partition)] = update.next_offset
             self._commit_to_kafka(update.topic, update.partition, update.next_offset)
+        self._committed_since_purge = True
         return result
 
     def _fence(self, topic: str, part: int, exc: ProjectionError) -> None:

@@ -37,6 +37,7 @@ from aop.runtime.faults import FaultPlan
 from aop.runtime.settings import DEFAULT_PROOF_ROOTS_KEPT
 
 __all__ = [
+    "CONSUMER_NAME",
     "OffsetConflictError",
     "OffsetUpdate",
     "ProjectionWriter",
@@ -45,6 +46,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: the `consumer_offsets.consumer` value of the projector (and of `aop rebuild`'s load, so the
+#: projector continues where it ended).
+CONSUMER_NAME = "projector"
 
 
 class OffsetConflictError(ProjectionError):

@@ -63,6 +63,10 @@ class Status(StrEnum):
     UNPROJECTED = "unprojected"
     #: Postgres holds it, the log (read to its end) does not produce it.
     NOT_REPLAYED = "not_replayed"
+    #: the replay produces it, a rebuilt schema lacks it, and it is older than every root the
+    #: schema holds of its account while the roots topic was purged (`projections.purge`):
+    #: its records are gone from the roots topic, as expected. Reported, not a mismatch.
+    PURGED = "purged"
 
 
 #: statuses that make `aop replay` / `aop parity` exit 1.

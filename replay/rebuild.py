@@ -18,12 +18,19 @@ Protocol of `rebuild` (`<ts>` is the UTC start time):
    offsets, so `aop project` resumes where the load ended;
 4. verify the new schema against the fold: replay every served channel (`run_replay`, every
    root): each stored root must MATCH the replayed one (root, dataset_hash, every field,
-   leaf and tree level); roots the fold emitted after the load are allowed;
+   leaf and tree level); roots the fold emitted after the load are allowed, and so are
+   roots the roots purge deleted from the log (`projections.purge`): a replayed root missing
+   from the new schema, older than every root it holds of its account, on a roots topic whose
+   log start offset is above 0, is reported `purged` (expected-absent), not a failure;
 5. compare with the old schema: row counts and digests of every table (`digest`) and one
    digest per root; the old is consistent when each of its roots is in the new one,
    identical (the row; the leaves and levels unless either schema pruned them: both prune
    by `projections.retention`, so with the same AOP_PROOF_ROOTS_KEPT they prune alike);
-   otherwise replay against the old too: any root that fails makes it damaged;
+   otherwise replay against the old too: any root that fails makes it damaged. An old root
+   whose header offset (`source_partition/source_offset`) is below its roots topic's log
+   start offset cannot be in the new one: it is expected-absent and only counted
+   (`purged_absent`); after a purge a rebuild gives back the newest AOP_PROOF_ROOTS_KEPT
+   roots of each account and every later one;
 6. decide: switch if step 4 passed and the old is missing, damaged or consistent; otherwise
    refuse (exit 1; `--force` switches anyway). `--no-switch` stops here;
 7. switch: catch up (step 3 again, to the current ends), then in ONE transaction: lock the
@@ -58,12 +65,13 @@ from sqlalchemy.pool import NullPool
 
 from aop.core.fold_config import FoldConfig
 from aop.log.avro import AvroDecodeError, codec_for
-from aop.log.kafka import SETTLEMENT
+from aop.log.kafka import EPOCH_ROOTS, GLOBAL_ROOTS, SETTLEMENT
 from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.projections.db import engine_for, libpq_options, upgrade
 from aop.projections.projector import CONSUMER_NAME
 from aop.projections.schemas import stamped_name
 from aop.replay.chain import ChainReader
+from aop.replay.compare import Status
 from aop.replay.digest import DIGEST_TABLES, TableDigest, root_digests, schema_digests
 from aop.replay.engine import ReadProgress, root_account
 from aop.replay.errors import RebuildError
@@ -121,6 +129,11 @@ class RebuildReport:
     tables: dict[str, dict[str, TableDigest | None]] = field(default_factory=dict)
     #: old roots missing from the new schema or different there.
     old_differs: list[str] = field(default_factory=list)
+    #: old roots whose header offset is below their roots topic's log start offset (purged
+    #: from the log: expected-absent from the new schema).
+    purged_absent: int = 0
+    #: replayed roots the new schema lacks because they were purged from the log (step 4).
+    purged_replayed: int = 0
     settlement_source: str = "none"
     decision: str = "refused"
     reason: str = ""
@@ -279,6 +292,57 @@ def _verify_new(
         chain = ChainReader(settings.rpc_url, mode="off", commitment=settings.commitment, timeout=1)
         run = replay_global(settings, config, store=store, chain=chain)
         report.verification.channels.append(global_channel_run(run, "all"))
+    report.purged_replayed = _mark_purged(settings, engine, report.verification)
+
+
+def _log_starts(settings: Settings) -> dict[tuple[str, int], int]:
+    """(topic, partition) -> log start offset, of both roots topics."""
+    out = {}
+    for name, parts in ((EPOCH_ROOTS, range(settings.chain_partitions)), (GLOBAL_ROOTS, [0])):
+        topic = settings.topic(name)
+        out.update({(topic, p): b.low for p, b in log_bounds(settings, topic, parts).items()})
+    return out
+
+
+def _mark_purged(settings: Settings, engine: Engine, verification: ReplayReport) -> int:
+    """Step 4: replayed roots the new schema lacks, older than each of its roots of the
+    account, while a roots topic was purged, become `purged`; returns how many."""
+    if not any(low > 0 for low in _log_starts(settings).values()):
+        return 0
+    with engine.connect() as conn:
+        oldest = {
+            str(c): int(q)
+            for c, q in conn.execute(
+                text("SELECT channel_config, min(root_seq) FROM roots GROUP BY channel_config")
+            )
+        }
+    count = 0
+    for root in verification.roots:
+        first = oldest.get(root.channel_config)
+        if root.status == Status.MISSING_IN_STORE and first is not None and root.root_seq < first:
+            root.status = Status.PURGED
+            count += 1
+    return count
+
+
+def _purged_keys(settings: Settings, conn: Connection, schema: str) -> set[tuple[str, int]]:
+    """Roots of `schema` whose header offset is below their roots topic's log start."""
+    starts = _log_starts(settings)
+    if not any(low > 0 for low in starts.values()):
+        return set()
+    epoch_topic, global_topic = settings.topic(EPOCH_ROOTS), settings.topic(GLOBAL_ROOTS)
+    rows = conn.execute(
+        text(
+            "SELECT r.channel_config, r.root_seq, r.source_partition, r.source_offset, "
+            f"c.scope = 'global' FROM {_quote(schema)}.roots r "
+            f"JOIN {_quote(schema)}.channels c USING (channel_config)"
+        )
+    ).all()
+    return {
+        (str(c), int(q))
+        for c, q, p, o, is_global in rows
+        if int(o) < starts.get((global_topic if is_global else epoch_topic, int(p)), 0)
+    }
 
 
 def _replay_all(
@@ -318,7 +382,9 @@ def _compare_old(
             }
             if report.old_state != "intact":
                 return True
-            missing, differing = _root_differences(conn, schema, build)
+            absent = _purged_keys(settings, conn, schema)
+            report.purged_absent = len(absent)
+            missing, differing = _root_differences(conn, schema, build, absent)
         if not missing or differing:
             break
         # the live projector wrote roots after the load: catch up and compare again
@@ -339,11 +405,16 @@ def _compare_old(
     return False
 
 
-def _root_differences(conn: Connection, old: str, new: str) -> tuple[list[str], list[str]]:
-    """Roots of `old` that `new` lacks, and roots both hold with different content."""
+def _root_differences(
+    conn: Connection, old: str, new: str, absent: set[tuple[str, int]]
+) -> tuple[list[str], list[str]]:
+    """Roots of `old` that `new` lacks (but the `absent` ones: purged from the log), and roots
+    both hold with different content."""
     mine, theirs = root_digests(conn, new), root_digests(conn, old)
     missing, differing = [], []
     for key in sorted(theirs):
+        if key not in mine and key in absent:
+            continue
         if key not in mine:
             missing.append(f"{key[0]} root_seq {key[1]} is not in the rebuilt schema")
         elif mine[key].differs_from(theirs[key]):
@@ -390,7 +461,8 @@ def _switch(
                     if ahead:
                         raise _Retry(f"the live projector is ahead on {ahead}")
                     if check_consistent:
-                        missing, differing = _root_differences(conn, schema, build)
+                        absent = _purged_keys(settings, conn, schema)
+                        missing, differing = _root_differences(conn, schema, build, absent)
                         if missing or differing:
                             raise _Retry(f"old roots differ: {(missing + differing)[:3]}")
                 if source == "old":

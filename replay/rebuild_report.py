@@ -43,6 +43,8 @@ def rebuild_json(report: RebuildReport) -> dict[str, Any]:
             None if report.old_verification is None else report_json(report.old_verification)
         ),
         "old_differs": report.old_differs,
+        "purged_absent": report.purged_absent,
+        "purged_replayed": report.purged_replayed,
         "tables": {
             t: {side: _digest(d) for side, d in sides.items()} for t, sides in report.tables.items()
         },
@@ -73,6 +75,12 @@ def render_rebuild(report: RebuildReport) -> str:
     if report.unverified:
         lines.append(f"  not verifiable (not in AOP_CHANNELS): {', '.join(report.unverified)}")
     lines.append(f"  old schema {report.schema}: {report.old_state}")
+    if report.purged_absent or report.purged_replayed:
+        lines.append(
+            f"  purged from the roots topics (expected-absent, not rebuilt): "
+            f"{report.purged_absent} root(s) of the old schema, {report.purged_replayed} "
+            "replayed root(s); their hashes stay re-derivable with `aop replay`"
+        )
     if report.tables:
         lines.append(
             "  tables before the switch (rows old -> new, content; settlement copied at it):"

@@ -172,6 +172,8 @@ def _root_lines(report: RootReport) -> list[str]:
         ]
     if report.status == Status.UNPROJECTED:
         return [head + "replayed, not projected yet (newer than every stored root)" + chain]
+    if report.status == Status.PURGED:
+        return [head + "replayed; purged from the roots topic, so not rebuilt (expected)"]
     if report.status == Status.MISSING_IN_STORE:
         return [
             head + "MISSING IN POSTGRES (the replay produces it; newer roots are stored)" + chain

@@ -325,6 +325,12 @@ class Settings(BaseSettings):
     #: their proofs (`projections.retention`; the API answers 410 for them). Raising it does
     #: not bring pruned proofs back (`aop rebuild` does).
     proof_roots_kept: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_PROOF_ROOTS_KEPT
+    #: roots-topic purge: the projector deletes the records of aop.epoch.roots and
+    #: aop.global.roots below the offset every reader has durably passed and no recovery
+    #: needs (`log.purge_point`; AdminClient delete_records). false: the topics keep growing.
+    roots_purge: bool = True
+    #: the projector purges at most this often (seconds), after a commit.
+    roots_purge_every_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     #: fault injection (tests): the projector kills itself (SIGKILL) at this point of a root's
     #: write transaction: after the leaves' COPY, or just before COMMIT. Empty: never.
     projection_crash_at: Literal["", "after_copy", "before_commit"] = ""

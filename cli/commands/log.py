@@ -1,4 +1,5 @@
-"""`aop log export | import | verify`: backups of the log and their restore.
+"""`aop log export | import | verify | purge`: backups of the log and their restore; the
+roots purge (`projections.purge`, which the projector runs by itself).
 
 Exit codes: 0 done, 2 could not (a bad or foreign export, a corrupt file, a non-empty target,
 a full disk, an unreachable broker: the message names the file or partition).
@@ -111,6 +112,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument("directory", type=Path, metavar="DIR", help="the export directory")
     verify.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     verify.set_defaults(handler=run_verify, quiet=True)
+
+    purge = actions.add_parser(
+        "purge",
+        help="delete the roots topics' records every reader has passed (--dry-run: the plan)",
+        **help_options(
+            "Moves the log start offset of aop.epoch.roots and aop.global.roots to the offset "
+            "every reader has durably passed and no recovery needs: min(the projector's "
+            "committed offset, the newest GlobalRoot's sources and resume offsets, the header "
+            "of the oldest of the newest AOP_PROOF_ROOTS_KEPT roots of each account). The "
+            "projector does this every AOP_ROOTS_PURGE_EVERY_S; this runs it once.",
+            settings=(*KAFKA_SETTINGS, "AOP_DATABASE_URL", "AOP_PROOF_ROOTS_KEPT"),
+            exits={0: "done", 2: OPERATOR_ERROR},
+        ),
+    )
+    purge.add_argument("--dry-run", action="store_true", help="print the plan, delete nothing")
+    purge.add_argument("--json", action="store_true", help="print a JSON report on stdout")
+    purge.set_defaults(handler=run_purge)
 
 
 def _output_options(parser: argparse.ArgumentParser) -> None:
@@ -341,3 +359,46 @@ def _progress(args: argparse.Namespace) -> Any:
             self._bar.stop()
 
     return _Bar()
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    from sqlalchemy.pool import NullPool
+
+    from aop.log.avro import codec_for
+    from aop.projections.db import engine_for
+    from aop.projections.purge import purge_roots
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    engine = engine_for(settings, poolclass=NullPool)
+    try:
+        plan = purge_roots(settings, engine, codec_for(settings), dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    report = {
+        "dry_run": bool(args.dry_run),
+        "held": plan.held,
+        "topics": [
+            {
+                "topic": t.topic,
+                "records": t.records,
+                "partitions": [
+                    {"partition": p, "log_start": t.low.get(p, 0), "point": point}
+                    for p, point in sorted(t.points.items())
+                ],
+            }
+            for t in plan.topics
+        ],
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for item in plan.topics:
+        print(f"{item.topic}: {verb} {item.records:,} offsets")
+        for part, point in sorted(item.points.items()):
+            low = item.low.get(part, 0)
+            print(f"  [{part}] log start {low} -> {max(low, point)} (purge point {point})")
+    if plan.held:
+        print(f"held: {plan.held}")
+    return 0

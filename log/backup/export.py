@@ -5,12 +5,13 @@
 1. lock the directory (`.lock`, flock): one export at a time;
 2. read the newest manifest and refuse one of another deployment (program id, mint, topic
    prefix, partitions); each partition's new range starts at its end (first run: at the
-   first offset the broker still holds);
+   first offset the broker still holds; a purgeable topic, the roots topics, whose log start
+   moved past that end: at its log start, `TopicSpec.purgeable`);
 3. remove leftovers of an interrupted run: `*.tmp` files and segment files the newest
    manifest does not reference;
 4. find a consistent cut (`aop.log.backup.cut`): each partition's end, never inside a
    transaction of the listener; check the log still holds every offset from the start
-   (a gap: `LogGapError`, nothing written);
+   (a gap on a topic that is not purgeable: `LogGapError`, nothing written);
 5. read each partition's new range read_committed (aborted records and transaction markers
    are skipped) and write it, in offset order, to one segment file (`<name>.tmp`, fsync,
    rename, fsync the directory);
@@ -251,6 +252,7 @@ def _plan(
         for p in range(spec.partitions)
     ]
     names = {spec.name: _logical(settings, spec) for spec in specs}
+    purgeable = {spec.name for spec in specs if spec.purgeable}
     ends = consistent_cut(reader, refs, timeout_s=cut_timeout_s)
     jobs = []
     for ref in refs:
@@ -269,6 +271,11 @@ def _plan(
                 "was deleted or recreated; operator action: restore it from this export "
                 "(`aop log import`), or export into a new directory"
             )
+        if low > start and ref.topic in purgeable:
+            # a roots topic: the purge deleted what every reader had passed; export from the
+            # log start (the manifest's coverage records it: an import restores the records
+            # at their offsets, from there)
+            start = low
         if low > start:
             raise LogGapError(
                 f"{ref} no longer holds offsets {start}..{low - 1} (its first offset is {low}): "

@@ -5,13 +5,17 @@ Steps of `recover_state`:
 1. Read the tail of aop.global.roots (read_committed: a transaction a killed combiner left
    open is invisible, and the next `init_transactions()` aborts it), a window at a time from
    the end, until a GlobalRoot header and all its LeafChunks are in the window.
-2. None: the combiner starts from the beginning of aop.epoch.roots (a fresh state).
+2. None: the combiner starts from the beginning of aop.epoch.roots (a fresh state), unless
+   aop.epoch.roots or aop.global.roots no longer starts at offset 0 (records were purged or
+   deleted: a fresh start would combine from the middle): `CombinerRecoveryError`;
 3. Else read, for each cumulative source the GlobalRoot names, that root (EpochRoot and its
    LeafChunks) on aop.epoch.roots from its offset (its chunks follow it on its partition,
    maybe after other channels' records), and build `CombinerState.from_global_root`.
 
 Common failure scenarios:
 
+* no GlobalRoot but a roots topic that does not start at 0 (its global roots were deleted,
+  or the purge ran before any global root existed): `CombinerRecoveryError` names the topic;
 * the broker does not answer: `LogReadError`/`ReadStalledError` (the service retries);
 * a source's root is no longer on aop.epoch.roots (deleted, or a different topic prefix):
   `CoreError` from `from_global_root` names it (operator action: restore the topic, or start
@@ -27,46 +31,35 @@ from typing import Any
 from aop.core.combine import CombinerState
 from aop.log.avro import AvroCodec
 from aop.log.kafka import EPOCH_ROOTS, GLOBAL_ROOTS
+from aop.log.last_root import last_global_root
 from aop.log.reader import LogReader, ReadRange, log_bounds
 from aop.log.root_assembly import CompleteRoot, RootAssembler
+from aop.runtime.errors import AopError
 from aop.runtime.settings import Settings
 
-__all__ = ["last_global_root", "read_root", "recover_state"]
+__all__ = ["CombinerRecoveryError", "last_global_root", "read_root", "recover_state"]
 
 log = logging.getLogger(__name__)
 
-#: records of aop.global.roots read per window from the end (a 1M-wallet root has ~62
-#: LeafChunks of 16,384 entries).
-_WINDOW = 256
+
+class CombinerRecoveryError(AopError):
+    """Raised when the combiner can neither resume from a GlobalRoot nor start fresh."""
 
 
-def last_global_root(settings: Settings, codec: AvroCodec) -> CompleteRoot | None:
-    """The newest complete GlobalRoot on aop.global.roots (step 1), or None if there is none."""
-    topic = settings.topic(GLOBAL_ROOTS)
-    bounds = log_bounds(settings, topic, [0])[0]
-    stop = bounds.stop
-    start = max(bounds.low, stop - _WINDOW)
-    while stop > bounds.low:
-        found = _last_complete(settings, codec, ReadRange(topic, 0, start, stop))
-        if found is not None:
-            return found
-        if start == bounds.low:
-            return None
-        start = max(bounds.low, start - _WINDOW * 4)
-    return None
-
-
-def _last_complete(settings: Settings, codec: AvroCodec, window: ReadRange) -> CompleteRoot | None:
-    assembler = RootAssembler()
-    newest: CompleteRoot | None = None
-    with LogReader(settings, [window]) as reader:
-        for batch in reader.batches():
-            for _, partition, offset, value in batch:
-                name, record = codec.decode(value)
-                for out in assembler.add(partition, offset, name, record, value):
-                    if isinstance(out, CompleteRoot):
-                        newest = out
-    return newest
+def _refuse_fresh_start(settings: Settings) -> None:
+    """Step 2: a fresh start needs both roots topics whole from offset 0."""
+    for name, parts in ((EPOCH_ROOTS, range(settings.chain_partitions)), (GLOBAL_ROOTS, [0])):
+        topic = settings.topic(name)
+        starts = {p: b.low for p, b in log_bounds(settings, topic, parts).items() if b.low > 0}
+        if starts:
+            where = ", ".join(f"{topic}[{p}] starts at offset {low}" for p, low in starts.items())
+            raise CombinerRecoveryError(
+                f"no GlobalRoot on {settings.topic(GLOBAL_ROOTS)} to resume from, and {where}: "
+                "records were purged or deleted, so a fresh start would combine from the middle; "
+                "operator action: restore the roots topics from a backup (`aop log import`), or "
+                "rebuild them from the source of truth (a fresh fold and combiner over new topics "
+                "with a new AOP_TOPIC_PREFIX), then `aop rebuild`"
+            )
 
 
 def read_root(
@@ -104,9 +97,11 @@ def recover_state(settings: Settings, codec: AvroCodec) -> CombinerState | None:
     Raises:
         LogReadError, ReadStalledError: the broker does not answer.
         CoreError: a cumulative source's root cannot be read back.
+        CombinerRecoveryError: no GlobalRoot, and a roots topic no longer starts at 0.
     """
     last = last_global_root(settings, codec)
     if last is None:
+        _refuse_fresh_start(settings)
         log.info("no global root on the log yet: combining from the start of aop.epoch.roots")
         return None
     record: Mapping[str, Any] = last.record
