@@ -13,31 +13,36 @@ from tests.soak.test_day import legacy_verdicts
 @pytest.mark.parametrize(
     ("events", "clock"),
     [
-        # 2,000 s at 1,000 events/s; a 24th is 83.3 s, 833.3 slots of 100 ms: 834
-        (2_000_000, DayClock(834, 83.4, 83, 7)),
-        # 200 s; 8.33 s, 83.3 slots: 84; lateness 300/3600 of 8 s is under the 2 s floor
-        (200_000, DayClock(84, 8.4, 8, 2)),
-        # 10 s; 4.2 slots: the 50-slot floor, 5 s
-        (10_000, DayClock(50, 5.0, 5, 2)),
+        # 260 events a slot (2,600 asked x 0.1 s); a 24th of 2,000,000 is 83,333 events,
+        # 320.5 slots: 321, 83,460 events, 83.46 s at 1,000/s; lateness 83 x 300/3600 = 6.9
+        (2_000_000, DayClock(321, 83.46, 83, 7)),
+        # 8,333 events, 32.05 slots: 33, 8.58 s; lateness 0.75 s, under the 2 s floor
+        (200_000, DayClock(33, 8.58, 9, 2)),
+        # 417 events, 1.6 slots: the 32-slot floor, 8,320 events, 8.32 s
+        (10_000, DayClock(32, 8.32, 8, 2)),
     ],
 )
-def test_a_day_keeps_24_epochs_at_the_expected_rate(events: int, clock: DayClock) -> None:
-    assert day_clock(events, 1000.0, 100.0) == clock
+def test_a_day_keeps_24_epochs_of_the_events_asked(events: int, clock: DayClock) -> None:
+    assert day_clock(events, 2600.0, 1000.0, 100.0) == clock
 
 
-def test_the_epoch_count_follows_the_expected_rate() -> None:
-    """At 500 events/s the day lasts twice as long: epochs twice as long, still 24."""
-    assert day_clock(2_000_000, 500.0, 100.0) == DayClock(1667, 166.7, 167, 14)
+def test_the_attention_epoch_follows_the_expected_rate_and_the_chain_epoch_the_asked() -> None:
+    """At 500 events/s achieved the day lasts twice as long: the same slots, attention
+    epochs twice as long; asked what it achieves, 100 events a slot: 833.3 slots, 834."""
+    assert day_clock(2_000_000, 2600.0, 500.0, 100.0) == DayClock(321, 166.92, 167, 14)
+    assert day_clock(2_000_000, 1000.0, 1000.0, 100.0) == DayClock(834, 83.4, 83, 7)
 
 
 def test_the_legacy_grace_covers_the_lateness_two_epochs_and_a_minute() -> None:
-    assert DayClock(834, 83.4, 83, 7).legacy_grace_s == 7 + 166 + 60
+    assert DayClock(321, 83.46, 83, 7).legacy_grace_s == 7 + 166 + 60
 
 
-@pytest.mark.parametrize(("events", "rate"), [(0, 1000.0), (1000, 0.0)])
-def test_no_events_or_no_rate_is_refused_naming_the_settings(events: int, rate: float) -> None:
-    with pytest.raises(ValueError, match="AOP_DAY_EVENTS, AOP_DAY_EXPECTED_RATE"):
-        day_clock(events, rate, 100.0)
+@pytest.mark.parametrize(("events", "rate", "expected"), [(0, 1, 1), (1, 0, 1), (1, 1, 0)])
+def test_no_events_or_no_rate_is_refused_naming_the_settings(
+    events: int, rate: float, expected: float
+) -> None:
+    with pytest.raises(ValueError, match="AOP_DAY_EVENTS, AOP_DAY_RATE, AOP_DAY_EXPECTED_RATE"):
+        day_clock(events, rate, expected, 100.0)
 
 
 def test_the_verdict_counts_are_read_from_the_summary_line() -> None:
