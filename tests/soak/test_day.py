@@ -209,6 +209,27 @@ def legacy_verdicts(output: str) -> dict[str, int] | None:
     return counts if set(counts) == set(VERDICTS) else None
 
 
+def chain_parity_summary(output: str) -> str:
+    """`aop parity --chain --json`'s report cut to its verdict and the roots that did not
+    match (a full report is megabytes; its tail showed only matches); other output (an
+    error) as its tail."""
+    try:
+        report = json.loads(output)
+    except ValueError:
+        return output[-2000:]
+    bad = [
+        {"channel": channel["channel"], **{k: root.get(k) for k in _ROOT_KEYS}}
+        for channel in report.get("channels", [])
+        for root in channel.get("roots", [])
+        if root.get("status") != "match" or (root.get("chain") or {}).get("status") == "mismatch"
+    ]
+    head = {k: report.get(k) for k in ("status", "roots_checked", "mismatches", "skipped")}
+    return json.dumps({**head, "not matching": bad}, default=str)[:6000]
+
+
+_ROOT_KEYS = ("root_seq", "epoch", "status", "fields", "leaves", "levels", "chain", "replayed")
+
+
 @dataclass
 class ParityTurn:
     """One turn: the legacy table filled, then both parity runs (exit codes, output tails;
@@ -279,7 +300,7 @@ class ParityRuns:
             return
         outputs = {k: p.stdout.read() if p.stdout else "" for k, p in processes.items()}
         turn.chain_code = int(processes["chain"].returncode)
-        turn.chain_output = outputs["chain"][-2000:]
+        turn.chain_output = chain_parity_summary(outputs["chain"])
         turn.legacy_code = int(processes["legacy"].returncode)
         lines = [ln for ln in outputs["legacy"].splitlines() if not ln.startswith("MATCH ")]
         turn.legacy_output = "\n".join(lines)[-2000:]

@@ -1,13 +1,15 @@
-"""The day run's clock and its reading of the legacy parity's summary (fast; runs in the
-default suite)."""
+"""The day run's clock and its reading of the parity runs' output (fast; runs in the default
+suite)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from aop.replay.legacy_parity import Check, LegacyComparison, LegacyPlan
 from tests.soak.day_clock import DayClock, day_clock
-from tests.soak.test_day import legacy_verdicts
+from tests.soak.test_day import chain_parity_summary, legacy_verdicts
 
 
 @pytest.mark.parametrize(
@@ -64,3 +66,22 @@ def test_the_verdict_counts_are_read_from_the_summary_line() -> None:
         "PENDING": 1,
     }
     assert legacy_verdicts("aop parity: cannot connect to the legacy database: ...\n") is None
+
+
+def test_the_chain_report_is_cut_to_its_verdict_and_the_roots_that_did_not_match() -> None:
+    matched = {"root_seq": 1, "epoch": 0, "status": "match", "chain": {"status": "match"}}
+    wrong = {"root_seq": 2, "epoch": 1, "status": "mismatch", "fields": ["root"]}
+    off_chain = {"root_seq": 3, "epoch": 2, "status": "match", "chain": {"status": "mismatch"}}
+    report = {
+        "status": "mismatch",
+        "roots_checked": 3,
+        "mismatches": 2,
+        "skipped": [],
+        "channels": [{"channel": "a", "roots": [matched, wrong, off_chain]}],
+    }
+    summary = json.loads(chain_parity_summary(json.dumps(report)))
+    assert summary["status"] == "mismatch" and summary["roots_checked"] == 3
+    assert [(r["channel"], r["root_seq"]) for r in summary["not matching"]] == [("a", 2), ("a", 3)]
+    assert chain_parity_summary("x" * 3000 + "aop parity: cannot read") == (
+        "x" * 1977 + "aop parity: cannot read"
+    )
