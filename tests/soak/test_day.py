@@ -42,10 +42,10 @@ ingest's allowed lateness in a day's proportion (300 s of 3,600).
 Settings (environment): AOP_DAY_EVENTS (2,000,000), AOP_DAY_RATE (events/s asked of the
 simulator, 2,600; it delivers what its core allows: its slots stretch), AOP_DAY_EXPECTED_RATE
 (events/s achieved, what the attention epochs are sized for: 1,000, this 2-core box
-achieved 925-1,095 whatever was asked),
-AOP_DAY_PARITY_EVERY_S (180), AOP_DAY_MEMORY_WARMUP_S (240; RSS before it is not judged),
-AOP_DAY_RESULT (.local/soak/day.json; day.partial.json, with every parity turn so far, is
-rewritten every minute of the load). The brokers reuse the shared broker's jars
+achieved 925-1,095 whatever was asked), AOP_DAY_PARITY_EVERY_S (180),
+AOP_DAY_MEMORY_WARMUP_S (240; RSS before it is not judged), AOP_DAY_RESULT
+(.local/soak/day.json; day.partial.json, with every parity turn so far, is rewritten every
+minute of the load). The brokers reuse the shared broker's jars
 (AOP_LOCAL_KAFKA_LIBS, default `.local/kafka/libs` of the checkout). Run: `make soak-day` (a
 short one: `AOP_DAY_EVENTS=200000 make soak-day`: 24 epochs of 33 slots, attention 9 s).
 """
