@@ -34,6 +34,7 @@ from aop.runtime.settings import Settings, load_settings
 from tests.conftest import libpq_url, new_topic_prefix
 from tests.integration.fold.support import FoldWorker, produce_log
 from tests.integration.test_projections import count, run_projector
+from tests.support.legacy_db import LegacyDb, legacy_database
 from tests.support.legacy_scenario import legacy_roots, legacy_scenario, signal_batches
 from tests.unit.replay.test_legacy_parity import metric_samples
 
@@ -119,61 +120,14 @@ def ours(
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-@dataclass
-class LegacyDb:
-    """A legacy-shaped schema and its read-only login: `dsn_file` (mode 600), `password`."""
-
-    schema: str
-    dsn_file: Path
-    password: str
-    execute: Callable[..., None]
-
-
 @pytest.fixture
 def legacy_db(ours: Ours, database_url: str, tmp_path: Path) -> Iterator[LegacyDb]:
     """`roots(epoch bigint, channel text, root bytea)` holding every root the independent
     legacy sealed (the cumulative channel's too), in a fresh schema; a login that may only
     read it (its search_path on that schema); the DSN in a mode-600 file."""
-    schema, user = f"legacy_{uuid.uuid4().hex[:10]}", f"t_legacy_{uuid.uuid4().hex[:8]}"
-    password = f"pw-{uuid.uuid4().hex}"
-    owner = libpq_url(database_url)
-
-    def execute(statement: str, *params: object) -> None:
-        with psycopg.connect(owner, autocommit=True) as conn:
-            conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)), params)
-
-    with psycopg.connect(owner, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE {}.roots (epoch bigint NOT NULL, channel text NOT NULL, "
-                "root bytea NOT NULL, PRIMARY KEY (channel, epoch))"
-            ).format(sql.Identifier(schema))
-        )
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                sql.SQL("INSERT INTO {}.roots VALUES (%s, %s, %s)").format(sql.Identifier(schema)),
-                [(e, c, r) for (c, e), r in sorted(ours.legacy.items())],
-            )
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(user), sql.Literal(password)
-            )
-        )
-        for grant in ("GRANT USAGE ON SCHEMA {s} TO {u}", "GRANT SELECT ON {s}.roots TO {u}"):
-            conn.execute(sql.SQL(grant).format(s=sql.Identifier(schema), u=sql.Identifier(user)))
-        conn.execute(
-            sql.SQL("ALTER ROLE {} SET search_path = {}").format(
-                sql.Identifier(user), sql.Identifier(schema)
-            )
-        )
-    dsn_file = tmp_path / "legacy.dsn"
-    dsn_file.write_text(owner.replace("aop:aop@", f"{user}:{password}@", 1) + "\n")
-    dsn_file.chmod(0o600)
-    yield LegacyDb(schema, dsn_file, password, execute)
-    with psycopg.connect(owner, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(user)))
+    with legacy_database(database_url, tmp_path) as legacy:
+        legacy.upsert(ours.legacy)
+        yield legacy
 
 
 @dataclass

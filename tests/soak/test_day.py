@@ -4,40 +4,58 @@ The go-live list asks for a 24 h parallel run with zero discrepancies, bounded d
 restarts after kills. A day of the program's traffic is a few million events: here it runs at
 the highest rate this machine sustains, on infrastructure of the test's own.
 
+The clock keeps a day's epoch count (`tests.soak.day_clock`): 24 chain epochs over
+AOP_DAY_EVENTS (the simulator puts AOP_DAY_RATE x SLOT_MS of them in a slot), 24 attention
+epochs over the run's expected length (AOP_DAY_EVENTS at AOP_DAY_EXPECTED_RATE), the
+ingest's allowed lateness in a day's proportion (300 s of 3,600).
+
 1. Start: a private three-node KRaft cluster (RF 3, min.insync 2; `tests.support.
    kafka_nodes`) and a private PostgreSQL (`tests.faults.cluster`), never the shared ones;
    the simulated chain in the `deployed` profile with its bounded defaults (a 150 s ledger
-   window, at most 4,096 wallets: wallets join and leave); every service as its own
-   process (`tests.faults.services`), settlement publishing global-v5 roots, the attention
-   fold on, and `aop simulate-collectors` posting signals to the ingest.
+   window, at most 4,096 wallets: wallets join and leave) and block times on the wall clock
+   (so the combiner's global roots take the attention epochs: the global-v5 bonus); every
+   service as its own process (`tests.faults.services`), settlement publishing global-v5
+   roots, the attention fold on; `aop simulate-collectors` posting signals of the chain's
+   CHANNELS (cumulative-v2 attention roots) and a second one posting LEGACY_USERS' signals
+   of LEGACY_CHANNELS (ring-v0-legacy attention roots, the legacy's epochs; both formats
+   feed the bonus); a legacy-shaped `roots` table with a read-only login
+   (`tests.support.legacy_db`).
 2. Warm up until roots are projected; probe the API for PROBE_S at PROBE_RPS (p99, start).
 3. Load until AOP_DAY_EVENTS chain events are emitted. Meanwhile: RSS of every process
    (services, simulator, collectors, brokers, PostgreSQL) every SAMPLE_EVERY_S; disk per
-   component every DISK_EVERY_S; `aop parity --chain` every AOP_DAY_PARITY_EVERY_S (and
-   the legacy parity when `aop parity` has it: `legacy_parity_args`); the hot channels
-   rotate every ROTATE_EVERY_S; one kill -9 of each service and one broker kill -9 +
-   restart, spread evenly over the events (FAULTS).
+   component every DISK_EVERY_S; every AOP_DAY_PARITY_EVERY_S a parity turn (`ParityRuns`):
+   the independent legacy aggregator takes the new SignalBatches of the signals topic and
+   its sealed roots go to the legacy table (`tests.support.legacy_feed`), then `aop parity
+   --chain` and `aop parity --legacy-dsn-file` run; the hot channels rotate every
+   ROTATE_EVERY_S; one kill -9 of each service and one broker kill -9 + restart, spread
+   evenly over the events (FAULTS).
 4. Probe the API again, same load (p99, end).
 5. Drain: pause the chain; wait until the log holds its last finalized slot and every root
    the fold built is projected; stop the listener (the log is frozen).
 6. Audit: events emitted = events on the log, each once (`tests.log_ledger`); every channel
    root equal to its replay (`tests.faults.roots`); `aop replay --global --all` MATCH; a
-   last `aop parity --chain`.
-7. Figures with their limits (LIMITS, MEMORY_*, DISK_*): printed as a table, written as
-   JSON to AOP_DAY_RESULT; the test fails when one is passed.
+   last parity turn (chain and legacy).
+7. Figures with their limits (LIMITS, MEMORY_*, DISK_*, the chain epochs of the day's events
+   within DAY_EPOCHS_RANGE, the legacy verdicts): printed as tables, written as JSON to
+   AOP_DAY_RESULT; the test fails when one is passed.
 
 Settings (environment): AOP_DAY_EVENTS (2,000,000), AOP_DAY_RATE (events/s asked of the
-simulator, 2,600; it delivers what its core allows), AOP_DAY_PARITY_EVERY_S (180),
+simulator, 2,600; it delivers what its core allows: its slots stretch), AOP_DAY_EXPECTED_RATE
+(events/s achieved, what the attention epochs are sized for: 1,000, this 2-core box
+achieved 925-1,095 whatever was asked), AOP_DAY_PARITY_EVERY_S (180),
 AOP_DAY_MEMORY_WARMUP_S (240; RSS before it is not judged), AOP_DAY_RESULT
-(.local/soak/day.json). The brokers reuse the shared broker's jars (AOP_LOCAL_KAFKA_LIBS,
-default `.local/kafka/libs` of the checkout). Run: `make soak-day` (a short one:
-`AOP_DAY_EVENTS=200000 make soak-day`).
+(.local/soak/day.json; day.partial.json, with every parity turn so far, is rewritten every
+minute of the load). The brokers reuse the shared broker's jars
+(AOP_LOCAL_KAFKA_LIBS, default `.local/kafka/libs` of the checkout). Run: `make soak-day` (a
+short one: `AOP_DAY_EVENTS=200000 make soak-day`: 24 epochs of 33 slots, attention 9 s).
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -46,12 +64,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from aop.cli.services import SERVICES
+from aop.core.epoch import EpochClock
+from aop.replay.legacy_parity import VERDICTS
 from aop.runtime.settings import load_settings
 from aop.simchain.process import SimChainProcess, spawn_simchain
-from tests.conftest import ROOT
+from tests.conftest import ROOT, libpq_url
 from tests.faults.cluster import LocalCluster, local_cluster
 from tests.faults.roots import RootsAudit, audit_roots
 from tests.faults.scenario import events_emitted
@@ -59,6 +81,7 @@ from tests.faults.services import ServiceProcesses
 from tests.live_pipeline import AOP, fresh_schema, pipeline_env
 from tests.log_ledger import LogAudit, audit_log, emitted_event_ids, log_watermark
 from tests.soak.allowance import BYTES_PER_STAKE, STAKED
+from tests.soak.day_clock import DAY_EPOCHS_RANGE, DayClock, day_clock
 from tests.soak.disk import (
     DiskSample,
     growth_per_million,
@@ -71,6 +94,8 @@ from tests.soak.memory import MIB, MemoryLog
 from tests.soak.proof_load import ProofLoad
 from tests.support.ingest import write_tokens
 from tests.support.kafka_nodes import KafkaNodes, kafka_nodes
+from tests.support.legacy_db import LegacyDb, legacy_database
+from tests.support.legacy_feed import LegacySignalFeed
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak_day]
 
@@ -79,9 +104,9 @@ SEED = 23
 #: wallets at genesis; the simulator's default seat limit (4,096) is above it, so the first
 #: wallets join, then once the seats are full every new wallet takes an idle one's seat.
 WALLETS = 2000
+#: the chain's slots; the epochs are sized from the events (`tests.soak.day_clock`).
 SLOT_MS = 100
-#: 150-slot epochs: a root per channel and a global root every ~15 s.
-EPOCH_SLOTS = 150
+GENESIS_SLOT = 1000
 LATEST_ON_CHAIN = 1800
 SAMPLE_EVERY_S = 10.0
 DISK_EVERY_S = 60.0
@@ -96,6 +121,13 @@ BROKER_DOWN_S = 15.0
 BROKER = 3
 SERVICE_NICENESS = 5
 COLLECTOR_RATE = 200.0
+#: the legacy-format channels (ring-v0-legacy attention roots, compared with the legacy
+#: table), on no chain: a second collector posts their signals, of LEGACY_USERS users
+#: (bound by the first collector to the simulator's wallets 0..LEGACY_USERS-1), so no epoch
+#: has more than the format's 1,024 claims (one is refused then, on both sides).
+LEGACY_CHANNELS = ("day:legacy0", "day:legacy1")
+LEGACY_USERS = 500
+LEGACY_COLLECTOR_RATE = 40.0
 WARM_UP_TIMEOUT_S = 300.0
 DRAIN_TIMEOUT_S = 600.0
 #: RSS is judged after this many seconds of load by default (AOP_DAY_MEMORY_WARMUP_S):
@@ -138,6 +170,7 @@ PARITY_TIMEOUT_S = 600.0
 class DayOptions:
     events: int
     rate: float
+    expected_rate: float
     parity_every_s: float
     memory_warmup_s: float
     result_path: Path
@@ -148,67 +181,139 @@ class DayOptions:
         return cls(
             events=int(env.get("AOP_DAY_EVENTS", "2000000")),
             rate=float(env.get("AOP_DAY_RATE", "2600")),
+            expected_rate=float(env.get("AOP_DAY_EXPECTED_RATE", "1000")),
             parity_every_s=float(env.get("AOP_DAY_PARITY_EVERY_S", "180")),
             memory_warmup_s=float(env.get("AOP_DAY_MEMORY_WARMUP_S", str(MEMORY_WARMUP_S))),
             result_path=Path(env.get("AOP_DAY_RESULT", ROOT / ".local/soak/day.json")),
         )
+
+    @property
+    def clock(self) -> DayClock:
+        return day_clock(self.events, self.rate, self.expected_rate, SLOT_MS)
 
 
 #: the faults, in order, each at an even share of the events: (i + 1) / (len + 1).
 FAULTS = (*SERVICES, "broker")
 
 
-def legacy_parity_args(workdir: Path) -> list[str] | None:
-    """The hook for the legacy parity (`aop parity --legacy-dsn-file`, a legacy-shaped
-    `roots` table filled by an independent implementation): None while this checkout's
-    `aop parity` does not have it. Once it does, this fills the legacy table and returns the
-    arguments, and every parity run of the day compares against it too."""
-    del workdir
-    return None
+#: a legacy verdict's count in `aop parity --legacy-dsn-file`'s SUMMARY line.
+_VERDICT_COUNT = re.compile(rf"(\d+) ({'|'.join(VERDICTS)})\b")
+
+
+def legacy_verdicts(output: str) -> dict[str, int] | None:
+    """The verdict counts of a legacy parity run's SUMMARY line; None without one."""
+    summary = [line for line in output.splitlines() if line.startswith("SUMMARY ")]
+    if not summary:
+        return None
+    counts = {verdict: int(n) for n, verdict in _VERDICT_COUNT.findall(summary[-1])}
+    return counts if set(counts) == set(VERDICTS) else None
+
+
+def chain_parity_summary(output: str) -> str:
+    """`aop parity --chain --json`'s report cut to its verdict and the roots that did not
+    match (a full report is megabytes; its tail showed only matches); other output (an
+    error) as its tail."""
+    try:
+        report = json.loads(output)
+    except ValueError:
+        return output[-2000:]
+    bad = [
+        {"channel": channel["channel"], **{k: root.get(k) for k in _ROOT_KEYS}}
+        for channel in report.get("channels", [])
+        for root in channel.get("roots", [])
+        if root.get("status") != "match" or (root.get("chain") or {}).get("status") == "mismatch"
+    ]
+    head = {k: report.get(k) for k in ("status", "roots_checked", "mismatches", "skipped")}
+    return json.dumps({**head, "not matching": bad}, default=str)[:6000]
+
+
+_ROOT_KEYS = ("root_seq", "epoch", "status", "fields", "leaves", "levels", "chain", "replayed")
+
+
+@dataclass
+class ParityTurn:
+    """One turn: the legacy table filled, then both parity runs (exit codes, output tails;
+    the legacy run's MATCH lines left out, its verdict counts parsed)."""
+
+    at: float
+    legacy_roots_filled: int = 0
+    fill_error: str | None = None
+    chain_code: int | None = None
+    chain_output: str = ""
+    legacy_code: int | None = None
+    legacy_output: str = ""
+    legacy_verdicts: dict[str, int] | None = None
 
 
 @dataclass
 class ParityRuns:
-    """`aop parity` runs in the background, one at a time: (seconds into the load, kind,
-    exit code, tail of its output)."""
+    """Parity turns in the background, one at a time (step 3): the legacy table brought up
+    to date from the signals topic (`LegacySignalFeed`), then `aop parity --chain` and
+    `aop parity --legacy-dsn-file` side by side."""
 
     env: dict[str, str]
-    extra: list[str] | None
-    runs: list[tuple[float, str, int, str]] = field(default_factory=list)
-    _running: tuple[float, subprocess.Popen[str]] | None = None
+    legacy: LegacyDb
+    feed: LegacySignalFeed
+    grace_s: int
+    turns: list[ParityTurn] = field(default_factory=list)
+    _running: tuple[ParityTurn, dict[str, subprocess.Popen[str]]] | None = None
 
     def start(self, at: float) -> None:
         if self._running is not None:
-            return  # the previous one is still going: skip a turn
-        args = [*AOP, "parity", "--chain", "--json", "--quiet", *(self.extra or [])]
-        process = subprocess.Popen(
-            args,
-            env={**os.environ, **self.env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._running = (at, process)
+            return  # the previous turn is still going: skip one
+        turn = ParityTurn(round(at, 1))
+        try:
+            sealed = self.feed.catch_up()
+            self.legacy.upsert(sealed)
+            turn.legacy_roots_filled = len(sealed)
+        except Exception as exc:  # recorded: the legacy run then compares an older table
+            turn.fill_error = f"{type(exc).__name__}: {exc}"[:400]
+        legacy_args = ["--legacy-dsn-file", str(self.legacy.dsn_file), "--grace"]
+        commands = {
+            "chain": ["--chain", "--json", "--quiet"],
+            "legacy": [*legacy_args, str(self.grace_s)],
+        }
+        processes = {
+            kind: subprocess.Popen(
+                [*AOP, "parity", *args],
+                env={**os.environ, **self.env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for kind, args in commands.items()
+        }
+        self._running = (turn, processes)
 
     def poll(self, *, wait: bool = False) -> None:
         if self._running is None:
             return
-        at, process = self._running
+        turn, processes = self._running
         if wait:
-            try:
-                process.wait(PARITY_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                process.kill()  # recorded as exit -9: a parity run that cannot finish
-                process.wait(30)
-        if process.poll() is None:
+            for process in processes.values():
+                try:
+                    process.wait(PARITY_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()  # recorded as exit -9: a parity run that cannot finish
+                    process.wait(30)
+        if any(process.poll() is None for process in processes.values()):
             return
-        output = process.stdout.read() if process.stdout else ""
-        kind = "chain+legacy" if self.extra else "chain"
-        self.runs.append((at, kind, int(process.returncode), output[-2000:]))
+        outputs = {k: p.stdout.read() if p.stdout else "" for k, p in processes.items()}
+        turn.chain_code = int(processes["chain"].returncode)
+        turn.chain_output = chain_parity_summary(outputs["chain"])
+        turn.legacy_code = int(processes["legacy"].returncode)
+        lines = [ln for ln in outputs["legacy"].splitlines() if not ln.startswith("MATCH ")]
+        turn.legacy_output = "\n".join(lines)[-2000:]
+        turn.legacy_verdicts = legacy_verdicts(outputs["legacy"])
+        self.turns.append(turn)
         self._running = None
 
     def codes(self) -> list[int]:
-        return [code for _at, _kind, code, _out in self.runs]
+        """The chain runs' exit codes."""
+        return [t.chain_code for t in self.turns if t.chain_code is not None]
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [vars(t) for t in self.turns]
 
 
 @dataclass
@@ -223,8 +328,13 @@ class Day:
     ports: dict[str, int]
     sim: SimChainProcess
     services: ServiceProcesses
-    collectors: subprocess.Popen[bytes]
+    collectors: dict[str, subprocess.Popen[bytes]]
+    legacy: LegacyDb
     workdir: Path
+    #: the day's start: the wall clock (unix s) and the chain's tip when its rate was set
+    #: (the chain idles from genesis while the services start).
+    began_at: float
+    first_slot: int
 
     def metrics(self, service: str) -> dict[str, float]:
         return metric_totals(f"http://127.0.0.1:{self.ports[service]}/metrics")
@@ -240,7 +350,7 @@ class Day:
         return {
             **self.services.pids(),
             "simchain": self.sim.pid,
-            "collectors": self.collectors.pid if self.collectors.poll() is None else None,
+            **{n: p.pid if p.poll() is None else None for n, p in self.collectors.items()},
             **{f"kafka-{n}": self.brokers.pid(n) for n in range(1, self.brokers.nodes + 1)},
             "postgres": self.postgres.postmaster_pid(),
         }
@@ -260,11 +370,15 @@ class Day:
         )
 
 
-def _settings(brokers: KafkaNodes, tokens: Path) -> dict[str, str]:
+def _settings(brokers: KafkaNodes, tokens: Path, clock: DayClock) -> dict[str, str]:
     return {
         **brokers.env(),
         "AOP_CHAIN_PARTITIONS": "4",
-        "AOP_EPOCH_SLOTS": str(EPOCH_SLOTS),
+        "AOP_GENESIS_SLOT": str(GENESIS_SLOT),
+        "AOP_EPOCH_SLOTS": str(clock.epoch_slots),
+        "AOP_ATTENTION_EPOCH_SECONDS": str(clock.attention_epoch_s),
+        "AOP_ATTENTION_ALLOWED_LATENESS_S": str(clock.lateness_s),
+        "AOP_ATTENTION_FORMATS": json.dumps(dict.fromkeys(LEGACY_CHANNELS, "ring-v0-legacy")),
         "AOP_EMISSION_DEFAULT": "1000000000000",
         "AOP_API_CACHE_ROOTS": "8",
         # the deployed program takes global roots only; its ring is at LATEST_ON_CHAIN
@@ -287,6 +401,7 @@ def running_day(options: DayOptions, workdir: Path) -> Iterator[Day]:
         kafka_nodes("kafka-cluster") as brokers,
         local_cluster(f"day-{os.getpid()}", services=("postgres",)) as postgres,
         fresh_schema(postgres.database_url) as schema,
+        legacy_database(postgres.database_url, workdir) as legacy,
     ):
         tokens_file = workdir / "ingest.tokens"
         token = write_tokens(tokens_file, ["simulated"])["simulated"]
@@ -298,42 +413,64 @@ def running_day(options: DayOptions, workdir: Path) -> Iterator[Day]:
             database_url=postgres.database_url,
             schema=schema,
             workdir=workdir,
-            channels=CHANNELS,
-            settings=_settings(brokers, tokens_file),
+            channels=(*CHANNELS, *LEGACY_CHANNELS),
+            settings=_settings(brokers, tokens_file, options.clock),
         )
         sim = spawn_simchain(
             [
                 *("--program", "deployed", "--rate", "0", "--wallets", str(WALLETS)),
-                *("--slot-ms", str(SLOT_MS), "--seed", str(SEED)),
+                *("--slot-ms", str(SLOT_MS), "--seed", str(SEED), "--wall-clock"),
                 *("--channels", ",".join(CHANNELS)),
             ],
             env=env,
         )
         env.update(AOP_RPC_URL=sim.http_url, AOP_WS_URL=sim.ws_url)
         services = ServiceProcesses(env, ports, workdir, niceness=SERVICE_NICENESS)
-        collectors: subprocess.Popen[bytes] | None = None
+        collectors: dict[str, subprocess.Popen[bytes]] = {}
+        # the chain's channels, every user bound; the legacy channels, LEGACY_USERS of them
+        posting = {
+            "collectors": [*("--channels", ",".join(CHANNELS), "--rate", str(COLLECTOR_RATE))],
+            "legacy collectors": [
+                *("--channels", ",".join(LEGACY_CHANNELS), "--wallets", str(LEGACY_USERS)),
+                *("--rate", str(LEGACY_COLLECTOR_RATE), "--no-bindings"),
+            ],
+        }
         try:
             services.start_all()
-            with (workdir / "collectors.log").open("ab") as output:
-                collectors = subprocess.Popen(
-                    [
-                        *("nice", "-n", str(SERVICE_NICENESS), *AOP, "simulate-collectors"),
-                        *("--token-file", str(token_file), "--rate", str(COLLECTOR_RATE)),
-                        *("--url", f"http://127.0.0.1:{ports['ingest_api']}"),
-                    ],
-                    env={**os.environ, **env},
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                )
+            for name, args in posting.items():
+                with (workdir / f"{name.replace(' ', '-')}.log").open("ab") as output:
+                    collectors[name] = subprocess.Popen(
+                        [
+                            *("nice", "-n", str(SERVICE_NICENESS), *AOP, "simulate-collectors"),
+                            *("--token-file", str(token_file), *args),
+                            *("--url", f"http://127.0.0.1:{ports['ingest_api']}"),
+                        ],
+                        env={**os.environ, **env},
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                    )
             sim.control("sim_setMultiEventRatio", {"ratio": 1.0})
             sim.control("sim_setRate", {"rate": options.rate})
+            began_at, first_slot = time.time(), int(sim.control("sim_status")["tip"])
             yield Day(
-                options, brokers, postgres, schema, env, ports, sim, services, collectors, workdir
+                options,
+                brokers,
+                postgres,
+                schema,
+                env,
+                ports,
+                sim,
+                services,
+                collectors,
+                legacy,
+                workdir,
+                began_at,
+                first_slot,
             )
         finally:
-            if collectors is not None:
-                collectors.terminate()
-                collectors.wait(30)
+            for process in collectors.values():
+                process.terminate()
+                process.wait(30)
             services.stop_all()
             sim.stop()
 
@@ -367,6 +504,9 @@ class LoadRecord:
     faults: list[dict[str, Any]] = field(default_factory=list)
     rotations: int = 0
     seconds: float = 0.0
+    #: the chain's tip and the wall clock (unix s) when the events asked were emitted.
+    tip_at_end: int = 0
+    ended_at: float = 0.0
 
     def partial(self) -> dict[str, Any]:
         """What is recorded so far (written during the load: a run that dies keeps it)."""
@@ -439,7 +579,8 @@ def _load(day: Day, parity: ParityRuns) -> LoadRecord:
         if now >= next_disk:
             record.disk.append(day.disk(now))
             next_disk = now + DISK_EVERY_S
-            write_json(day.options.result_path.with_suffix(".partial.json"), record.partial())
+            partial = {**record.partial(), "parity": parity.as_json()}
+            write_json(day.options.result_path.with_suffix(".partial.json"), partial)
         parity.poll()
         if now >= next_parity:
             parity.start(now)
@@ -454,10 +595,54 @@ def _load(day: Day, parity: ParityRuns) -> LoadRecord:
             continue
         time.sleep(max(0.0, SAMPLE_EVERY_S - (time.monotonic() - started - now)))
     record.seconds = time.monotonic() - started
+    record.tip_at_end, record.ended_at = int(day.sim.control("sim_status")["tip"]), time.time()
     record.memory.record(record.seconds, day.pids())
     record.disk.append(day.disk(record.seconds))
     assert not schedule, f"faults never injected: {schedule}"
     return record
+
+
+@dataclass(frozen=True)
+class EpochCounts:
+    """The epochs the run made, from the projected roots (`_epoch_counts`)."""
+
+    #: global roots of the chain epochs from the one the day began in to the last one that
+    #: ended by the time the events asked were emitted.
+    chain_day: int
+    #: every global root (the chain ran on through the end probe and the drain).
+    chain_all: int
+    #: attention epochs with a root that began after the day did and ended by then.
+    attention_day: int
+    attention_all: int
+    #: wallets with an attention bonus in the last global root, and the bonus (base units).
+    bonus_wallets: int
+    bonus_total: int
+
+
+def _epoch_counts(day: Day, record: LoadRecord) -> EpochCounts:
+    clock = day.options.clock
+    epochs = EpochClock(GENESIS_SLOT, clock.epoch_slots)
+    first, complete = epochs.epoch_of(day.first_slot), epochs.epoch_of(record.tip_at_end)
+    scoped = "FROM roots r JOIN channels c USING (channel_config) WHERE c.scope = %s"
+    with psycopg.connect(libpq_url(day.postgres.database_url)) as conn:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(day.schema)))
+        chain = conn.execute(
+            f"SELECT count(*) FILTER (WHERE r.epoch >= %s AND r.epoch < %s), count(*) {scoped}",
+            (first, complete, "global"),
+        ).fetchone()
+        attention = conn.execute(
+            "SELECT count(DISTINCT r.epoch) FILTER (WHERE r.epoch >= %s AND r.epoch + %s <= %s),"
+            f" count(DISTINCT r.epoch) {scoped}",
+            (day.began_at, clock.attention_epoch_s, record.ended_at, "attention"),
+        ).fetchone()
+        bonus = conn.execute(
+            "SELECT count(*), coalesce(sum(attention_bonus), 0) FROM leaves WHERE "
+            f"attention_bonus > 0 AND root_id = (SELECT r.root_id {scoped} "
+            "ORDER BY r.root_seq DESC LIMIT 1)",
+            ("global",),
+        ).fetchone()
+    assert chain is not None and attention is not None and bonus is not None
+    return EpochCounts(*chain, *attention, int(bonus[0]), int(bonus[1]))
 
 
 def _drain(day: Day) -> list[str]:
@@ -620,6 +805,20 @@ def _render(result: Mapping[str, Any]) -> str:
     lines += ["", "| figure | value | limit | pass |", "|---|---:|---:|---|"]
     for name, (value, limit, passed) in result["checks"].items():
         lines.append(f"| {name} | {value} | {limit} | {'yes' if passed else 'NO'} |")
+    lines += [
+        "",
+        "| parity turn at s | chain exit | legacy exit | "
+        + " | ".join(VERDICTS)
+        + " | legacy roots filled |",
+        "|---:|---:|---:|" + "---:|" * len(VERDICTS) + "---:|",
+    ]
+    for turn in result["parity"]:
+        counts = turn["legacy_verdicts"] or {}
+        lines.append(
+            f"| {turn['at']} | {turn['chain_code']} | {turn['legacy_code']} | "
+            + " | ".join(str(counts.get(v, "-")) for v in VERDICTS)
+            + f" | {turn['legacy_roots_filled']} |"
+        )
     lines += ["", "| run | value |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in result["run"].items()]
     return "\n".join(lines)
@@ -630,7 +829,12 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
     began = time.monotonic()
     loadavg_start = os.getloadavg()
     with running_day(options, tmp_path) as day:
-        parity = ParityRuns(day.env, legacy_parity_args(tmp_path))
+        parity = ParityRuns(
+            day.env,
+            day.legacy,
+            LegacySignalFeed(load_settings(day.env), frozenset(LEGACY_CHANNELS)),
+            options.clock.legacy_grace_s,
+        )
         _wait_until(
             "the first roots projected",
             lambda: day.metrics("projector").get("aop_projection_roots_total", 0) >= 1,
@@ -646,6 +850,8 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
         audits = _audits(day, parity, record.seconds)
         settlement = day.metrics("settlement")
         crashes = {k: v for k, v in day.services.crashes.items() if v}
+        epochs = _epoch_counts(day, record)
+        began_at, first_slot = day.began_at, day.first_slot
     log, roots, global_code = audits.log, audits.roots, audits.global_replay_code
 
     final = record.counters[-1][1]
@@ -656,6 +862,12 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
     memory = _memory_figures(record, stakes_per_min, warmup_s)
     disk = _disk_figures(record)
     codes = parity.codes()
+    clock, low, high = options.clock, *DAY_EPOCHS_RANGE
+    verdicts = [t.legacy_verdicts for t in parity.turns]
+    judged = [v for v in verdicts if v is not None]
+    failures = [sum(v[k] for v in judged) for k in ("MISMATCH", "MISSING_OURS", "MISSING_LEGACY")]
+    not_run = sum(1 for t in parity.turns if t.legacy_verdicts is None or t.fill_error)
+    matched = sum(1 for v in judged if v["MATCH"] > 0)
     audit_bytes = record.disk[-1].components["audit files"]
     checks: dict[str, tuple[Any, Any, bool]] = {
         "pipeline drained within DRAIN_TIMEOUT_S of the pause": (
@@ -669,7 +881,10 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
             log is not None and log.exact and log.emitted >= options.events,
         ),
         "lost / duplicated / foreign": (
-            f"{log.lost} / {log.duplicated} / {log.foreign}" if log else "not audited",
+            f"{log.lost} / {log.duplicated} / {log.foreign}"
+            + (f" (e.g. {', '.join(log.examples)})" if log.examples else "")
+            if log
+            else "not audited",
             "0 / 0 / 0",
             log is not None and log.exact,
         ),
@@ -678,6 +893,28 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
             f"{codes.count(0)} of {len(codes)}",
             ">= 2",
             codes.count(0) >= 2,
+        ),
+        "legacy parity: MISMATCH / MISSING_OURS / MISSING_LEGACY (all turns)": (
+            " / ".join(map(str, failures)),
+            "0 / 0 / 0 (PENDING: within --grace)",
+            not any(failures),
+        ),
+        "legacy parity turns with MATCHes": (f"{matched} of {len(verdicts)}", ">= 2", matched >= 2),
+        "legacy parity turns not run (table not filled, or no SUMMARY)": (not_run, 0, not not_run),
+        "chain epochs of the day's events (global roots)": (
+            epochs.chain_day,
+            f"{low}-{high} (a day's clock: 24)",
+            low <= epochs.chain_day <= high,
+        ),
+        "attention epochs of the day's events (with a root)": (
+            epochs.attention_day,
+            f"{low}-{high} (a day's clock: 24)",
+            low <= epochs.attention_day <= high,
+        ),
+        "wallets with an attention bonus in the last global root (global-v5)": (
+            f"{epochs.bonus_wallets:,} ({epochs.bonus_total:,} base units)",
+            "> 0",
+            epochs.bonus_wallets > 0,
         ),
         "channel roots replayed: mismatched / unprojected": (
             f"{roots.mismatched} / {roots.unprojected} of {roots.checked}" if roots else "not run",
@@ -724,7 +961,26 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
         "checks": checks,
         "run": {
             "events emitted": int(lags_at_end["emitted"]),
-            "chain rate asked (events/s)": options.rate,
+            "chain rate asked / expected (events/s)": f"{options.rate} / {options.expected_rate}",
+            "chain epoch (AOP_EPOCH_SLOTS; expected wall s)": (
+                f"{clock.epoch_slots} slots; {clock.epoch_s:.1f} s"
+            ),
+            "chain slots/s, the day's start to the load's end (10: block times on time)": round(
+                (record.tip_at_end - first_slot) / max(record.ended_at - began_at, 1), 2
+            ),
+            "the day's slots (rate set / the events asked emitted)": (
+                f"{first_slot:,} / {record.tip_at_end:,}"
+            ),
+            "attention epoch / allowed lateness (s)": (
+                f"{clock.attention_epoch_s} / {clock.lateness_s}"
+            ),
+            "global roots / attention epochs (whole run, to the drain)": (
+                f"{epochs.chain_all} / {epochs.attention_all}"
+            ),
+            "legacy parity --grace (s)": parity.grace_s,
+            "legacy table: signal records read / epochs sealed": (
+                f"{parity.feed.records:,} / {len(parity.feed.sealed_epochs)}"
+            ),
             "chain rate achieved (events/s, load)": round(
                 (final["emitted"] - record.counters[0][1]["emitted"]) / max(record.seconds, 1), 1
             ),
@@ -751,7 +1007,7 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
             "API probe requests (start / end)": f"{p99_start[2]} / {p99_end[2]}",
             "total test time (s)": round(time.monotonic() - began),
         },
-        "parity": parity.runs,
+        "parity": parity.as_json(),
         "global_replay": audits.global_replay_output,
         "samples": {"counters": record.counters, "rss_bytes": record.memory.samples},
     }
