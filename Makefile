@@ -65,7 +65,7 @@ test-faults: setup up
 	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 # The day run (RELIABILITY.md "Day"): its own 3-broker cluster and PostgreSQL, so it needs no
-# `make up`. AOP_DAY_EVENTS (2,000,000) and AOP_DAY_RATE (2,600) set its size and pace.
+# `make up`. AOP_DAY_EVENTS (2,000,000) and AOP_DAY_RATE (1,000) set its size and pace.
 .PHONY: soak-day
 soak-day: setup
 	nice -n 5 $(VENV)/bin/pytest -m soak_day -s -p no:cacheprovider tests/soak/test_day.py $(PYTEST_ARGS)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import (
     Consumer,
@@ -35,6 +35,7 @@ from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 from aop.log.errors import LogReadError, ReadStalledError
 from aop.log.kafka import connected_admin, consumer_config
 from aop.log.messages import position
+from aop.runtime.backoff import BackoffPolicy
 from aop.runtime.settings import Settings
 
 __all__ = ["LogBounds", "LogReader", "ReadRange", "Record", "log_bounds", "offsets_at"]
@@ -116,8 +117,9 @@ def _list_offsets(
     """For each ask (name -> (OffsetSpec, list_offsets options)), each partition's offset."""
     admin = connected_admin(settings)
     parts = sorted(set(partitions))
-    out: dict[str, dict[int, int]] = {}
-    try:
+
+    def ask_all() -> dict[str, dict[int, int]]:
+        out: dict[str, dict[int, int]] = {}
         for name, (spec, options) in asks.items():
             found = admin.list_offsets(
                 {TopicPartition(topic, p): spec for p in parts},
@@ -125,12 +127,57 @@ def _list_offsets(
                 **options,
             )
             out[name] = {tp.partition: f.result().offset for tp, f in found.items()}
+        return out
+
+    try:
+        return retry_leadership_changes(ask_all, deadline=time.monotonic() + timeout)
     except KafkaException as exc:
         raise LogReadError(
             f"cannot read the offsets of {topic} partitions {parts} from "
             f"{settings.kafka_bootstrap}: {exc}"
         ) from exc
-    return out
+
+
+#: errors a partition answers while its leadership moves (a broker stopped, killed or back):
+#: the next ask, after the metadata refresh, goes to the new leader.
+LEADERSHIP_CHANGES = frozenset(
+    {
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+    }
+)
+#: the pauses between asks while leadership moves (a broker's partitions move in seconds).
+LEADERSHIP_BACKOFF = BackoffPolicy(initial_s=0.1, cap_s=2.0)
+
+T = TypeVar("T")
+
+
+def retry_leadership_changes(
+    ask: Callable[[], T], *, deadline: float, sleep: Callable[[float], None] = time.sleep
+) -> T:
+    """`ask()`, asked again (after a `LEADERSHIP_BACKOFF` pause) while it fails with a
+    `LEADERSHIP_CHANGES` error, until `deadline` (time.monotonic()); then the last error is
+    raised. Any other error is raised at once (a missing topic must not wait out the
+    deadline, so the client's own "retriable" flag is not enough to ask again).
+
+    Why: a bounds read while a broker is killed answered FENCED_LEADER_EPOCH and stopped an
+    `aop parity` run (exit 2) that a second ask would have served (the day run, RELIABILITY.md).
+    """
+    attempt = 0
+    while True:
+        try:
+            return ask()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            transient = isinstance(error, KafkaError) and error.code() in LEADERSHIP_CHANGES
+            left = deadline - time.monotonic()
+            if not transient or left <= 0:
+                raise
+            sleep(min(LEADERSHIP_BACKOFF.delay(attempt), left))
+            attempt += 1
 
 
 class LogReader:

@@ -6,7 +6,7 @@ events and keeps the day's count by shortening both epochs to 1/24 of the run:
 
 * chain epochs are counted in slots, and the simulator puts Poisson(rate asked x slot
   length) events in each slot (`simchain.workload`), whatever it achieves: when it cannot
-  keep up (it is asked 2,600 events/s and achieves ~1,000 on this 2-core box) its slots
+  keep up (asked 2,600 events/s it achieved ~1,000 on this 2-core box) its slots
   take longer, not fewer events. So epoch_slots = ceil(events / 24 / (AOP_DAY_RATE x
   slot_ms / 1000)) makes 24 epochs of the events asked;
 * attention epochs are wall-clock windows: the run lasts events / AOP_DAY_EXPECTED_RATE
