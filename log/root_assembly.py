@@ -14,6 +14,17 @@ The fold may write the same records again after a crash, so the assembler accept
 
 `safe_offset` says how far a partition's offset may be committed: never past the EpochRoot of
 an assembly still waiting for chunks, so a restart re-reads every record it needs.
+
+A reader that starts a partition at a purged log start (`log.purge`: the log start offset is
+above 0) calls `purged_start`. The purge point is a root boundary of the KEPT roots, but with
+interleaved roots an older root's header may lie below it and some of its LeafChunks above:
+those chunks have no header to join. They are a `PurgedRemainder` (counted, not a rejection)
+while no header of their channel has been read on the partition since the start: one
+channel's roots are written in root_seq order, each header before its chunks, so a chunk
+whose header lies below the log start comes before every header of its channel read from
+there. A headerless chunk after one is an `orphan_chunk` rejection, as on an unpurged topic.
+(The other way, a purge point that never splits a root, needs the chunk extent of every root
+below the point: a read of the purged range each time, or a stored last-chunk offset.)
 """
 
 from __future__ import annotations
@@ -24,7 +35,14 @@ from typing import Any
 
 from aop.core.claims import RECORD_SIZES
 
-__all__ = ["MARKERS", "ROOT_HEADERS", "CompleteRoot", "RejectedRecord", "RootAssembler"]
+__all__ = [
+    "MARKERS",
+    "ROOT_HEADERS",
+    "CompleteRoot",
+    "PurgedRemainder",
+    "RejectedRecord",
+    "RootAssembler",
+]
 
 Key = tuple[str, int]
 #: the record types that open a root (its LeafChunks follow).
@@ -57,6 +75,17 @@ class RejectedRecord:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class PurgedRemainder:
+    """A LeafChunk of a root whose header lies below the purged log start (module docstring):
+    nothing to write and nothing to reject."""
+
+    partition: int
+    offset: int
+    channel_config: str
+    root_seq: int
+
+
 @dataclass(eq=False)
 class _Assembly:
     offset: int
@@ -71,6 +100,14 @@ class RootAssembler:
 
     def __init__(self) -> None:
         self._pending: dict[int, dict[Key, _Assembly]] = {}
+        #: partition -> channels whose header was read since a purged start (absent: the
+        #: partition was not started at a purged log start).
+        self._headers_since_purge: dict[int, set[str]] = {}
+
+    def purged_start(self, partition: int) -> None:
+        """The next record `add` gets of `partition` is at its log start, which a purge moved
+        above 0: headerless chunks of roots begun below it are a `PurgedRemainder`."""
+        self._headers_since_purge[partition] = set()
 
     def add(
         self,
@@ -79,15 +116,16 @@ class RootAssembler:
         record_type: str,
         value: Mapping[str, Any],
         payload: bytes,
-    ) -> list[CompleteRoot | RejectedRecord]:
+    ) -> list[CompleteRoot | RejectedRecord | PurgedRemainder]:
         """Take one decoded record of aop.epoch.roots."""
         pending = self._pending.setdefault(partition, {})
         if record_type in MARKERS:
             return []
         if record_type in ROOT_HEADERS:
             key = (str(value["channel_config"]), int(value["root_seq"]))
+            self._headers_since_purge.get(partition, set()).add(key[0])
             pending[key] = _Assembly(offset, value, payload, record_type)
-            return self._maybe_complete(partition, key)
+            return list(self._maybe_complete(partition, key))
         if record_type != "LeafChunk":
             return [
                 RejectedRecord(
@@ -101,6 +139,9 @@ class RootAssembler:
             ]
         key = (str(value["channel_config"]), int(value["root_seq"]))
         assembly = pending.get(key)
+        purged = self._headers_since_purge.get(partition)
+        if assembly is None and purged is not None and key[0] not in purged:
+            return [PurgedRemainder(partition, offset, key[0], key[1])]
         if assembly is None:
             return [
                 RejectedRecord(
@@ -125,7 +166,7 @@ class RootAssembler:
             del pending[key]
             return [self._reject(partition, assembly, *problem)]
         assembly.chunks[index] = value
-        return self._maybe_complete(partition, key)
+        return list(self._maybe_complete(partition, key))
 
     def _reject(
         self, partition: int, assembly: _Assembly, reason: str, detail: str
@@ -181,3 +222,4 @@ class RootAssembler:
     def drop_partition(self, partition: int) -> None:
         """Forget a partition's assemblies (revoked, or re-seeked after a fencing conflict)."""
         self._pending.pop(partition, None)
+        self._headers_since_purge.pop(partition, None)

@@ -380,7 +380,7 @@ class Projector:
                 self._dead_letter(
                     item.partition, item.offset, item.reason, item.detail, item.payload, topic
                 )
-            else:
+            elif isinstance(item, CompleteRoot):  # never a PurgedRemainder: no purged_start
                 self._project_root(topic, item, next_offset=offset + 1)
                 if (topic, part) in self._fenced:
                     return

@@ -10,9 +10,13 @@ the projector's consumer name (`projections.projector.CONSUMER_NAME`), so once t
 switched in, `aop project` continues exactly where the load stopped.
 
 Records the live projector dead-lettered are refused again here and only reported (they are
-already on aop.dlq). `root_ids` maps (channel_config, root_seq) to the `root_id` a root had
-in the schema being replaced; the identity sequence is set before each insert so the root
-keeps it (the API caches roots by root_id); roots new to the schema get ids above all of them.
+already on aop.dlq). A roots partition read from a purged log start (above 0) is started
+with `RootAssembler.purged_start`: LeafChunks of a root whose header the purge deleted are
+counted in `purged_remainder`, not refused (`log.root_assembly`).
+
+`root_ids` maps (channel_config, root_seq) to the `root_id` a root had in the schema being
+replaced; the identity sequence is set before each insert so the root keeps it (the API
+caches roots by root_id); roots new to the schema get ids above all of them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy import Engine, text
 from aop.log.avro import AvroDecodeError, codec_for
 from aop.log.kafka import CHAIN_EVENTS, EPOCH_ROOTS, GLOBAL_ROOTS
 from aop.log.reader import LogReader, ReadRange, log_bounds
-from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
+from aop.log.root_assembly import CompleteRoot, PurgedRemainder, RejectedRecord, RootAssembler
 from aop.log.slot_batch import SlotBatchDecoder
 from aop.projections.claims import ClaimUpdate, claims_of
 from aop.projections.dataset import decode_root, root_view
@@ -50,6 +54,8 @@ class LoadResult:
     claim_rows: int = 0
     #: (topic/partition/offset, reason, detail) of every refused record or root.
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    #: LeafChunks of roots whose header lies below a purged log start (not refused).
+    purged_remainder: int = 0
     #: the next offset stored per (topic, partition) when the load finished.
     offsets: dict[str, dict[int, int]] = field(default_factory=dict)
 
@@ -102,6 +108,8 @@ class _Loader:
         for item in self.assemblers[topic].add(partition, offset, record_type, view, value):
             if isinstance(item, RejectedRecord):
                 self.reject(f"{topic}/{item.partition}/{item.offset}", item.reason, item.detail)
+            elif isinstance(item, PurgedRemainder):
+                self.result.purged_remainder += 1
             else:
                 self.write(topic, item, offset + 1)
 
@@ -196,6 +204,8 @@ def load_schema(
         bounds = log_bounds(settings, topic, parts)
         for part, start in loader.writer.load_offsets(topic, parts).items():
             loader.stored[(topic, part)] = start
+            if topic in loader.assemblers and 0 < bounds[part].low >= start:
+                loader.assemblers[topic].purged_start(part)
             ranges.append(ReadRange(topic, part, start, bounds[part].stop))
     with LogReader(settings, ranges) as reader:
         for records in reader.batches():

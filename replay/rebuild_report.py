@@ -33,6 +33,7 @@ def rebuild_json(report: RebuildReport) -> dict[str, Any]:
                 "duplicates": load.duplicates,
                 "claim_rows": load.claim_rows,
                 "rejected": load.rejected,
+                "purged_remainder": load.purged_remainder,
                 "offsets": {t: {str(p): o for p, o in v.items()} for t, v in load.offsets.items()},
             }
             for load in report.loads
@@ -69,6 +70,11 @@ def render_rebuild(report: RebuildReport) -> str:
         f"{claims} claimed-total row(s) from the log",
     ]
     lines.extend(f"    refused {r['source']}: {r['reason']}: {r['detail']}" for r in rejected[:20])
+    remainder = sum(x.purged_remainder for x in report.loads)
+    if remainder:
+        lines.append(
+            f"  skipped {remainder} chunk(s) at a purged log start whose root header was purged"
+        )
     if report.verification is not None:
         lines.append("  verification against the fold's replay:")
         lines.extend("    " + line for line in render_text(report.verification).splitlines())

@@ -197,8 +197,8 @@ class CombinerService:
             if isinstance(item, RejectedRecord):
                 # the projector dead-letters what it cannot assemble; the combiner skips it
                 metrics.SKIPPED.labels(item.reason).inc()
-                continue
-            out += self._root(active, item)
+            elif isinstance(item, CompleteRoot):  # never a PurgedRemainder: no purged_start
+                out += self._root(active, item)
         return out
 
     def _root(self, active: _Active, root: CompleteRoot) -> list[GlobalOutput | GlobalRefusal]:

@@ -25,6 +25,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from aop.log.kafka import EPOCH_ROOTS, GLOBAL_ROOTS
+from aop.log.reader import log_bounds
 from aop.runtime.settings import Settings, load_settings
 from aop.simchain.process import SimChainProcess, spawn_simchain
 from tests.faults.figures import ScenarioFigures, record
@@ -56,6 +58,8 @@ GENESIS_SLOT = 1000
 #: but each slot costs the simulator a seal, notifications and the pipeline's per-slot work).
 SLOT_MS = 80
 EPOCH_SLOTS = 50
+#: the projector purges the roots topics this often (default 60 s: a scenario lasts minutes).
+ROOTS_PURGE_EVERY_S = 5.0
 #: generous: a loaded 2-core machine folds a backlog slowly; a faster one finishes early.
 CATCH_UP_TIMEOUT_S = 300.0
 
@@ -74,6 +78,15 @@ def start_load(sim: SimChainProcess, rate: float) -> None:
     """The workload's mix, then its rate: every event of the run comes from that mix."""
     sim.control("sim_setMultiEventRatio", {"ratio": MULTI_EVENT_RATIO})
     sim.control("sim_setRate", {"rate": rate})
+
+
+def roots_log_start(settings: Settings) -> dict[str, dict[int, int]]:
+    """topic -> partition -> log start offset of the two roots topics (what the purge moved)."""
+    out = {}
+    for name, parts in ((EPOCH_ROOTS, settings.chain_partitions), (GLOBAL_ROOTS, 1)):
+        bounds = log_bounds(settings, settings.topic(name), range(parts))
+        out[name] = {p: b.low for p, b in bounds.items()}
+    return out
 
 
 def events_emitted(status: Mapping[str, Any]) -> int:
@@ -195,6 +208,7 @@ class FaultRun:
             root_statuses=roots.statuses,
             roots_per_channel=roots.per_channel,
             log_examples=list(log.examples),
+            roots_log_start=roots_log_start(self.settings),
         )
         record(self.figures)
         return self.figures
@@ -223,6 +237,8 @@ def fault_run(
                 "AOP_GENESIS_SLOT": str(GENESIS_SLOT),
                 "AOP_EPOCH_SLOTS": str(EPOCH_SLOTS),
                 "AOP_LOG_LEVEL": "INFO",
+                # the roots purge on (its default), often enough to act within a scenario
+                "AOP_ROOTS_PURGE_EVERY_S": str(ROOTS_PURGE_EVERY_S),
                 **(settings or {}),
             },
         )

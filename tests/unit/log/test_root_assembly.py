@@ -8,7 +8,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from aop.core.program_ids import DEFAULT_PROGRAM_ID
-from aop.log.root_assembly import CompleteRoot, RejectedRecord, RootAssembler
+from aop.log.root_assembly import CompleteRoot, PurgedRemainder, RejectedRecord, RootAssembler
 from tests.support.sample_roots import SampleRoot, build_sample_root
 
 MINT = Pubkey.from_string("Dxk8mAb3C7AM8JN6tAJfVuSja5yidhZM5sEKW3SRX2BM")
@@ -26,10 +26,13 @@ def sample(channel: str = "alpha", n: int = 5, root_seq: int = 1) -> SampleRoot:
     )
 
 
+Item = CompleteRoot | RejectedRecord | PurgedRemainder
+
+
 def feed(
     assembler: RootAssembler, records: list[tuple[str, dict[str, Any]]], start: int = 0
-) -> list[CompleteRoot | RejectedRecord]:
-    out: list[CompleteRoot | RejectedRecord] = []
+) -> list[Item]:
+    out: list[Item] = []
     for offset, (record_type, value) in enumerate(records, start=start):
         out.extend(assembler.add(1, offset, record_type, value, b"p%d" % offset))
     return out
@@ -110,3 +113,46 @@ def test_drop_partition_forgets_pending_assemblies() -> None:
     assembler.drop_partition(1)
     assert assembler.pending_count(1) == 0
     assert assembler.safe_offset(1, 2) == 2
+
+
+def kinds(items: list[Item]) -> list[tuple[str, int]]:
+    return [(type(i).__name__, i.offset) for i in items]
+
+
+def test_chunks_of_a_root_begun_below_a_purged_start_are_a_remainder_until_its_channel_heads() -> (
+    None
+):
+    """Partition 1 held alpha#1 header, beta#1 header, alpha#1 chunk 0 | purged here |
+    beta#1 chunks 0-1, alpha#1 chunks 1-2, alpha#2 header + chunk 0, then a stray alpha#1
+    chunk: beta's chunks and alpha#1's (before alpha#2's header) are the purged remainder;
+    alpha#2 completes; the alpha#1 chunk after alpha#2's header is an orphan."""
+    a1, b1, a2 = sample("alpha"), sample("beta", n=3), sample("alpha", n=2, root_seq=2)
+    ra1, rb1, ra2 = a1.records(), b1.records(), a2.records()
+    assert (len(ra1), len(rb1), len(ra2)) == (4, 3, 2)
+    tail = [rb1[1], rb1[2], ra1[2], ra1[3], ra2[0], ra2[1], ra1[3]]
+    assembler = RootAssembler()
+    assembler.purged_start(1)
+    out = feed(assembler, tail, start=3)
+    assert kinds(out) == [
+        ("PurgedRemainder", 3),
+        ("PurgedRemainder", 4),
+        ("PurgedRemainder", 5),
+        ("PurgedRemainder", 6),
+        ("CompleteRoot", 7),
+        ("RejectedRecord", 9),
+    ]
+    remainder = [(r.channel_config, r.root_seq) for r in out if isinstance(r, PurgedRemainder)]
+    keys = [(str(r[1]["channel_config"]), int(r[1]["root_seq"])) for r in (rb1[0], ra1[0])]
+    assert remainder == [keys[0], keys[0], keys[1], keys[1]]
+    assert isinstance(out[5], RejectedRecord) and out[5].reason == "orphan_chunk"
+    assert assembler.safe_offset(1, 10) == 10
+
+
+def test_without_a_purged_start_the_same_tail_is_rejected_chunk_by_chunk() -> None:
+    a1, b1 = sample("alpha"), sample("beta", n=3)
+    tail = [b1.records()[1], a1.records()[2]]
+    assert kinds(feed(RootAssembler(), tail)) == [("RejectedRecord", 0), ("RejectedRecord", 1)]
+    assembler = RootAssembler()
+    assembler.purged_start(1)
+    assembler.drop_partition(1)  # a re-seek forgets the purged start
+    assert kinds(feed(assembler, tail)) == [("RejectedRecord", 0), ("RejectedRecord", 1)]
