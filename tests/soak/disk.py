@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 
 from tests.conftest import libpq_url
 
@@ -90,3 +91,45 @@ def growth_per_million(first: DiskSample, last: DiskSample) -> dict[str, float]:
         name: (size - first.components.get(name, 0)) * MILLION / events
         for name, size in last.components.items()
     }
+
+
+@dataclass(frozen=True)
+class ProofStore:
+    """What PostgreSQL's proof tables hold against what proof retention says they may
+    (`projections.retention`: the leaves and tree levels of the newest K roots of each root
+    account): counted independently of the code that prunes, from the `roots` rows."""
+
+    #: the most roots of one account still holding proofs (at most K).
+    most_kept: int
+    #: rows of `leaves` / the leaf_count of the roots holding proofs, summed.
+    leaves: int
+    leaves_expected: int
+    #: rows of `tree_levels` / (tree_depth + 1) of the roots holding proofs with leaves.
+    levels: int
+    levels_expected: int
+    #: rows of `leaves` or `tree_levels` of a root flagged pruned (none may be left).
+    of_pruned: int
+
+
+def proof_store(database_url: str, schema: str) -> ProofStore:
+    """The proof tables of `schema` against the retention rule (`ProofStore`)."""
+    s = sql.Identifier(schema)
+    queries = {
+        "most_kept": "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM {s}.roots "
+        "WHERE NOT proofs_pruned GROUP BY channel_config) k",
+        "leaves": "SELECT count(*) FROM {s}.leaves",
+        "leaves_expected": "SELECT coalesce(sum(leaf_count), 0) FROM {s}.roots "
+        "WHERE NOT proofs_pruned",
+        "levels": "SELECT count(*) FROM {s}.tree_levels",
+        "levels_expected": "SELECT coalesce(sum(tree_depth + 1), 0) FROM {s}.roots "
+        "WHERE NOT proofs_pruned AND leaf_count > 0",
+        "of_pruned": "SELECT (SELECT count(*) FROM {s}.leaves l JOIN {s}.roots r USING (root_id) "
+        "WHERE r.proofs_pruned) + (SELECT count(*) FROM {s}.tree_levels t JOIN {s}.roots r "
+        "USING (root_id) WHERE r.proofs_pruned)",
+    }
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        values = {
+            name: int(conn.execute(sql.SQL(q).format(s=s)).fetchone()[0])  # type: ignore[index]
+            for name, q in queries.items()
+        }
+    return ProofStore(**values)

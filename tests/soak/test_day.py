@@ -86,9 +86,11 @@ from tests.soak.allowance import BYTES_PER_STAKE, STAKED
 from tests.soak.day_clock import DAY_EPOCHS_RANGE, DayClock, day_clock
 from tests.soak.disk import (
     DiskSample,
+    ProofStore,
     growth_per_million,
     kafka_topic_bytes,
     postgres_bytes,
+    proof_store,
     tree_bytes,
 )
 from tests.soak.figures import counter_increase, metric_totals, write_json
@@ -159,6 +161,19 @@ DISK_LIMIT_PER_MILLION = {
     "audit files": 512 * MIB,
 }
 DISK_DEFAULT_PER_MILLION = 256 * MIB
+#: the proof tables are bounded by proof retention (AOP_PROOF_ROOTS_KEPT, `projections.
+#: retention`), not by the events: they hold the leaves and tree levels of the newest K roots
+#: of each root account, and a root holds every wallet ever (cumulative), so their size
+#: follows K x wallets ever. They are judged against that bound (`tests.soak.disk.
+#: proof_store`: exact row counts) and by their bytes per retained leaf, not per event.
+PROOF_TABLES = ("pg leaves", "pg leaves indexes", "pg tree_levels", "pg tree_levels indexes")
+#: bytes per retained leaf, at the end: a `leaves` row (~100 B: tuple header, root_id,
+#: leaf_index, a 32-byte wallet, two NUMERICs) and its two btree entries ((root_id,
+#: leaf_index) ~32 B, (root_id, wallet) ~56 B) make ~190 B; twice that leaves room for the
+#: pruned roots' dead rows autovacuum has not reclaimed yet. `tree_levels`: a tree has ~2
+#: nodes of 32 B per leaf (64 B), twice that likewise.
+LEAVES_BYTES_PER_KEPT_LEAF = 400
+TREE_LEVELS_BYTES_PER_KEPT_LEAF = 160
 #: the audit directory's bound: 64 MiB per file, the current one and 5 rotated.
 AUDIT_BOUND_BYTES = 6 * 64 * MIB
 #: API p99 (ms) under the probe load: at most this, and the end at most END_OVER_START x
@@ -685,6 +700,7 @@ class Audits:
     roots: RootsAudit | None = None
     global_replay_code: int | None = None
     global_replay_output: str = ""
+    proofs: ProofStore | None = None
 
 
 def _audits(day: Day, parity: ParityRuns, at: float) -> Audits:
@@ -699,6 +715,7 @@ def _audits(day: Day, parity: ParityRuns, at: float) -> Audits:
     settings = load_settings(day.env)
     audits.log = audit_log(settings, emitted)
     audits.roots = audit_roots(settings, timeout=DRAIN_TIMEOUT_S)
+    audits.proofs = proof_store(day.postgres.database_url, day.schema)
     replay = _aop(day, "replay", "--global", "--all", "--no-chain", "--quiet")
     audits.global_replay_code = replay.returncode
     audits.global_replay_output = (replay.stdout + replay.stderr)[-3000:]
@@ -751,7 +768,43 @@ def _disk_limit(name: str) -> float | None:
     (the total is judged, its parts are shown to say where the bytes go)."""
     if name in DISK_LIMIT_PER_MILLION:
         return DISK_LIMIT_PER_MILLION[name]
-    return None if name.startswith("kafka ") else DISK_DEFAULT_PER_MILLION
+    return None if name.startswith("kafka ") or name in PROOF_TABLES else DISK_DEFAULT_PER_MILLION
+
+
+def _proof_checks(
+    proofs: ProofStore | None, disk: DiskSample, kept: int
+) -> dict[str, tuple[Any, Any, bool]]:
+    """The proof tables against proof retention (PROOF_TABLES): K roots per account at most,
+    exactly their rows, nothing of a pruned root, and bytes per retained leaf."""
+    if proofs is None:
+        return {"proof store (after the drain)": ("not run", "checked", False)}
+    leaf = max(proofs.leaves, 1)
+    leaves_bytes = disk.components["pg leaves"] + disk.components["pg leaves indexes"]
+    levels_bytes = disk.components["pg tree_levels"] + disk.components["pg tree_levels indexes"]
+    return {
+        "proof store: most roots of an account holding proofs": (
+            proofs.most_kept,
+            f"<= {kept} (AOP_PROOF_ROOTS_KEPT)",
+            proofs.most_kept <= kept,
+        ),
+        "proof store: leaves / tree_levels rows (= the retained roots' leaf counts / levels)": (
+            f"{proofs.leaves:,} of {proofs.leaves_expected:,} / "
+            f"{proofs.levels:,} of {proofs.levels_expected:,}",
+            "equal",
+            proofs.leaves == proofs.leaves_expected and proofs.levels == proofs.levels_expected,
+        ),
+        "proof store: rows of pruned roots": (proofs.of_pruned, 0, proofs.of_pruned == 0),
+        "pg leaves + indexes per retained leaf (B, last sample)": (
+            round(leaves_bytes / leaf),
+            LEAVES_BYTES_PER_KEPT_LEAF,
+            leaves_bytes / leaf <= LEAVES_BYTES_PER_KEPT_LEAF,
+        ),
+        "pg tree_levels + indexes per retained leaf (B, last sample)": (
+            round(levels_bytes / leaf),
+            TREE_LEVELS_BYTES_PER_KEPT_LEAF,
+            levels_bytes / leaf <= TREE_LEVELS_BYTES_PER_KEPT_LEAF,
+        ),
+    }
 
 
 def _disk_figures(record: LoadRecord) -> dict[str, dict[str, Any]]:
@@ -769,8 +822,10 @@ def _disk_figures(record: LoadRecord) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _mib(limit: float | None) -> str:
-    return "(in the total)" if limit is None else f"{limit / MIB:.0f}"
+def _mib(limit: float | None, name: str = "") -> str:
+    if limit is None:
+        return "(proof store)" if name in PROOF_TABLES else "(in the total)"
+    return f"{limit / MIB:.0f}"
 
 
 def _render(result: Mapping[str, Any]) -> str:
@@ -801,7 +856,7 @@ def _render(result: Mapping[str, Any]) -> str:
     for name, row in result["disk"].items():
         lines.append(
             f"| {name} | {row['start_bytes'] / MIB:.1f} | {row['end_bytes'] / MIB:.1f} "
-            f"| {row['per_million'] / MIB:.1f} | {_mib(row['limit_per_million'])} "
+            f"| {row['per_million'] / MIB:.1f} | {_mib(row['limit_per_million'], name)} "
             f"| {'yes' if row['passed'] else 'NO'} |"
         )
     lines += ["", "| figure | value | limit | pass |", "|---|---:|---:|---|"]
@@ -943,6 +998,7 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
             "all 200",
             set(p99_start[1]) == set(p99_end[1]) == {"200"},
         ),
+        **_proof_checks(audits.proofs, record.disk[-1], load_settings(day.env).proof_roots_kept),
         "audit directory (MiB)": (
             round(audit_bytes / MIB, 1),
             AUDIT_BOUND_BYTES / MIB,
