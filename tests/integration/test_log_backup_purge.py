@@ -50,7 +50,8 @@ PER_ROOT = 4  # 1 header + ceil(5 wallets / chunk_entries 2)
 
 
 @pytest.fixture
-def live(settings_factory: SettingsFactory) -> Settings:
+def project_settings(settings_factory: SettingsFactory) -> Settings:
+    """The live pipeline (the `engine` fixture of tests/integration/conftest.py is its)."""
     settings = settings_factory(ENV)
     upgrade(settings)
     ensure_topics(settings)
@@ -58,10 +59,8 @@ def live(settings_factory: SettingsFactory) -> Settings:
 
 
 @pytest.fixture
-def engine(live: Settings) -> Iterator[Engine]:
-    engine = engine_for(live)
-    yield engine
-    engine.dispose()
+def live(project_settings: Settings) -> Settings:
+    return project_settings
 
 
 @pytest.fixture
