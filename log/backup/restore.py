@@ -14,7 +14,11 @@
    value, headers and timestamp, in order, at the offset it had (`allow_non_empty`: appended,
    new offsets): dense partitions each with a plain producer, a few at a time, beside one
    lock-step writer for all the others;
-6. report what was written per partition.
+6. a purgeable topic (the roots topics) exported from a purged log start: move the restored
+   partition's log start there (`log.purge.delete_below`; below it are only the import's
+   aborted fillers), so its readers see the purge as on the source (`RootAssembler.purged_start`:
+   chunks above the start whose header was purged are a remainder, not orphans);
+7. report what was written per partition.
 
 After an import the log reads as it did when exported, offsets included, so every offset
 stored with a projection or in a root (`input_offsets`) still points at the same record.
@@ -41,6 +45,7 @@ from aop.log.backup.partition_restore import (
 )
 from aop.log.backup.progress import Progress
 from aop.log.kafka import TopicSpec, ensure_topics, topic_specs
+from aop.log.purge import delete_below
 from aop.runtime.settings import Settings
 
 __all__ = ["ImportResult", "import_log", "read_checked_manifest", "verify_files"]
@@ -137,6 +142,16 @@ def _target_specs(settings: Settings, manifest: Manifest) -> list[tuple[TopicCov
     return pairs
 
 
+def _restore_purged_starts(
+    settings: Settings, pairs: list[tuple[TopicCoverage, TopicSpec]]
+) -> None:
+    """Step 6: each purgeable partition whose export starts above 0 starts there again."""
+    for topic, spec in pairs:
+        starts = {c.partition: c.start for c in topic.coverage if 0 < c.start < c.end}
+        if spec.purgeable and starts:
+            delete_below(settings, spec.name, starts)
+
+
 def import_log(
     settings: Settings,
     directory: Path,
@@ -151,6 +166,7 @@ def import_log(
         ManifestError, ForeignManifestError, ChecksumError: steps 1-2 (nothing written).
         NonEmptyTopicError: step 3 (nothing written).
         OffsetDriftError, BackupError: step 5.
+        LogReadError: step 6, the broker refused to move a log start.
     """
     started = time.perf_counter()
     path, manifest = read_checked_manifest(settings, directory)  # step 1
@@ -195,5 +211,7 @@ def import_log(
     finally:
         if progress:
             progress.finish()
+    if not allow_non_empty:
+        _restore_purged_starts(settings, pairs)  # step 6
     result.seconds = time.perf_counter() - started
     return result

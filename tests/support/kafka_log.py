@@ -142,6 +142,8 @@ def read_partition(settings: Settings, topic: str, partition: int) -> tuple[list
             "isolation.level": "read_committed",
             "enable.partition.eof": True,
             "enable.auto.commit": False,
+            # a purged roots topic starts above 0: read from its log start
+            "auto.offset.reset": "earliest",
         }
     )
     name = settings.topic(topic)
