@@ -34,7 +34,7 @@ from tests.faults.progress import PipelineProbe, wait_until
 from tests.faults.roots import audit_roots
 from tests.faults.services import ServiceProcesses
 from tests.live_pipeline import fresh_schema, http_get, pipeline_env
-from tests.log_ledger import audit_log, emitted_event_ids, log_watermark
+from tests.log_ledger import audit_log, emitted_events, log_watermark
 
 __all__ = ["FAULT_RATE", "FaultRun", "RestartMark", "events_emitted", "fault_run"]
 
@@ -176,8 +176,8 @@ class FaultRun:
         status = self.sim.control("sim_status")
         now = time.monotonic()
         loaded_s = now - self.started_at
-        emitted_events = events_emitted(status) - self.events_at_start
-        self.figures.rate_achieved = round(emitted_events / loaded_s, 1)
+        emitted_count = events_emitted(status) - self.events_at_start
+        self.figures.rate_achieved = round(emitted_count / loaded_s, 1)
         after_warm_up = events_emitted(status) - self.events_at_warm
         rate_after_warm_up = after_warm_up / (now - self.warmed_at)
         tip = int(status["tip"])
@@ -193,7 +193,7 @@ class FaultRun:
 
         wait_until(log_complete, timeout=CATCH_UP_TIMEOUT_S, what=f"log watermark {finalized}")
         self.services.stop("listener")
-        log = audit_log(self.settings, emitted_event_ids(self.sim))
+        log = audit_log(self.settings, emitted_events(self.sim))
         roots = audit_roots(self.settings, timeout=CATCH_UP_TIMEOUT_S)
         self.figures.emitted, self.figures.on_log = log.emitted, log.on_log
         self.figures.lost, self.figures.duplicated = log.lost, log.duplicated
@@ -209,6 +209,8 @@ class FaultRun:
             roots_per_channel=roots.per_channel,
             log_examples=list(log.examples),
             roots_log_start=roots_log_start(self.settings),
+            log_through_slot=log.through_slot,
+            log_after=list(log.after_examples),
         )
         record(self.figures)
         return self.figures

@@ -81,7 +81,7 @@ from tests.faults.roots import RootsAudit, audit_roots
 from tests.faults.scenario import events_emitted
 from tests.faults.services import ServiceProcesses
 from tests.live_pipeline import AOP, fresh_schema, pipeline_env
-from tests.log_ledger import LogAudit, audit_log, emitted_event_ids, log_watermark
+from tests.log_ledger import Emitted, LogAudit, audit_log, emitted_events, log_watermark
 from tests.soak.allowance import BYTES_PER_STAKE, STAKED
 from tests.soak.day_clock import DAY_EPOCHS_RANGE, DayClock, day_clock
 from tests.soak.disk import (
@@ -662,7 +662,7 @@ def _epoch_counts(day: Day, record: LoadRecord) -> EpochCounts:
     return EpochCounts(*chain, *attention, int(bonus[0]), int(bonus[1]))
 
 
-def _drain(day: Day) -> list[str]:
+def _drain(day: Day) -> list[Emitted]:
     """Step 5: the chain paused, the log complete, every built root projected; the listener
     stopped. The emitted event ids."""
     day.sim.control("sim_pause")
@@ -688,7 +688,7 @@ def _drain(day: Day) -> list[str]:
 
     _wait_until("every built root projected", projected, DRAIN_TIMEOUT_S, day)
     day.services.stop("listener")
-    return emitted_event_ids(day.sim)
+    return emitted_events(day.sim)
 
 
 @dataclass
@@ -933,7 +933,11 @@ def test_a_day_of_events_lands_exactly_within_its_limits(tmp_path: Path) -> None
             audits.drain_error is None,
         ),
         "events emitted = on the log": (
-            f"{log.emitted:,} / {log.on_log:,}" if log else "not audited",
+            f"{log.emitted:,} / {log.on_log:,} (through the log's slot {log.through_slot:,}; "
+            f"{log.after_log} finalized after it, not judged"
+            + (f": {', '.join(log.after_examples)})" if log.after_examples else ")")
+            if log
+            else "not audited",
             "equal",
             log is not None and log.exact and log.emitted >= options.events,
         ),

@@ -56,7 +56,7 @@ from aop.cli.services import METRICS_PORTS, SERVICES
 from aop.runtime.settings import load_settings
 from tests.conftest import ROOT
 from tests.live_pipeline import LivePipeline, fresh_schema, live_pipeline
-from tests.log_ledger import audit_log, emitted_event_ids
+from tests.log_ledger import Emitted, audit_log, emitted_events
 from tests.soak.allowance import BYTES_PER_STAKE, STAKED
 from tests.soak.figures import metric_totals, render_table, write_json
 from tests.soak.memory import MIB, MemoryLog, MemoryTrend
@@ -158,7 +158,7 @@ def _drained(live: LivePipeline, tip: int) -> bool:
     )
 
 
-def _drain(live: LivePipeline) -> list[str]:
+def _drain(live: LivePipeline) -> list[Emitted]:
     """Pause the workload, wait until the pipeline has everything; the emitted events."""
     live.sim.control("sim_pause")
     tip = int(live.sim.control("sim_status")["tip"])
@@ -168,7 +168,7 @@ def _drain(live: LivePipeline) -> list[str]:
         DRAIN_TIMEOUT_S,
     )
     _wait_until("the pipeline to drain", lambda: _drained(live, tip), DRAIN_TIMEOUT_S)
-    return emitted_event_ids(live.sim)
+    return emitted_events(live.sim)
 
 
 def _run_load(
