@@ -453,8 +453,14 @@ class SignalWriter:
     def _recover(self) -> None:
         """A new producer and the log's tail read again (the unknown-outcome scenario)."""
         log.warning("recovering the writer: new producer, log tail read again")
-        if self._producer is not None:
-            self._producer.flush(0)
+        old, self._producer = self._producer, None
+        if old is not None:
+            try:
+                old.flush(0)
+            except KafkaException as exc:
+                # a producer in a fatal state refuses even this (an abort the broker refused
+                # during a broker's restart: INVALID_TXN_STATE); the new one fences it
+                log.warning("dropping the old producer", extra={"error": str(exc)})
         self.start()
 
     def close(self) -> None:
