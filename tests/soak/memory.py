@@ -89,17 +89,22 @@ class MemoryLog:
             if pid is not None and rss is not None:
                 self.samples.setdefault(name, []).append((at, pid, rss))
 
-    def longest_life(self, name: str, since: float) -> int | None:
-        """The pid of `name` sampled over the longest span at or after `since` (a service
-        killed and restarted has a life before and one after; None without samples)."""
+    def judged_life(self, name: str, warmup_s: float) -> tuple[int, float] | None:
+        """The life of `name` to judge and when its judging starts: each life (pid) is
+        judged from `warmup_s` after its first sample, or after `warmup_s` into the load if
+        that is later (a restarted process fills its imports, pools and caches again); the
+        life with the longest judged span wins. None without a sample in any judged span."""
         spans: dict[int, tuple[float, float]] = {}
+        born: dict[int, float] = {}
         for at, pid, _ in self.samples.get(name, []):
+            born.setdefault(pid, at)
+            since = max(warmup_s, born[pid] + warmup_s)
             if at >= since:
-                first, _last = spans.get(pid, (at, at))
-                spans[pid] = (first, at)
+                spans[pid] = (spans.get(pid, (at, at))[0], at)
         if not spans:
             return None
-        return max(spans, key=lambda pid: spans[pid][1] - spans[pid][0])
+        pid = max(spans, key=lambda p: spans[p][1] - spans[p][0])
+        return pid, max(warmup_s, born[pid] + warmup_s)
 
     def pids(self, name: str) -> set[int]:
         """Every pid seen under `name` (more than one: the process was restarted)."""

@@ -739,11 +739,12 @@ def _aop(
 def _memory_figures(
     record: LoadRecord, stakes_per_min: float, warmup_s: float
 ) -> dict[str, dict[str, Any]]:
-    """Each process's trend over its longest life after `warmup_s`, with its limit."""
+    """Each process's trend over its longest life, each life after its own `warmup_s`
+    (`MemoryLog.judged_life`), with its limit."""
     rows: dict[str, dict[str, Any]] = {}
     for name in record.memory.samples:
-        pid = record.memory.longest_life(name, warmup_s)
-        trend = record.memory.trend(name, warmup_s, pid) if pid is not None else None
+        life = record.memory.judged_life(name, warmup_s)
+        trend = record.memory.trend(name, life[1], life[0]) if life is not None else None
         if name in MEMORY_PEAK_MIB:
             limit, value = MEMORY_PEAK_MIB[name], trend.peak_mib if trend else None
             kind = "peak MiB"

@@ -44,17 +44,23 @@ def test_rss_counts_children_and_is_none_for_a_process_that_is_gone() -> None:
     assert rss_bytes(child.pid) is None
 
 
-def test_longest_life_picks_the_pid_sampled_longest_and_trend_keeps_to_it() -> None:
-    """A service killed at 40 s and restarted: its second life (50-200 s) is the longer, and
-    its trend leaves out the first life's samples."""
+def test_the_judged_life_is_the_longest_after_its_own_warm_up_and_trend_keeps_to_it() -> None:
+    """A service killed at 40 s and restarted at 50 s, warm-up 20 s: its first life is judged
+    from 20 s (20-40 s), its second from 70 s (70-200 s), the longer; its trend leaves out
+    the first life and the second one's first 20 s."""
     log = MemoryLog()
     for at in range(0, 41, 10):
         log.samples.setdefault("fold", []).append((float(at), 11, 500 * MIB))
     for at in range(50, 201, 10):
         log.samples["fold"].append((float(at), 22, (100 + at // 10) * MIB))
-    assert log.longest_life("fold", since=0.0) == 22
-    assert log.longest_life("fold", since=300.0) is None
-    trend = log.trend("fold", 0.0, pid=22)
+    assert log.judged_life("fold", warmup_s=20.0) == (22, 70.0)
+    assert log.judged_life("fold", warmup_s=300.0) is None
+    # killed at 150 s instead: the first life (20-150 s) outlasts the second (170-200 s)
+    late = MemoryLog()
+    late.samples["fold"] = [(float(at), 11, MIB) for at in range(0, 151, 10)]
+    late.samples["fold"] += [(float(at), 22, MIB) for at in range(160, 201, 10)]
+    assert late.judged_life("fold", warmup_s=20.0) == (11, 20.0)
+    trend = log.trend("fold", 70.0, pid=22)
     assert trend is not None
-    assert (trend.start_mib, trend.end_mib, trend.peak_mib) == (105.0, 120.0, 120.0)
+    assert (trend.start_mib, trend.end_mib, trend.peak_mib) == (107.0, 120.0, 120.0)
     assert trend.slope_mib_per_min == pytest.approx(6.0)  # 1 MiB per 10 s
