@@ -72,6 +72,9 @@ from psycopg import sql
 
 from aop.cli.services import SERVICES
 from aop.core.epoch import EpochClock
+from aop.log.kafka import EPOCH_ROOTS, GLOBAL_ROOTS
+from aop.log.reader import log_bounds
+from aop.projections.projector import CONSUMER_NAME
 from aop.replay.legacy_parity import VERDICTS
 from aop.runtime.settings import load_settings
 from aop.simchain.process import SimChainProcess, spawn_simchain
@@ -679,16 +682,41 @@ def _drain(day: Day) -> list[Emitted]:
     )
 
     def projected() -> bool:
-        fold, projector = day.metrics("fold"), day.metrics("projector")
-        return 0 <= fold.get(
-            "aop_fold_consumer_lag", -1
-        ) <= settings.chain_partitions and projector.get(
-            "aop_projection_roots_total", -1
-        ) >= fold.get("aop_fold_roots_total", 0)
+        lag = day.metrics("fold").get("aop_fold_consumer_lag", -1)
+        return 0 <= lag <= settings.chain_partitions and _projector_behind(day) == 0
 
     _wait_until("every built root projected", projected, DRAIN_TIMEOUT_S, day)
     day.services.stop("listener")
     return emitted_events(day.sim)
+
+
+def _projector_behind(day: Day) -> int:
+    """Records of the roots topics the projector has not committed (in PostgreSQL, with its
+    rows): per partition, the log's read_committed end less the stored next offset (on
+    aop.global.roots less one more: the marker of the combiner's last transaction; the fold
+    writes aop.epoch.roots without transactions, `processing_guarantee="at_least_once"`, so a
+    marker there would make the drain time out, visibly). Durable state, not the services'
+    counters: a counter counts from its process's start, and the fold and the projector are
+    restarted by their kills at different times (the full run's drain waited 600 s on
+    `aop_projection_roots_total` >= `aop_fold_roots_total`, which could not hold)."""
+    settings = load_settings(day.env)
+    with psycopg.connect(libpq_url(day.postgres.database_url), autocommit=True) as conn:
+        stored = {
+            (str(topic), int(part)): int(offset)
+            for topic, part, offset in conn.execute(
+                sql.SQL(
+                    "SELECT topic, partition, next_offset FROM {}.consumer_offsets "
+                    "WHERE consumer = %s"
+                ).format(sql.Identifier(day.schema)),
+                (CONSUMER_NAME,),
+            )
+        }
+    behind = 0
+    for name, parts, marker in ((EPOCH_ROOTS, settings.chain_partitions, 0), (GLOBAL_ROOTS, 1, 1)):
+        topic = settings.topic(name)
+        for part, bounds in log_bounds(settings, topic, range(parts)).items():
+            behind += max(bounds.stop - stored.get((topic, part), 0) - marker, 0)
+    return behind
 
 
 @dataclass
