@@ -100,6 +100,14 @@ class Finding:
         return f"topic {self.topic}: {self.problem}; operator action: {self.action}"
 
 
+#: the segment size of the purged roots topics. A purge moves a partition's log start; the
+#: broker frees disk only by deleting whole segments below it, and with the broker's 1 GiB
+#: default a roots partition never closed a segment in the day run: its log start moved and
+#: its disk did not shrink (RELIABILITY.md "Day"). 64 MiB segments free the purged records'
+#: disk within a segment's worth and the broker's retention check (5 min by default).
+PURGED_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
 def replicated(settings: Settings, config: dict[str, str]) -> dict[str, str]:
     """`config` plus `min.insync.replicas` when AOP_KAFKA_MIN_INSYNC_REPLICAS is set."""
     if settings.kafka_min_insync_replicas is None:
@@ -116,13 +124,14 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     parts = settings.chain_partitions
     keep = replicated(settings, _KEEP_FOREVER)
     large = {**keep, "max.message.bytes": "4194304"}
+    purged = {**large, "segment.bytes": str(PURGED_SEGMENT_BYTES)}
     return [
         TopicSpec(settings.topic(CHAIN_EVENTS), parts, large, _SOURCE_OF_TRUTH, transactional=True),
         TopicSpec(
             settings.topic(ATTENTION_SIGNALS), parts, large, _SOURCE_OF_TRUTH, transactional=True
         ),
-        TopicSpec(settings.topic(EPOCH_ROOTS), parts, large, purgeable=True),
-        TopicSpec(settings.topic(GLOBAL_ROOTS), 1, large, purgeable=True),
+        TopicSpec(settings.topic(EPOCH_ROOTS), parts, purged, purgeable=True),
+        TopicSpec(settings.topic(GLOBAL_ROOTS), 1, purged, purgeable=True),
         TopicSpec(settings.topic(SETTLEMENT), 1, keep),
         TopicSpec(settings.topic(DLQ), 1, large, transactional=True),
     ]

@@ -72,6 +72,12 @@ def test_specs_carry_the_replication_settings_and_the_source_of_truth_retention(
     assert SIGNALS.checked == EVENTS.checked  # a source of truth too
     assert CHANGELOG.config["cleanup.policy"] == "compact"
     assert CHANGELOG.checked == ("cleanup.policy",)
+    # a purge frees disk by whole segments: 64 MiB ones on the roots topics
+    assert [s.config.get("segment.bytes") for s in (EVENTS, ROOTS, GLOBAL)] == [
+        None,
+        str(64 * 1024 * 1024),
+        str(64 * 1024 * 1024),
+    ]
     # compaction cleans closed segments only: 16 MiB ones, not the broker's 1 GiB
     assert CHANGELOG.config["segment.bytes"] == str(16 * 1024 * 1024)
     # the listener's transactions span the partitions: an export cuts only between them
