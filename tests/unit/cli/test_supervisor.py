@@ -55,25 +55,29 @@ def test_crashing_child_is_restarted_and_a_crash_loop_is_counted(tmp_path: Path)
 
 def test_stop_terminates_children_and_kills_the_stubborn_one(tmp_path: Path) -> None:
     marker = tmp_path / "stopped"
+    ready = [tmp_path / "graceful.ready", tmp_path / "stubborn.ready"]
     graceful = ServiceSpec(
         "graceful_b",
         _python(
             "import signal, sys, time\n"
             f"signal.signal(signal.SIGTERM, lambda *a: (open({str(marker)!r}, 'w').write('ok'), "
             "sys.exit(0)))\n"
+            f"open({str(ready[0])!r}, 'w').close()\n"
             "time.sleep(60)"
         ),
     )
     stubborn = ServiceSpec(
         "stubborn_b",
         _python(
-            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            f"open({str(ready[1])!r}, 'w').close(); time.sleep(60)"
         ),
     )
     supervisor = Supervisor([graceful, stubborn], stop_timeout=1.0)
     thread = _run_in_thread(supervisor)
     _wait_until(lambda: all(supervisor.pids().values()))
-    time.sleep(0.3)  # let the children install their handlers
+    # the children have installed their handlers (a fixed pause was too short on a loaded box)
+    _wait_until(lambda: all(path.exists() for path in ready))
     started = time.monotonic()
     supervisor.request_stop()
     thread.join(10)
